@@ -1,0 +1,5 @@
+import sys
+
+from qpe.cli import main
+
+sys.exit(main())

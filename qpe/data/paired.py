@@ -1,0 +1,360 @@
+"""The paired IR/radar dataset: the contract every stage of qpe shares.
+
+Layout (an :class:`xarray.Dataset` on a projected, north-up :class:`~qpe.data.grid.Grid`)::
+
+    ir            (time, channel, y, x)  float32  K      SEVIRI brightness temperature
+    rain          (time, y, x)           float32  mm/h   surface rain rate, NaN = no radar coverage
+    rain_quality  (time, y, x)           float32  1      optional radar quality index, 0..1
+    crs           ()                              CF grid mapping (crs_wkt, proj4)
+    time  datetime64 (UTC, strictly increasing); channel  str, e.g. "IR_108"; x, y  m
+
+A dataset may hold only ``ir`` or only ``rain`` (a satellite or a radar source before pairing);
+training needs both. On disk it is Zarr (``*.zarr``) or NetCDF (``*.nc``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from qpe.data.grid import GRID_MAPPING_NAME, Grid
+from qpe.errors import DatasetError, InputError
+
+#: SEVIRI infrared channels and their central wavelengths, µm.
+SEVIRI_CHANNELS: dict[str, float] = {
+    "WV_062": 6.25,
+    "WV_073": 7.35,
+    "IR_087": 8.70,
+    "IR_097": 9.66,
+    "IR_108": 10.80,
+    "IR_120": 12.00,
+    "IR_134": 13.40,
+}
+
+#: Plausible brightness temperatures, K. Outside this, the data are not BT in kelvin.
+IR_RANGE_K = (150.0, 350.0)
+#: Largest rain rate accepted, mm/h. Larger values are clutter or a unit error; readers flag them first.
+MAX_RAIN_RATE = 500.0
+#: Rain-rate unit spellings accepted as mm/h.
+RAIN_UNITS = ("mm/h", "mm h-1", "mm hr-1", "mm/hr", "mm.h-1", "kg m-2 h-1")
+#: Brightness-temperature unit spellings accepted as kelvin.
+IR_UNITS = ("K", "kelvin", "Kelvin")
+#: Time step of SEVIRI full-disk scans and of the OPERA composite.
+SEVIRI_STEP = pd.Timedelta(minutes=15)
+#: Version of this layout, written to every dataset.
+LAYOUT_VERSION = 1
+
+
+def make_paired_dataset(
+    grid: Grid,
+    times: Sequence | np.ndarray | pd.DatetimeIndex,
+    *,
+    ir: np.ndarray | None = None,
+    channels: Sequence[str] | None = None,
+    rain: np.ndarray | None = None,
+    rain_quality: np.ndarray | None = None,
+    attrs: dict | None = None,
+) -> xr.Dataset:
+    """Build a dataset in the paired layout from plain arrays, and validate it.
+
+    Parameters
+    ----------
+    grid : Grid
+        The projected grid of the fields.
+    times : sequence of datetime-like
+        Valid times, UTC, strictly increasing.
+    ir : numpy.ndarray, optional
+        (time, channel, y, x) brightness temperature, K.
+    channels : sequence of str, optional
+        Channel labels of ``ir`` (keys of :data:`SEVIRI_CHANNELS`).
+    rain : numpy.ndarray, optional
+        (time, y, x) rain rate, mm/h, NaN where there is no radar.
+    rain_quality : numpy.ndarray, optional
+        (time, y, x) radar quality index, 0..1.
+    attrs : dict, optional
+        Global attributes (``source``, ``history``, ...).
+
+    Returns
+    -------
+    xarray.Dataset
+        The validated dataset.
+    """
+    time_index = pd.DatetimeIndex(pd.to_datetime(times))
+    if time_index.tz is not None:
+        time_index = time_index.tz_convert("UTC").tz_localize(None)
+    coords: dict = {"time": ("time", time_index.values.astype("datetime64[ns]")), **grid.coords()}
+    coords[GRID_MAPPING_NAME] = grid.grid_mapping()
+    data_vars = {}
+    if ir is not None:
+        if channels is None:
+            raise DatasetError("ir given without its channel labels")
+        coords["channel"] = ("channel", np.asarray(list(channels), dtype=str))
+        coords["wavelength"] = (
+            "channel",
+            np.array([SEVIRI_CHANNELS.get(c, np.nan) for c in channels], dtype="float32"),
+            {"units": "um", "long_name": "central wavelength"},
+        )
+        data_vars["ir"] = (("time", "channel", "y", "x"), np.asarray(ir, dtype="float32"), ir_attrs())
+    if rain is not None:
+        data_vars["rain"] = (("time", "y", "x"), np.asarray(rain, dtype="float32"), rain_attrs())
+    if rain_quality is not None:
+        data_vars["rain_quality"] = (
+            ("time", "y", "x"),
+            np.asarray(rain_quality, dtype="float32"),
+            {"units": "1", "long_name": "radar quality index", "grid_mapping": GRID_MAPPING_NAME},
+        )
+    ds = xr.Dataset(data_vars, coords=coords)
+    ds.coords["time"].attrs["standard_name"] = "time"
+    ds.attrs.update({"Conventions": "CF-1.8", "qpe_layout_version": LAYOUT_VERSION})
+    ds.attrs.update(attrs or {})
+    return validate_paired(ds)
+
+
+def ir_attrs() -> dict:
+    """CF attributes of the ``ir`` variable."""
+    return {
+        "units": "K",
+        "standard_name": "toa_brightness_temperature",
+        "long_name": "SEVIRI brightness temperature",
+        "grid_mapping": GRID_MAPPING_NAME,
+    }
+
+
+def rain_attrs() -> dict:
+    """CF attributes of the ``rain`` variable."""
+    return {
+        "units": "mm/h",
+        "standard_name": "rainfall_rate",
+        "long_name": "surface rain rate",
+        "grid_mapping": GRID_MAPPING_NAME,
+    }
+
+
+def validate_paired(ds: xr.Dataset, require: Sequence[str] = ()) -> xr.Dataset:
+    """Check a dataset against the paired layout; return it unchanged or raise.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The dataset to check.
+    require : sequence of str
+        Variables that must be present (e.g. ``("ir", "rain")`` for training). With none given, at
+        least one of ``ir`` and ``rain`` must be present.
+
+    Raises
+    ------
+    DatasetError
+        With a one-line message naming the first problem found (units, range, grid, time order).
+    """
+    missing = [name for name in require if name not in ds.data_vars]
+    if missing:
+        raise DatasetError(f"dataset lacks required variable(s) {', '.join(missing)}")
+    if "ir" not in ds.data_vars and "rain" not in ds.data_vars:
+        raise DatasetError("dataset has neither 'ir' (K) nor 'rain' (mm/h): not a qpe paired dataset")
+    Grid.from_dataset(ds)  # raises on a missing projection or an irregular / not north-up grid
+    _check_time(ds)
+    if "ir" in ds.data_vars:
+        _check_ir(ds["ir"])
+    if "rain" in ds.data_vars:
+        _check_rain(ds["rain"])
+    if "rain_quality" in ds.data_vars:
+        _check_dims(ds["rain_quality"], ("time", "y", "x"))
+        _check_range(ds["rain_quality"], 0.0, 1.0, "rain_quality", "")
+    return ds
+
+
+def _check_time(ds: xr.Dataset) -> None:
+    if "time" not in ds.coords:
+        raise DatasetError("dataset has no 'time' coordinate")
+    t = ds["time"].values
+    if not np.issubdtype(t.dtype, np.datetime64):
+        raise DatasetError(f"'time' must hold datetimes (UTC), got dtype {t.dtype}")
+    if t.size == 0:
+        raise DatasetError("dataset has no time steps")
+    if np.isnat(t).any():
+        raise DatasetError("'time' contains missing values (NaT)")
+    step = np.diff(t)
+    if (step == np.timedelta64(0)).any():
+        dup = pd.Timestamp(t[1:][step == np.timedelta64(0)][0])
+        raise DatasetError(f"'time' has a duplicated step at {dup:%Y-%m-%dT%H:%M}")
+    if (step < np.timedelta64(0)).any():
+        bad = pd.Timestamp(t[1:][step < np.timedelta64(0)][0])
+        raise DatasetError(f"'time' is not sorted: {bad:%Y-%m-%dT%H:%M} comes after a later time")
+
+
+def _check_dims(da: xr.DataArray, dims: tuple[str, ...]) -> None:
+    if da.dims != dims:
+        raise DatasetError(f"variable {da.name!r} must have dims {dims}, got {da.dims}")
+
+
+def _check_units(da: xr.DataArray, accepted: Sequence[str], expected: str) -> None:
+    units = da.attrs.get("units")
+    if units is None:
+        raise DatasetError(f"variable {da.name!r} has no 'units' attribute; expected {expected}")
+    if str(units).strip() not in accepted:
+        raise DatasetError(f"variable {da.name!r} is in {units!r}; expected {expected}")
+
+
+def _check_range(da: xr.DataArray, low: float, high: float, name: str, units: str) -> None:
+    lo, hi = float(da.min(skipna=True)), float(da.max(skipna=True))
+    if np.isnan(lo):
+        return
+    if lo < low or hi > high:
+        raise DatasetError(
+            f"{name} values span [{lo:g}, {hi:g}]{' ' + units if units else ''}, outside the plausible "
+            f"range [{low:g}, {high:g}]: wrong units or unflagged outliers"
+        )
+
+
+def _check_ir(ir: xr.DataArray) -> None:
+    _check_dims(ir, ("time", "channel", "y", "x"))
+    _check_units(ir, IR_UNITS, "brightness temperature in K")
+    channels = [str(c) for c in ir["channel"].values]
+    unknown = sorted(set(channels) - set(SEVIRI_CHANNELS))
+    if unknown:
+        raise DatasetError(
+            f"unknown IR channel(s) {', '.join(unknown)}; expected SEVIRI labels such as "
+            f"{', '.join(SEVIRI_CHANNELS)}"
+        )
+    if len(set(channels)) != len(channels):
+        raise DatasetError(f"IR channels are repeated: {channels}")
+    if "IR_108" not in channels:
+        raise DatasetError("IR channels must include IR_108 (the 10.8 µm window channel)")
+    _check_range(ir, *IR_RANGE_K, "IR brightness temperature", "K")
+
+
+def _check_rain(rain: xr.DataArray) -> None:
+    _check_dims(rain, ("time", "y", "x"))
+    _check_units(rain, RAIN_UNITS, "rain rate in mm/h")
+    _check_range(rain, 0.0, MAX_RAIN_RATE, "rain rate", "mm/h")
+
+
+# -- files -------------------------------------------------------------------------------------------
+def open_paired(path: str | os.PathLike, require: Sequence[str] = ()) -> xr.Dataset:
+    """Open a paired dataset (Zarr directory or NetCDF file) lazily and validate it.
+
+    Parameters
+    ----------
+    path : path-like
+        ``*.zarr`` directory or ``*.nc`` file.
+    require : sequence of str
+        Variables that must be present, see :func:`validate_paired`.
+
+    Raises
+    ------
+    InputError
+        The path does not exist or is not a dataset.
+    DatasetError
+        The dataset does not follow the layout.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"no dataset at {path}")
+    try:
+        if path.is_dir():
+            ds = xr.open_zarr(path, chunks=None, decode_timedelta=False)
+        else:
+            ds = xr.open_dataset(path, decode_timedelta=False)
+    except Exception as err:  # any reader failure means "not a dataset we can read"
+        raise InputError(f"{path} is not a readable Zarr/NetCDF dataset ({type(err).__name__}: {err})") from err
+    return validate_paired(ds, require)
+
+
+def save_paired(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Validate and write a dataset to ``*.zarr`` (directory) or ``*.nc``, atomically.
+
+    The data are written under a temporary name beside ``path`` and moved into place, so a reader
+    never sees a half-written dataset and an interrupted write leaves any previous one intact.
+    """
+    validate_paired(ds)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    ds = ds.copy()
+    for var in ds.variables.values():
+        var.encoding.pop("chunks", None)
+        var.encoding.pop("preferred_chunks", None)
+    try:
+        if path.suffix == ".nc":
+            ds.to_netcdf(tmp, engine="netcdf4")
+        elif path.suffix == ".zarr":
+            ds.chunk(_disk_chunks(ds)).to_zarr(tmp, mode="w", zarr_format=2, consolidated=True)
+        else:
+            raise InputError(f"unknown dataset format for {path.name}: use a .zarr or .nc suffix")
+        _replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
+    return path
+
+
+def _disk_chunks(ds: xr.Dataset) -> dict[str, int]:
+    """One time step (and one channel) per chunk: what the data loader reads."""
+    chunks = {"time": 1, "y": ds.sizes["y"], "x": ds.sizes["x"]}
+    if "channel" in ds.dims:
+        chunks["channel"] = ds.sizes["channel"]
+    return chunks
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    if path.exists():
+        old = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old")
+        os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
+    else:
+        os.replace(tmp, path)
+
+
+# -- summary -------------------------------------------------------------------------------------------
+def summarize(ds: xr.Dataset) -> dict:
+    """Key facts of a dataset: times, grid, channels and rain statistics (for ``qpe data info``)."""
+    grid = Grid.from_dataset(ds)
+    times = pd.DatetimeIndex(ds["time"].values)
+    steps = np.unique(np.diff(times.values)) if times.size > 1 else np.array([])
+    info: dict = {
+        "times": {
+            "count": int(times.size),
+            "first": f"{times[0]:%Y-%m-%dT%H:%M}",
+            "last": f"{times[-1]:%Y-%m-%dT%H:%M}",
+            "steps_min": sorted({int(s / np.timedelta64(1, "m")) for s in steps}),
+        },
+        "grid": grid.describe(),
+        "crs": grid.crs if grid.crs.lstrip().startswith("+") else grid.pyproj_crs.name,
+        "variables": sorted(ds.data_vars),
+        "source": ds.attrs.get("source", "unknown"),
+    }
+    if "ir" in ds.data_vars:
+        ir = ds["ir"]
+        info["channels"] = {
+            str(c): {
+                "min_K": round(float(ir.sel(channel=c).min()), 1),
+                "mean_K": round(float(ir.sel(channel=c).mean()), 1),
+                "max_K": round(float(ir.sel(channel=c).max()), 1),
+            }
+            for c in ir["channel"].values
+        }
+    if "rain" in ds.data_vars:
+        rain = np.asarray(ds["rain"].values, dtype="float64")
+        valid = rain[np.isfinite(rain)]
+        wet = valid[valid > 0.1]
+        info["rain"] = {
+            "coverage": round(valid.size / rain.size, 4),
+            "wet_fraction_0.1": round(wet.size / max(valid.size, 1), 4),
+            "mean_mm_h": round(float(valid.mean()), 4) if valid.size else None,
+            "wet_p50_mm_h": round(float(np.percentile(wet, 50)), 3) if wet.size else None,
+            "wet_p90_mm_h": round(float(np.percentile(wet, 90)), 3) if wet.size else None,
+            "wet_p99_mm_h": round(float(np.percentile(wet, 99)), 3) if wet.size else None,
+            "max_mm_h": round(float(valid.max()), 2) if valid.size else None,
+        }
+        for key in ("qc_outliers_flagged", "qc_max_rate"):
+            if key in ds.attrs:
+                info["rain"][key] = ds.attrs[key]
+    return info

@@ -1,0 +1,62 @@
+"""Shared fixtures: the real data in ../shared/data (skipped cleanly when absent) and small datasets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qpe.data.grid import OPERA_CRS, Grid
+from qpe.data.paired import make_paired_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("QPE_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def _shared(sub: str) -> Path:
+    path = SHARED_DATA / sub
+    if not path.is_dir():
+        pytest.skip(f"real data not available: {path} is absent (set QPE_SHARED_DATA to ../shared/data)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def opera_dir() -> Path:
+    """../shared/data/opera/20180824: 24 OPERA ODIM HDF5 composites, 18:00-23:45 UTC."""
+    return _shared("opera/20180824")
+
+
+@pytest.fixture(scope="session")
+def opera_files(opera_dir: Path) -> list[Path]:
+    return sorted(opera_dir.glob("*.hdf"))
+
+
+@pytest.fixture(scope="session")
+def crr_dir() -> Path:
+    """../shared/data/nwcsaf_crr/20180601: 12 NWC SAF CRR NetCDF files, 12:00-14:45 UTC."""
+    return _shared("nwcsaf_crr/20180601")
+
+
+@pytest.fixture(scope="session")
+def natural_earth_dir() -> Path:
+    return _shared("natural_earth")
+
+
+@pytest.fixture
+def small_grid() -> Grid:
+    """32 x 48 pixels of 2 km on the OPERA projection, over central France."""
+    return Grid(OPERA_CRS, 1_201_000.0, -2_901_000.0, 2000.0, 2000.0, 48, 32)
+
+
+@pytest.fixture
+def small_paired(small_grid: Grid):
+    """A tiny valid paired dataset (4 times, 2 channels) with a NaN radar gap."""
+    rng = np.random.default_rng(0)
+    times = pd.date_range("2021-06-01T12:00", periods=4, freq="15min")
+    ir = 230 + 40 * rng.random((4, 2, *small_grid.shape))
+    rain = rng.gamma(0.5, 2.0, (4, *small_grid.shape))
+    rain[:, :5, :5] = np.nan
+    return make_paired_dataset(small_grid, times, ir=ir, channels=["WV_062", "IR_108"], rain=rain)
