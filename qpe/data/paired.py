@@ -25,6 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from qpe.data.grid import GRID_MAPPING_NAME, Grid
+from qpe.data.normalization import with_ir_normalization
 from qpe.errors import DatasetError, InputError
 
 #: SEVIRI infrared channels and their central wavelengths, µm.
@@ -270,10 +271,13 @@ def open_paired(path: str | os.PathLike, require: Sequence[str] = ()) -> xr.Data
 def save_paired(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """Validate and write a dataset to ``*.zarr`` (directory) or ``*.nc``, atomically.
 
-    The data are written under a temporary name beside ``path`` and moved into place, so a reader
+    IR normalisation statistics (``ir_mean``, ``ir_std``) are added when absent, so every stored
+    dataset carries them. The data are written under a temporary name beside ``path`` and moved into place, so a reader
     never sees a half-written dataset and an interrupted write leaves any previous one intact.
     """
     validate_paired(ds)
+    if "ir" in ds.data_vars and "ir_mean" not in ds.variables:
+        ds = with_ir_normalization(ds)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")

@@ -1,0 +1,194 @@
+"""Training samples: T successive IR frames x C channels -> the radar rain of the last frame.
+
+A sample at target time ``t_i`` holds the IR frames ``t_{i-T+1} .. t_i`` (oldest first, all exactly
+15 minutes apart) and the radar rain at ``t_i``, optionally cropped to a square. IR is normalised
+with the statistics stored in the dataset; NaN radar becomes 0 with ``mask = False`` so that losses
+can ignore it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+
+from qpe.data.normalization import IRNormalization, compute_ir_normalization, read_ir_normalization
+from qpe.data.paired import SEVIRI_STEP, validate_paired
+from qpe.errors import DatasetError
+
+#: Datasets smaller than this are loaded into memory once instead of read from disk per sample.
+IN_MEMORY_LIMIT_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """How samples are cut from a paired dataset.
+
+    Parameters
+    ----------
+    frames : int
+        T, number of successive IR frames per sample (1..8), 15 minutes apart.
+    crop : int or None
+        Side of the square crop, pixels; None for the whole field.
+    channels : tuple of str or None
+        IR channels in model order; None for all channels of the dataset, in dataset order.
+    random_crop : bool
+        Draw a new crop position every epoch (training); otherwise a fixed position per sample.
+    min_radar_fraction : float
+        A crop position is redrawn (up to 10 times) while less than this fraction of it has radar.
+    """
+
+    frames: int = 4
+    crop: int | None = 128
+    channels: tuple[str, ...] | None = None
+    random_crop: bool = True
+    min_radar_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.frames <= 8:
+            raise DatasetError(f"frames (T) must be between 1 and 8, got {self.frames}")
+        if self.crop is not None and self.crop < 8:
+            raise DatasetError(f"crop must be at least 8 pixels, got {self.crop}")
+
+
+def target_indices(times: np.ndarray, frames: int, step: pd.Timedelta = SEVIRI_STEP) -> np.ndarray:
+    """Indices ``i`` whose ``frames`` preceding times (``i`` included) are consecutive at ``step``."""
+    t = pd.DatetimeIndex(times)
+    regular = np.r_[False, np.diff(t.values) == step.to_timedelta64()]
+    # run[i] = number of consecutive regular steps ending at i
+    run = np.zeros(len(t), dtype=int)
+    for i in range(1, len(t)):
+        run[i] = run[i - 1] + 1 if regular[i] else 0
+    return np.flatnonzero(run >= frames - 1)
+
+
+def chronological_split(targets: np.ndarray, val_fraction: float, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split target indices into an earlier training block and a later validation block.
+
+    The training block stops ``frames`` steps before the first validation target so that no IR frame
+    is shared between a training input and a validation input.
+    """
+    if not 0 < val_fraction < 1:
+        raise DatasetError(f"validation fraction must be in (0, 1), got {val_fraction}")
+    n_val = max(1, int(round(len(targets) * val_fraction)))
+    if len(targets) - n_val < 1:
+        raise DatasetError(f"too few samples ({len(targets)}) to split off a validation set")
+    val = targets[-n_val:]
+    train = targets[targets <= val[0] - frames]
+    if train.size == 0:
+        raise DatasetError("no training samples left before the validation block; use more data")
+    return train, val
+
+
+class PairedSamples(torch.utils.data.Dataset):
+    """A :class:`torch.utils.data.Dataset` of (IR stack, rain, mask) samples.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Paired dataset with ``ir``, ``rain`` and stored normalisation (see :mod:`qpe.data.normalization`).
+    config : SampleConfig
+        Frames, crop and channels.
+    targets : sequence of int, optional
+        Target time indices to use (e.g. one side of :func:`chronological_split`); all valid ones if None.
+    normalization : IRNormalization, optional
+        Statistics to apply (e.g. a model card's); if None, the dataset's stored ones, or (for an
+        in-memory dataset that has none) computed from its ``ir``.
+    seed : int
+        Seed of the crop positions; with :meth:`set_epoch`, sample ``(epoch, index)`` is reproducible.
+    in_memory : bool, optional
+        Load the arrays once; by default when the dataset is under 2 GiB.
+
+    Each item is a dict: ``ir`` (T, C, h, w) float32 normalised; ``rain`` (h, w) float32 mm/h with
+    NaN replaced by 0; ``mask`` (h, w) bool, True where radar is valid; ``index`` the target time index.
+    """
+
+    def __init__(
+        self,
+        ds: xr.Dataset,
+        config: SampleConfig = SampleConfig(),
+        *,
+        targets: Sequence[int] | None = None,
+        normalization: IRNormalization | None = None,
+        seed: int = 0,
+        in_memory: bool | None = None,
+    ) -> None:
+        validate_paired(ds, require=("ir", "rain"))
+        self.config = config
+        self.channels = tuple(config.channels or (str(c) for c in ds["channel"].values))
+        missing = sorted(set(self.channels) - {str(c) for c in ds["channel"].values})
+        if missing:
+            raise DatasetError(f"dataset lacks IR channel(s) {', '.join(missing)}")
+        if normalization is None:
+            has_stats = "ir_mean" in ds.variables
+            normalization = read_ir_normalization(ds) if has_stats else compute_ir_normalization(ds["ir"])
+        self.normalization = normalization.select(self.channels)
+        valid = target_indices(ds["time"].values, config.frames)
+        if targets is None:
+            self.targets = valid
+        else:
+            self.targets = np.asarray(targets, dtype=int)
+            bad = np.setdiff1d(self.targets, valid)
+            if bad.size:
+                raise DatasetError(
+                    f"{bad.size} target(s) lack {config.frames} consecutive 15-min IR frames "
+                    f"(first: {pd.Timestamp(ds['time'].values[bad[0]]):%Y-%m-%dT%H:%M})"
+                )
+        if self.targets.size == 0:
+            raise DatasetError(f"no time in the dataset has {config.frames} consecutive 15-min IR frames")
+        self.shape = (ds.sizes["y"], ds.sizes["x"])
+        if config.crop is not None and config.crop > min(self.shape):
+            raise DatasetError(f"crop {config.crop} is larger than the grid {self.shape[0]}x{self.shape[1]}")
+        self.times = ds["time"].values
+        ir = ds["ir"].sel(channel=list(self.channels))
+        if in_memory is None:
+            in_memory = ir.nbytes + ds["rain"].nbytes < IN_MEMORY_LIMIT_BYTES
+        self._ir = ir.values if in_memory else ir.variable
+        self._rain = ds["rain"].values if in_memory else ds["rain"].variable
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the random crops (training); fixed crops are the same in every epoch."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return int(self.targets.size)
+
+    def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
+        i = int(self.targets[item])
+        rows, cols = self._window(item)
+        t0 = i - self.config.frames + 1
+        ir = np.asarray(self._ir[t0 : i + 1, :, rows, cols], dtype="float32")
+        rain = np.asarray(self._rain[i, rows, cols], dtype="float32")
+        mask = np.isfinite(rain)
+        return {
+            "ir": torch.from_numpy(self.normalization.apply(ir)),
+            "rain": torch.from_numpy(np.where(mask, rain, 0.0).astype("float32")),
+            "mask": torch.from_numpy(mask),
+            "index": torch.tensor(i),
+        }
+
+    def _window(self, item: int) -> tuple[slice, slice]:
+        crop = self.config.crop
+        if crop is None:
+            return slice(None), slice(None)
+        ny, nx = self.shape
+        key = (self.seed, self.epoch if self.config.random_crop else 0, item)
+        rng = np.random.default_rng(key)
+        rain = self._rain
+        for _ in range(10):
+            r, c = int(rng.integers(0, ny - crop + 1)), int(rng.integers(0, nx - crop + 1))
+            window = (slice(r, r + crop), slice(c, c + crop))
+            valid = np.isfinite(np.asarray(rain[int(self.targets[item]), window[0], window[1]]))
+            if valid.mean() >= self.config.min_radar_fraction:
+                break
+        return window
+
+    def target_time(self, item: int) -> pd.Timestamp:
+        """Valid time (UTC) of sample ``item``."""
+        return pd.Timestamp(self.times[int(self.targets[item])])
