@@ -9,7 +9,7 @@ import argparse
 import importlib
 
 #: Sub-commands of ``qpe data``, in help order.
-DATA_COMMANDS = ("info",)
+DATA_COMMANDS = ("info", "radar", "crr", "seviri", "pair", "synth")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

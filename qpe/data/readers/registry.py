@@ -1,0 +1,42 @@
+"""Readers chosen by name, in the spirit of pysteps' ``io.interface.get_method``.
+
+Every reader is a function ``reader(paths, grid=None, *, region=None, pixel_km=2.0, progress=False,
+**options) -> xarray.Dataset`` returning a validated dataset in the paired layout
+(:mod:`qpe.data.paired`) on the target grid (``grid``, or ``region`` at ``pixel_km``, or the source's
+own grid): ``rain`` for radar and rain-rate products, ``ir`` for SEVIRI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import MappingProxyType
+
+import xarray as xr
+
+from qpe.data.readers.crr import read_crr
+from qpe.data.readers.opera import read_radar
+from qpe.data.readers.seviri import read_seviri
+from qpe.errors import InputError
+
+Reader = Callable[..., xr.Dataset]
+
+#: Reader name -> reader function (read-only).
+READERS: MappingProxyType[str, Reader] = MappingProxyType({
+    "opera_hdf5": read_radar,
+    "seviri_cf": read_seviri,
+    "nwcsaf_crr": read_crr,
+})
+
+
+def get_reader(name: str) -> Reader:
+    """The reader registered under ``name`` (``opera_hdf5``, ``seviri_cf``, ``nwcsaf_crr``).
+
+    Raises
+    ------
+    InputError
+        Unknown name; the message lists the known ones.
+    """
+    try:
+        return READERS[name.lower()]
+    except (KeyError, AttributeError):
+        raise InputError(f"unknown reader {name!r}; known readers: {', '.join(READERS)}") from None
