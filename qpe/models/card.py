@@ -1,0 +1,372 @@
+"""Model cards: everything needed to rebuild, run and trace a checkpoint, as YAML (or JSON).
+
+A card sits next to the weights (``card.yaml`` beside ``weights.safetensors``)::
+
+    format: qpe-model-card
+    version: 1
+    name: flow_residual
+    family: flow                      # unet | ddpm | flow
+    input: {channels: [WV_062, ..., IR_134], frames: 4, frame_step_min: 15}
+    normalization: {ir_mean: {IR_108: 265.1, ...}, ir_std: {IR_108: 21.3, ...}}   # K
+    rain_transform: {kind: log1p, scale: 1.0, max_rate: 500.0}
+    architecture: {base_channels: 32, channel_mults: [1, 2, 4], blocks_per_level: 1, ...}
+    diffusion: null                   # ddpm: {schedule: cosine, timesteps: 1000, prediction: v}
+    flow: {source: residual, source_std: 1.0}
+    sampling: {sampler: heun, steps: 8, eta: 0.0}
+    data: {path: data/demo.zarr, sha256: ...}
+    training: {steps: 3000, seed: 0, settings: {...}}
+    validation: {crps: 0.41, ...}
+    code_revision: 20269d9
+    base_checkpoint: {path: ../unet, sha256: ...}   # residual flow only: the U-Net's weights file
+    weights: {file: weights.safetensors, sha256: ..., parameters: 1234567}
+
+Reading uses ``yaml.safe_load`` / ``json.loads`` (plain data only) and rejects unknown fields, unknown
+families and unsupported versions with one :class:`~qpe.errors.CheckpointError` line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qpe import __version__
+from qpe.data.normalization import IRNormalization
+from qpe.data.paired import SEVIRI_CHANNELS
+from qpe.errors import CheckpointError, DatasetError
+from qpe.models.families import FAMILIES, FAMILY_SAMPLERS, DiffusionConfig, FlowConfig
+from qpe.models.transforms import RainTransform
+from qpe.models.unet import UNetConfig
+
+#: Value of the card's ``format`` field: what tells a qpe card from any other YAML file.
+CARD_FORMAT = "qpe-model-card"
+#: Card layout version this code reads and writes.
+CARD_VERSION = 1
+#: Largest card file read, bytes (a card is a few kB).
+MAX_CARD_BYTES = 1 << 20
+#: Sampler and steps used when a card does not say.
+DEFAULT_SAMPLING: dict[str, tuple[str | None, int | None]] = {
+    "unet": (None, None),
+    "ddpm": ("ddim", 20),
+    "flow": ("heun", 8),
+}
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the model reads: ``frames`` (T) successive IR images of ``channels``, oldest first."""
+
+    channels: list[str]
+    frames: int
+    frame_step_min: int = 15
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", [str(c) for c in self.channels])
+        if not self.channels or len(set(self.channels)) != len(self.channels):
+            raise CheckpointError(
+                f"card input channels must be a non-empty list without repeats, got {self.channels}"
+            )
+        unknown = [c for c in self.channels if c not in SEVIRI_CHANNELS]
+        if unknown:
+            raise CheckpointError(f"card names unknown IR channel(s) {', '.join(unknown)}")
+        if not isinstance(self.frames, int) or not 1 <= self.frames <= 8:
+            raise CheckpointError(
+                f"card input frames (T) must be an integer from 1 to 8, got {self.frames!r}"
+            )
+        if self.frame_step_min != 15:
+            raise CheckpointError(
+                f"frames must be 15 minutes apart (SEVIRI), card says {self.frame_step_min}"
+            )
+
+
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """Sampler (``ddim``/``ddpm`` or ``heun``/``euler``; None for a U-Net), steps K and DDIM ``eta``."""
+
+    sampler: str | None = None
+    steps: int | None = None
+    eta: float = 0.0
+
+
+@dataclass(frozen=True)
+class FileReference:
+    """A file or folder and the SHA-256 of its content (data provenance, base checkpoint)."""
+
+    path: str
+    sha256: str
+
+    def __post_init__(self) -> None:
+        digest = str(self.sha256)
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise CheckpointError(f"sha256 of {self.path!r} must be 64 lowercase hex digits, got {digest!r}")
+
+
+@dataclass(frozen=True)
+class TrainingInfo:
+    """How the weights were trained: optimiser ``steps``, ``seed``, and the trainer's full settings."""
+
+    steps: int = 0
+    seed: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """The weights file: name (inside the checkpoint folder), SHA-256 and parameter count."""
+
+    file: str
+    sha256: str
+    parameters: int
+
+    def __post_init__(self) -> None:
+        if Path(self.file).name != self.file or self.file in ("", ".", ".."):
+            raise CheckpointError(f"card weights file must be a plain file name, got {self.file!r}")
+        FileReference(self.file, self.sha256)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """The description of a checkpoint (see the module docstring for the YAML form).
+
+    ``diffusion`` (ddpm) and ``flow`` (flow) default to their config's defaults when omitted in code;
+    a card read from a file must carry the section of its family. ``sampling`` defaults per family.
+    """
+
+    name: str
+    family: str
+    input: InputSpec
+    normalization: IRNormalization
+    architecture: UNetConfig = UNetConfig()
+    rain_transform: RainTransform = RainTransform()
+    diffusion: DiffusionConfig | None = None
+    flow: FlowConfig | None = None
+    sampling: SamplingDefaults | None = None
+    data: FileReference | None = None
+    training: TrainingInfo = TrainingInfo()
+    validation: dict[str, Any] = field(default_factory=dict)
+    code_revision: str = ""
+    base_checkpoint: FileReference | None = None
+    weights: WeightsInfo | None = None
+    created: str = ""
+    description: str = ""
+    version: int = CARD_VERSION
+
+    def __post_init__(self) -> None:
+        if self.version != CARD_VERSION:
+            raise CheckpointError(
+                f"model card version {self.version!r} is not supported (this qpe reads {CARD_VERSION})"
+            )
+        if not isinstance(self.name, str) or not self.name:
+            raise CheckpointError(f"model card name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.validation, dict):
+            raise CheckpointError("model card validation must be a mapping of score names to values")
+        if self.family not in FAMILIES:
+            raise CheckpointError(f"unknown model family {self.family!r}; known: {', '.join(FAMILIES)}")
+        if sorted(self.normalization.channels) != sorted(self.input.channels):
+            raise CheckpointError(
+                f"card normalisation covers channels {list(self.normalization.channels)} but the input is "
+                f"{self.input.channels}"
+            )
+        # statistics are keyed by channel name: hold them in input order
+        object.__setattr__(self, "normalization", self.normalization.select(self.input.channels))
+        if self.family == "ddpm" and self.diffusion is None:
+            object.__setattr__(self, "diffusion", DiffusionConfig())  # frozen dataclass: fill a default
+        if self.family == "flow" and self.flow is None:
+            object.__setattr__(self, "flow", FlowConfig())
+        if (self.family != "ddpm" and self.diffusion is not None) or (
+            self.family != "flow" and self.flow is not None
+        ):
+            raise CheckpointError(
+                f"a {self.family} card must not carry a 'diffusion'/'flow' section of another family"
+            )
+        if self.sampling is None:
+            sampler, steps = DEFAULT_SAMPLING[self.family]
+            object.__setattr__(self, "sampling", SamplingDefaults(sampler, steps))
+        self._check_sampling()
+        if self.base_checkpoint is not None and not self.is_residual_flow:
+            raise CheckpointError("only a residual flow card names a base_checkpoint")
+
+    def _check_sampling(self) -> None:
+        s, known = self.sampling, FAMILY_SAMPLERS[self.family]
+        if not known:
+            if s.sampler is not None or s.steps is not None:
+                raise CheckpointError("a unet card has no sampler: leave sampling.sampler and steps empty")
+            return
+        if s.sampler not in known:
+            raise CheckpointError(
+                f"a {self.family} card samples with {' or '.join(known)}, not {s.sampler!r}"
+            )
+        if isinstance(s.steps, bool) or not isinstance(s.steps, int) or s.steps < 1:
+            raise CheckpointError(f"card sampling.steps must be a positive integer, got {s.steps!r}")
+        if self.family == "ddpm" and s.steps > self.diffusion.timesteps:
+            raise CheckpointError(
+                f"card sampling.steps {s.steps} exceeds the {self.diffusion.timesteps} diffusion timesteps"
+            )
+        if not 0.0 <= float(s.eta) <= 1.0:
+            raise CheckpointError(f"card sampling.eta must be in [0, 1], got {s.eta}")
+
+    @property
+    def is_residual_flow(self) -> bool:
+        return self.family == "flow" and self.flow is not None and self.flow.source == "residual"
+
+    # -- dict / YAML / JSON ----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (lists, dicts, numbers, strings) in the field order of the YAML form."""
+        out: dict[str, Any] = {"format": CARD_FORMAT, "version": self.version}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, IRNormalization):
+                value = value.to_dict()
+            elif dataclasses.is_dataclass(value):
+                value = dataclasses.asdict(value)
+            out.setdefault(f.name, _plain(value))
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Any) -> ModelCard:
+        """Parse the plain-data form; raises :class:`CheckpointError` on anything unexpected."""
+        if not isinstance(d, dict) or d.get("format") != CARD_FORMAT:
+            raise CheckpointError(f"not a qpe model card (no 'format: {CARD_FORMAT}')")
+        d = dict(d)
+        d.pop("format")
+        if d.get("version") != CARD_VERSION:
+            raise CheckpointError(
+                f"model card version {d.get('version')!r} is not supported (this qpe reads {CARD_VERSION})"
+            )
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise CheckpointError(f"model card has unknown field(s) {', '.join(unknown)}")
+        missing = sorted(
+            {"name", "family", "input", "normalization", "architecture", "rain_transform"} - set(d)
+        )
+        family = d.get("family")
+        if family in ("ddpm", "flow") and d.get({"ddpm": "diffusion", "flow": "flow"}[family]) is None:
+            missing.append("diffusion" if family == "ddpm" else "flow")
+        if missing:
+            raise CheckpointError(f"model card lacks field(s) {', '.join(missing)}")
+        try:
+            norm = IRNormalization.from_dict(_mapping(d["normalization"], "normalization"))
+        except (KeyError, TypeError, ValueError, DatasetError) as err:
+            raise CheckpointError(f"model card normalization is malformed: {err}") from None
+        sections = {
+            "input": InputSpec,
+            "architecture": UNetConfig,
+            "rain_transform": RainTransform,
+            "diffusion": DiffusionConfig,
+            "flow": FlowConfig,
+            "sampling": SamplingDefaults,
+            "data": FileReference,
+            "training": TrainingInfo,
+            "base_checkpoint": FileReference,
+            "weights": WeightsInfo,
+        }
+        kwargs = {k: v for k, v in d.items() if k not in sections}
+        kwargs["normalization"] = norm
+        for key, section in sections.items():
+            if d.get(key) is not None:
+                kwargs[key] = _section(section, d[key], key)
+        try:
+            return cls(**kwargs)
+        except TypeError as err:
+            raise CheckpointError(f"model card is malformed: {err}") from None
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=110)
+
+    def write(self, path: str | Path) -> Path:
+        """Write the card as YAML (``.yaml``/``.yml``) or JSON (``.json``)."""
+        path = Path(path)
+        text = json.dumps(self.to_dict(), indent=2) if path.suffix == ".json" else self.to_yaml()
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    @classmethod
+    def read(cls, path: str | Path) -> ModelCard:
+        """Read a YAML or JSON card (plain data only; at most 1 MiB)."""
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"no model card at {path}")
+        if path.stat().st_size > MAX_CARD_BYTES:
+            raise CheckpointError(f"{path} is too large to be a model card ({path.stat().st_size} bytes)")
+        try:
+            text = path.read_bytes().decode("utf-8")
+            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise CheckpointError(f"{path} is not a readable YAML/JSON model card ({reason})") from None
+        try:
+            return cls.from_dict(data)
+        except CheckpointError as err:
+            raise CheckpointError(f"{path}: {err}") from None
+
+
+def _plain(value: Any) -> Any:
+    """Tuples -> lists, paths -> str, numpy/torch scalars -> numbers, recursively (YAML-safe plain data)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):  # numpy / torch scalars
+        return value.item()
+    return value
+
+
+def _mapping(value: Any, name: str) -> dict:
+    if not isinstance(value, dict):
+        raise CheckpointError(f"model card field {name!r} must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _section(cls: type, value: Any, name: str) -> Any:
+    """Build a card section dataclass from a mapping, rejecting unknown or missing keys."""
+    value = _mapping(value, name)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise CheckpointError(f"model card field {name!r} has unknown key(s) {', '.join(unknown)}")
+    try:
+        return cls(**value)
+    except (TypeError, ValueError) as err:
+        if isinstance(err, CheckpointError):
+            raise
+        raise CheckpointError(f"model card field {name!r} is malformed: {err}") from None
+
+
+def current_code_revision() -> str:
+    """``git`` commit of the qpe source (with ``-dirty`` for uncommitted changes), else ``qpe <version>``."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return f"qpe {__version__}"
+    return f"{rev}-dirty" if dirty else rev
+
+
+def utc_now() -> str:
+    """Current time, UTC, ISO 8601 to the second (``created`` field)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

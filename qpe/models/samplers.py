@@ -1,0 +1,146 @@
+"""Samplers: integrate a flow ODE or run a reverse diffusion in K steps.
+
+A sampler takes a plain callable and an initial state; it knows nothing of networks, conditioning or
+rain. Flow samplers take ``velocity(x, t) -> dx/dt`` and go from ``t = 0`` (source) to ``t = 1`` (data);
+diffusion samplers take ``denoise(x_n, n) -> x̂_0`` (the model's estimate of the clean sample from step
+``n`` of a :class:`~qpe.models.schedules.NoiseSchedule`) and go from ``n = N - 1`` to clean data.
+All states are tensors of any shape (typically (B, 1, H, W)).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from qpe.errors import InputError
+from qpe.models.schedules import NoiseSchedule
+
+#: ``velocity(x, t)``: (B, ...) state and time in [0, 1] -> (B, ...) dx/dt.
+Velocity = Callable[[torch.Tensor, float], torch.Tensor]
+#: ``denoise(x_n, n)``: (B, ...) noisy state at integer step n -> (B, ...) estimate of x_0.
+Denoiser = Callable[[torch.Tensor, int], torch.Tensor]
+
+FLOW_SAMPLERS = ("euler", "heun")
+DIFFUSION_SAMPLERS = ("ddim", "ddpm")
+
+
+def function_evaluations(sampler: str, steps: int) -> int:
+    """Network evaluations one sample costs with ``sampler`` in ``steps`` steps.
+
+    Euler, DDIM and DDPM: K. Heun: 2K (a predictor and a corrector evaluation per step; on the straight
+    path the velocity is finite at t = 1, so the last step keeps its corrector).
+    """
+    check_steps(steps)
+    if sampler == "heun":
+        return 2 * steps
+    if sampler in FLOW_SAMPLERS + DIFFUSION_SAMPLERS:
+        return steps
+    raise InputError(f"unknown sampler {sampler!r}; known: {', '.join(FLOW_SAMPLERS + DIFFUSION_SAMPLERS)}")
+
+
+def check_steps(steps: int) -> None:
+    """Raise a clear error unless ``steps`` is a positive integer."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise InputError(f"sampler steps must be a positive integer, got {steps!r}")
+
+
+# -- flow matching: ODE solvers on t in [0, 1] ----------------------------------------------------------
+def euler(velocity: Velocity, x: torch.Tensor, steps: int) -> torch.Tensor:
+    """Explicit Euler from t = 0 to 1 in ``steps`` equal steps ``h = 1 / K``.
+
+    ``x_{k+1} = x_k + h v(x_k, t_k)``. Returns the state at t = 1 (same shape as ``x``).
+    """
+    check_steps(steps)
+    h = 1.0 / steps
+    for k in range(steps):
+        x = x + h * velocity(x, k * h)
+    return x
+
+
+def heun(velocity: Velocity, x: torch.Tensor, steps: int) -> torch.Tensor:
+    """Heun's method (explicit trapezoid, 2nd order) from t = 0 to 1 in ``steps`` steps.
+
+    ``x̃ = x_k + h v(x_k, t_k)``; ``x_{k+1} = x_k + h/2 [v(x_k, t_k) + v(x̃, t_{k+1})]``.
+    """
+    check_steps(steps)
+    h = 1.0 / steps
+    for k in range(steps):
+        t = k * h
+        v = velocity(x, t)
+        v_next = velocity(x + h * v, t + h)
+        x = x + 0.5 * h * (v + v_next)
+    return x
+
+
+# -- diffusion: reverse processes over a NoiseSchedule --------------------------------------------------
+def _noise_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
+def ddim(
+    denoise: Denoiser,
+    schedule: NoiseSchedule,
+    x: torch.Tensor,
+    steps: int,
+    *,
+    eta: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """DDIM (Song et al. 2021) over ``steps`` of the training schedule (:meth:`NoiseSchedule.timesteps`).
+
+    From step ``n`` to the next visited step ``p`` (``ᾱ_p = 1`` after the last one), with
+    ``x̂_0 = denoise(x_n, n)`` and ``ε̂ = (x_n - α_n x̂_0) / σ_n``:
+
+        s = η sqrt((1 - ᾱ_p) / (1 - ᾱ_n)) sqrt(1 - ᾱ_n / ᾱ_p)
+        x_p = α_p x̂_0 + sqrt(1 - ᾱ_p - s²) ε̂ + s z,    z ~ N(0, I)
+
+    ``η = 0`` is the deterministic probability-flow sampler; ``η = 1`` is ancestral sampling (equal to
+    :func:`ddpm`). ``x`` is the initial noise at step ``N - 1``; returns ``x_0``.
+    """
+    check_steps(steps)
+    if not 0.0 <= eta <= 1.0:
+        raise InputError(f"DDIM eta must be in [0, 1], got {eta}")
+    visited = schedule.timesteps(steps)
+    for i, n in enumerate(visited):
+        p = visited[i + 1] if i + 1 < len(visited) else -1
+        a_n, a_p = schedule.alpha_bar(n), schedule.alpha_bar(p)
+        x0 = denoise(x, n)
+        eps = (x - math.sqrt(a_n) * x0) / math.sqrt(1 - a_n)
+        s = eta * math.sqrt((1 - a_p) / (1 - a_n) * (1 - a_n / a_p))
+        x = math.sqrt(a_p) * x0 + math.sqrt(max(1 - a_p - s * s, 0.0)) * eps
+        if s > 0:
+            x = x + s * _noise_like(x, generator)
+    return x
+
+
+def ddpm(
+    denoise: Denoiser,
+    schedule: NoiseSchedule,
+    x: torch.Tensor,
+    steps: int,
+    *,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Ancestral DDPM sampling (Ho et al. 2020) over ``steps`` of the training schedule.
+
+    Each step draws from the Gaussian posterior ``q(x_p | x_n, x̂_0)`` of the (strided) forward process,
+    with ``β' = 1 - ᾱ_n / ᾱ_p``:
+
+        mean = sqrt(ᾱ_p) β' / (1 - ᾱ_n) · x̂_0 + sqrt(ᾱ_n / ᾱ_p) (1 - ᾱ_p) / (1 - ᾱ_n) · x_n
+        var  = β' (1 - ᾱ_p) / (1 - ᾱ_n)
+
+    With ``steps = N`` this is the original sampler; the last step returns ``x̂_0`` (var = 0).
+    """
+    check_steps(steps)
+    visited = schedule.timesteps(steps)
+    for i, n in enumerate(visited):
+        p = visited[i + 1] if i + 1 < len(visited) else -1
+        a_n, a_p = schedule.alpha_bar(n), schedule.alpha_bar(p)
+        beta = 1 - a_n / a_p
+        x0 = denoise(x, n)
+        mean = math.sqrt(a_p) * beta / (1 - a_n) * x0 + math.sqrt(a_n / a_p) * (1 - a_p) / (1 - a_n) * x
+        var = beta * (1 - a_p) / (1 - a_n)
+        x = mean + math.sqrt(var) * _noise_like(x, generator) if var > 0 else mean
+    return x
