@@ -1,0 +1,233 @@
+"""Run a model on chosen times of a paired dataset: estimates (member, time, y, x) in mm/h.
+
+``estimate`` gathers the T successive IR frames each time needs, cuts large grids into overlapping
+tiles, batches tiles through the model with all ensemble members at once (bf16 autocast on a GPU,
+float32 on the CPU), blends the tiles back and caches each (model, time) result on disk.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+from tqdm.auto import tqdm
+
+from qpe import __version__
+from qpe.data.grid import GRID_MAPPING_NAME
+from qpe.data.paired import SEVIRI_STEP, rain_attrs, validate_paired
+from qpe.errors import DatasetError
+from qpe.inference.cache import EstimateCache, array_digest, cache_key
+from qpe.inference.device import autocast, exclusive, resolve_device
+from qpe.inference.tiling import plan_tiles, tile_weights
+
+
+@dataclass(frozen=True)
+class EstimateConfig:
+    """How estimates are produced.
+
+    Parameters
+    ----------
+    members : int
+        Ensemble members per time (a deterministic U-Net always gives one).
+    steps : int or None
+        Sampler steps K; None for the model card's default.
+    sampler : str or None
+        ``"ddpm"``, ``"ddim"``, ``"euler"`` or ``"heun"``; None for the card's default.
+    seed : int
+        Seed of the sampling noise; with the same inputs the estimate is reproducible.
+    device : str
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    tile, overlap : int
+        Tile side and overlap, pixels, for grids larger than one tile.
+    batch_tiles : int
+        Tiles per network call.
+    """
+
+    members: int = 1
+    steps: int | None = None
+    sampler: str | None = None
+    seed: int = 0
+    device: str = "auto"
+    tile: int = 256
+    overlap: int = 32
+    batch_tiles: int = 4
+
+    def __post_init__(self) -> None:
+        if self.members < 1:
+            raise DatasetError(f"members must be at least 1, got {self.members}")
+        if self.steps is not None and self.steps < 1:
+            raise DatasetError(f"sampler steps must be at least 1, got {self.steps}")
+
+
+def find_times(ds: xr.Dataset, times: Sequence | pd.DatetimeIndex) -> np.ndarray:
+    """Indices of ``times`` in ``ds``; one clear error for the first time that is not in the data."""
+    index = pd.DatetimeIndex(ds["time"].values)
+    wanted = pd.DatetimeIndex(pd.to_datetime(list(times)))
+    if wanted.tz is not None:
+        wanted = wanted.tz_convert("UTC").tz_localize(None)
+    if wanted.empty:
+        raise DatasetError("no time asked for: the period is empty")
+    positions = index.get_indexer(wanted)
+    missing = wanted[positions < 0]
+    if missing.size:
+        nearest = index[np.abs(index - missing[0]).argmin()]
+        raise DatasetError(
+            f"time {missing[0]:%Y-%m-%dT%H:%M} is not in the data ({index[0]:%Y-%m-%dT%H:%M} .. "
+            f"{index[-1]:%Y-%m-%dT%H:%M}; nearest {nearest:%Y-%m-%dT%H:%M})"
+        )
+    return positions
+
+
+def check_compatible(model, ds: xr.Dataset) -> None:
+    """Raise when the dataset lacks the channels the checkpoint was trained on."""
+    channels = list(model.card.input.channels)
+    have = [str(c) for c in ds["channel"].values]
+    missing = [c for c in channels if c not in have]
+    if missing:
+        raise DatasetError(
+            f"checkpoint {model.card.name!r} needs IR channel(s) {', '.join(missing)}, which the data "
+            f"lack (data has {', '.join(have)})"
+        )
+
+
+def input_stack(ds: xr.Dataset, index: int, frames: int, channels: Sequence[str]) -> np.ndarray:
+    """IR frames ``index - frames + 1 .. index`` as (T, C, H, W) float32 K, oldest first.
+
+    Raises when the frames are not consecutive 15-minute steps.
+    """
+    t0 = index - frames + 1
+    times = ds["time"].values
+    when = pd.Timestamp(times[index])
+    if t0 < 0:
+        raise DatasetError(
+            f"time {when:%Y-%m-%dT%H:%M} needs {frames} IR frames but only {index + 1} precede it in the data"
+        )
+    steps = np.diff(times[t0 : index + 1])
+    if (steps != SEVIRI_STEP.to_timedelta64()).any():
+        raise DatasetError(
+            f"time {when:%Y-%m-%dT%H:%M} needs {frames} consecutive 15-min IR frames; the data have a gap"
+        )
+    ir = ds["ir"].isel(time=slice(t0, index + 1)).sel(channel=list(channels))
+    return np.asarray(ir.values, dtype="float32")
+
+
+def _predict_field(model, stack: np.ndarray, config: EstimateConfig, device: torch.device) -> np.ndarray:
+    """(T, C, H, W) K -> (M, H, W) mm/h through overlapping tiles."""
+    _, _, h, w = stack.shape
+    valid = np.isfinite(stack).all(axis=(0, 1))
+    stack = np.where(np.isfinite(stack), stack, np.nanmean(stack, axis=(2, 3), keepdims=True))
+    tiles = plan_tiles((h, w), config.tile, config.overlap)
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    members = 1 if model.card.family == "unet" else config.members
+    total = np.zeros((members, h, w), dtype="float32")
+    weight = np.zeros((h, w), dtype="float32")
+    # Tiles of one batch must share a shape: group them by shape (edge tiles may be smaller).
+    groups: dict[tuple[int, int], list] = {}
+    for tile in tiles:
+        groups.setdefault((tile.rows.stop - tile.rows.start, tile.cols.stop - tile.cols.start), []).append(tile)
+    for group in groups.values():
+        for start in range(0, len(group), config.batch_tiles):
+            batch = group[start : start + config.batch_tiles]
+            ir = torch.from_numpy(np.stack([stack[:, :, t.rows, t.cols] for t in batch])).to(device)
+            with autocast(device):
+                rain = model.predict(
+                    ir, members=members, steps=config.steps, sampler=config.sampler, generator=generator
+                )
+            rain = rain.float().cpu().numpy()
+            for tile, field in zip(batch, rain):
+                wts = tile_weights(tile, (h, w), config.overlap)
+                total[:, tile.rows, tile.cols] += field * wts
+                weight[tile.rows, tile.cols] += wts
+    rain = total / weight
+    rain[:, ~valid] = np.nan
+    return rain
+
+
+def estimate(
+    model,
+    ds: xr.Dataset,
+    times: Sequence | pd.DatetimeIndex,
+    config: EstimateConfig = EstimateConfig(),
+    *,
+    cache: EstimateCache | None = None,
+    progress: bool = True,
+) -> xr.Dataset:
+    """Estimate rain with a model on chosen times of a paired dataset.
+
+    Parameters
+    ----------
+    model : LoadedModel or path-like
+        A model from :func:`qpe.models.load`, or the checkpoint directory to load.
+    ds : xarray.Dataset
+        Paired dataset holding ``ir`` (rain is not needed).
+    times : sequence of datetime-like
+        Valid times (UTC); each must be in ``ds`` with its T - 1 predecessors at 15-minute steps.
+    config : EstimateConfig
+        Members, steps, sampler, seed, device and tiling.
+    cache : EstimateCache, optional
+        Where (model, time) estimates are cached; no caching if None.
+    progress : bool
+        Show a progress bar over times.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``rain (member, time, y, x)`` in mm/h (NaN where an IR input was missing), on the grid of
+        ``ds``, with the model, checkpoint hash and sampling settings in ``attrs``.
+    """
+    from qpe.models import load
+
+    if isinstance(model, (str, os.PathLike)):
+        model = load(model)
+    validate_paired(ds, require=("ir",))
+    check_compatible(model, ds)
+    positions = find_times(ds, times)
+    device = resolve_device(config.device)
+    card = model.card
+    steps = config.steps if config.steps is not None else card.sampling.steps
+    sampler = config.sampler or card.sampling.sampler
+    settings = {**asdict(config), "steps": steps, "sampler": sampler}
+    if card.family == "unet":
+        settings.update(members=1, steps=None, sampler=None)
+    model.to(device)
+    fields = []
+    bar = tqdm(positions, desc=f"estimate {card.name}", unit="time", disable=not progress, leave=False)
+    for index in bar:
+        stack = input_stack(ds, int(index), card.input.frames, card.input.channels)
+        key = cache_key(
+            model=model.sha256, inputs=array_digest(stack),
+            **{k: v for k, v in settings.items() if k not in ("device", "batch_tiles")},
+        )
+        cached = cache.get(key) if cache is not None else None
+        if cached is not None:
+            fields.append(cached["rain"].values)
+            continue
+        with exclusive(device), torch.no_grad():
+            rain = _predict_field(model, stack, EstimateConfig(**{**asdict(config), "steps": steps,
+                                                                  "sampler": sampler}), device)
+        if cache is not None:
+            cache.put(key, xr.Dataset({"rain": (("member", "y", "x"), rain)}))
+        fields.append(rain)
+    rain = np.stack(fields, axis=1)  # (member, time, y, x)
+    out = xr.Dataset(
+        {"rain": (("member", "time", "y", "x"), rain, {**rain_attrs(), "long_name": f"rain rate estimated by {card.name}"})},
+        coords={
+            "member": np.arange(rain.shape[0]),
+            "time": ds["time"].values[positions],
+            "y": ds["y"], "x": ds["x"],
+            GRID_MAPPING_NAME: ds[GRID_MAPPING_NAME],
+        },
+    )
+    out.attrs.update({
+        "model": card.name, "family": card.family, "checkpoint_sha256": model.sha256,
+        "members": rain.shape[0], "steps": -1 if steps is None or card.family == "unet" else int(steps),
+        "sampler": sampler or "none", "seed": config.seed, "device": str(device),
+        "network_evaluations": int(model.num_function_evaluations(steps, sampler=sampler)),
+        "qpe_version": __version__,
+    })
+    return out

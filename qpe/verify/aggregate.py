@@ -1,0 +1,372 @@
+"""Scores of one model over many cases: the :class:`ScoreAccumulator` and :func:`verify`.
+
+The accumulator takes (estimate, radar) pairs one call at a time — a case, a day, a batch of times —
+reduces each to the small sufficient statistics of every family of scores and keeps them *per UTC
+day*, never the fields. ``compute()`` sums the days and returns every score as one labelled
+:class:`xarray.Dataset`; two accumulators ``merge`` (so Dask workers can each take some dates), and
+the per-day statistics are what :func:`qpe.verify.bootstrap.bootstrap_ci` resamples.
+
+Output variables (dims in brackets; ``member`` only for an ensemble estimate)::
+
+    categorical   POD FAR SR CSI ETS HSS BIAS              [member, threshold]
+    continuous    ME MAE RMSE CORR                         [member]
+    fss           FSS [member, threshold, scale], FSS_useful [threshold]
+    spectra       rapsd [member, wavelength], rapsd_radar, rapsd_ratio [member, wavelength]
+    distribution  histogram [member, bin], exceedance [member, intensity], wet_fraction, wet_p90,
+                  wet_p99, wet_p999, maximum [member], each also as ``*_radar``; n_valid
+    ensemble      CRPS spread ensemble_mean_rmse spread_skill_ratio ensemble_skill ensemble_spread,
+                  rank_histogram [rank], BRIER [threshold], reliability_* [threshold, probability_bin]
+    sal           SAL_S SAL_A SAL_L [member]                (only when "sal" is in the families)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+import yaml
+
+from qpe.errors import DatasetError, InputError
+from qpe.verify import categorical, continuous, distribution, ensemble, fss, sal, spectra
+from qpe.verify.pairs import DEFAULT_SCALES_KM, DEFAULT_THRESHOLDS, FieldPair, Region, pair_fields
+from qpe.verify.statistics import add_statistics, check_compatible, group_statistics
+
+#: Every family of scores, in output order.
+FAMILIES = ("categorical", "continuous", "fss", "spectra", "distribution", "ensemble", "sal")
+#: Families computed unless told otherwise (SAL is slow and needs scikit-image).
+DEFAULT_FAMILIES = ("categorical", "continuous", "fss", "spectra", "distribution", "ensemble")
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """Settings of every score; saved with the results (YAML-loadable).
+
+    Parameters
+    ----------
+    thresholds : tuple of float
+        Categorical / FSS / reliability thresholds, mm/h.
+    scales_km : tuple of float
+        FSS neighbourhood widths, km.
+    families : tuple of str
+        Families to compute, from :data:`FAMILIES`. Ensemble scores are computed only for estimates
+        with a member dimension.
+    wet_threshold, max_rate : float
+        First and last histogram edge, mm/h (wet pixel: rain > wet_threshold).
+    bins_per_decade : int
+        Histogram resolution; quantiles are good to ``10 ** (1 / bins_per_decade) - 1`` (2.3 %).
+    quantiles : tuple of float
+        Wet-pixel quantiles reported as ``wet_p90`` ...
+    spectra_normalize : bool
+        Normalise each RAPSD to sum to one (pysteps ``normalize``).
+    spectra_min_coverage : float
+        Leave out of the spectra fields with a smaller valid fraction of their rectangle.
+    rank_min : float or None
+        Rank histogram ``X_min``, mm/h (pysteps ``rankhist``).
+    reliability_bins, reliability_min_count : int
+        pysteps ``reldiag`` ``n_bins`` and ``min_count``.
+    sal_thr_factor, sal_thr_quantile : float
+        pysteps ``sal`` object threshold.
+    """
+
+    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
+    scales_km: tuple[float, ...] = DEFAULT_SCALES_KM
+    families: tuple[str, ...] = DEFAULT_FAMILIES
+    wet_threshold: float = distribution.DEFAULT_WET_THRESHOLD
+    max_rate: float = distribution.DEFAULT_MAX_RATE
+    bins_per_decade: int = distribution.DEFAULT_BINS_PER_DECADE
+    quantiles: tuple[float, ...] = distribution.DEFAULT_QUANTILES
+    spectra_normalize: bool = False
+    spectra_min_coverage: float = spectra.DEFAULT_MIN_COVERAGE
+    rank_min: float | None = ensemble.DEFAULT_RANK_MIN
+    reliability_bins: int = ensemble.DEFAULT_RELIABILITY_BINS
+    reliability_min_count: int = ensemble.DEFAULT_RELIABILITY_MIN_COUNT
+    sal_thr_factor: float = sal.DEFAULT_THR_FACTOR
+    sal_thr_quantile: float = sal.DEFAULT_THR_QUANTILE
+
+    def __post_init__(self) -> None:
+        for name in ("thresholds", "scales_km", "families", "quantiles"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        unknown = sorted(set(self.families) - set(FAMILIES))
+        if unknown:
+            raise InputError(f"unknown score families {', '.join(unknown)}; known: {', '.join(FAMILIES)}")
+        if not all(0 < q < 1 for q in self.quantiles):
+            raise InputError(f"quantiles must lie in (0, 1), got {list(self.quantiles)}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ScoreConfig:
+        """Config from a mapping (e.g. parsed YAML); raises on unknown keys."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InputError(
+                f"unknown score settings {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> ScoreConfig:
+        try:
+            values = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise InputError(f"cannot read score settings {path}: {err}".replace("\n", " ")) from err
+        return cls.from_dict(values)
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    def edges(self) -> np.ndarray:
+        return distribution.bin_edges(self.wet_threshold, self.max_rate, self.bins_per_decade)
+
+
+@dataclass(frozen=True)
+class _Family:
+    statistics: Callable[[FieldPair, ScoreConfig], xr.Dataset]
+    compute: Callable[[xr.Dataset, ScoreConfig], xr.Dataset]
+    ensemble_only: bool = False
+
+
+_FAMILY_FUNCTIONS: dict[str, _Family] = {
+    "categorical": _Family(
+        lambda p, c: categorical.categorical_statistics(p, c.thresholds),
+        lambda s, c: categorical.categorical_compute(s),
+    ),
+    "continuous": _Family(
+        lambda p, c: continuous.continuous_statistics(p), lambda s, c: continuous.continuous_compute(s)
+    ),
+    "fss": _Family(
+        lambda p, c: fss.fss_statistics(p, c.thresholds, c.scales_km), lambda s, c: fss.fss_compute(s)
+    ),
+    "spectra": _Family(
+        lambda p, c: spectra.spectra_statistics(p, c.spectra_normalize, c.spectra_min_coverage),
+        lambda s, c: spectra.spectra_compute(s),
+    ),
+    "distribution": _Family(
+        lambda p, c: distribution.distribution_statistics(p, c.edges()),
+        lambda s, c: distribution.distribution_compute(s, c.quantiles),
+    ),
+    "ensemble": _Family(
+        lambda p, c: ensemble.ensemble_statistics(p, c.thresholds, c.rank_min),
+        lambda s, c: ensemble.ensemble_compute(s, c.reliability_bins, c.reliability_min_count),
+        ensemble_only=True,
+    ),
+    "sal": _Family(
+        lambda p, c: sal.sal_statistics(p, c.sal_thr_factor, c.sal_thr_quantile),
+        lambda s, c: sal.sal_compute(s),
+    ),
+}
+
+
+def field_statistics(pair: FieldPair, config: ScoreConfig) -> dict[str, xr.Dataset]:
+    """Per-field (``time`` dim) statistics of every configured family that applies to ``pair``."""
+    return {
+        name: _FAMILY_FUNCTIONS[name].statistics(pair, config)
+        for name in FAMILIES
+        if name in config.families and (pair.is_ensemble or not _FAMILY_FUNCTIONS[name].ensemble_only)
+    }
+
+
+def compute_scores(statistics: dict[str, xr.Dataset], config: ScoreConfig) -> xr.Dataset:
+    """Scores of every family from its statistics (any extra dims, e.g. time or replicate, broadcast)."""
+    parts = [_FAMILY_FUNCTIONS[name].compute(stats, config) for name, stats in statistics.items()]
+    scores = xr.merge(parts, combine_attrs="override", compat="override", join="exact")
+    scores.attrs = {}
+    return scores
+
+
+def _day_of(times: np.ndarray) -> np.ndarray:
+    return np.asarray(times).astype("datetime64[D]")
+
+
+@dataclass(eq=False)
+class ScoreAccumulator:
+    """Accumulates every family of scores of one model over many cases, per UTC day.
+
+    Parameters
+    ----------
+    config : ScoreConfig
+        Thresholds, scales, families, histogram bins...
+    model : str, optional
+        Name of the model; becomes the scalar ``model`` coordinate of the scores.
+    region : optional
+        Box ``(xmin, ymin, xmax, ymax)`` in m, a :class:`qpe.data.grid.Region`, or a boolean (y, x)
+        mask, applied to every case (see :mod:`qpe.verify.pairs`).
+
+    Examples
+    --------
+    >>> acc = ScoreAccumulator(ScoreConfig(), model="unet")
+    >>> for day in days:                        # doctest: +SKIP
+    ...     acc.accum(estimate.sel(time=day), radar.sel(time=day))
+    >>> scores = acc.compute()                  # doctest: +SKIP
+    """
+
+    config: ScoreConfig = field(default_factory=ScoreConfig)
+    model: str | None = None
+    region: Region = None
+    _days: dict[str, dict] = field(default_factory=dict, init=False, repr=False)
+
+    def accum(self, estimate: xr.DataArray, radar: xr.DataArray) -> ScoreAccumulator:
+        """Add the fields of one (estimate, radar) pair; returns self.
+
+        Parameters
+        ----------
+        estimate : xarray.DataArray
+            ([member,] [time,] y, x) rain rate, mm/h, on the x/y coordinates of ``radar``.
+        radar : xarray.DataArray
+            ([time,] y, x) rain rate, mm/h, NaN where there is no radar.
+        """
+        pair = pair_fields(estimate, radar, self.region)
+        days = _day_of(pair.time)
+        for name, stats in field_statistics(pair, self.config).items():
+            for day, day_stats in group_statistics(stats, days).items():
+                self._add(name, day, day_stats)
+        return self
+
+    def _add(self, family: str, day: np.datetime64 | str, stats: xr.Dataset) -> None:
+        days = self._days.setdefault(family, {})
+        key = str(np.datetime64(day, "D"))  # "YYYY-MM-DD", or "NaT" for undated fields
+        if days:
+            check_compatible(next(iter(days.values())), stats)
+        days[key] = add_statistics(days[key], stats) if key in days else stats
+
+    def merge(self, other: ScoreAccumulator) -> ScoreAccumulator:
+        """A new accumulator holding the cases of both (same config, model and region)."""
+        if other.config != self.config:
+            raise DatasetError("cannot merge score accumulators with different settings")
+        if other.model != self.model:
+            raise DatasetError(f"cannot merge scores of model {other.model!r} into {self.model!r}")
+        merged = ScoreAccumulator(self.config, self.model, self.region)
+        for source in (self, other):
+            for family, days in source._days.items():
+                for day, stats in days.items():
+                    merged._add(family, day, stats)
+        return merged
+
+    @property
+    def days(self) -> np.ndarray:
+        """The UTC days accumulated so far, sorted (NaT, for undated fields, last)."""
+        keys = sorted({day for days in self._days.values() for day in days}, key=lambda d: (d == "NaT", d))
+        return np.array(keys, dtype="datetime64[D]")
+
+    def statistics(self, by_day: bool = False) -> dict[str, xr.Dataset]:
+        """The sufficient statistics of each family, summed over days or with a ``day`` dimension.
+
+        With ``by_day``, every family has the same ``day`` coordinate (zeros for a day it lacks).
+        """
+        if not self._days:
+            raise DatasetError("no fields have been accumulated: call accum(estimate, radar) first")
+        if not by_day:
+            return {
+                family: functools.reduce(add_statistics, days.values()) for family, days in self._days.items()
+            }
+        keys = [str(d) for d in self.days]
+        out = {}
+        for family, days in self._days.items():
+            empty = xr.zeros_like(next(iter(days.values())))
+            stacked = xr.concat(
+                [days.get(k, empty) for k in keys],
+                dim="day",
+                coords="minimal",
+                compat="override",
+                combine_attrs="override",
+            )
+            out[family] = stacked.assign_coords(day=("day", np.array(keys, dtype="datetime64[ns]")))
+        return out
+
+    def compute(self) -> xr.Dataset:
+        """Every score over all accumulated cases, as one labelled Dataset (see the module notes)."""
+        scores = compute_scores(self.statistics(), self.config)
+        return _label(scores, self.config, self.model, n_days=len(self.days))
+
+    def to_dataset(self) -> xr.Dataset:
+        """The per-day statistics as one Dataset (variables ``<family>__<name>``), e.g. to save."""
+        parts = []
+        for family, stats in self.statistics(by_day=True).items():
+            parts.append(stats.rename({name: f"{family}__{name}" for name in stats.data_vars}))
+        ds = xr.merge(parts, combine_attrs="override", compat="override")
+        ds.attrs.update({"qpe_score_config": json.dumps(self.config.to_dict()), "model": self.model or ""})
+        return ds
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset, region: Region = None) -> ScoreAccumulator:
+        """Rebuild an accumulator from :meth:`to_dataset` output."""
+        try:
+            config = ScoreConfig.from_dict(json.loads(ds.attrs["qpe_score_config"]))
+        except (KeyError, ValueError) as err:
+            raise DatasetError(f"not a qpe score-statistics dataset ({err})") from err
+        acc = cls(config, ds.attrs.get("model") or None, region)
+        for family in FAMILIES:
+            names = [n for n in ds.data_vars if n.startswith(f"{family}__")]
+            if not names:
+                continue
+            stats = ds[names].rename({n: n.split("__", 1)[1] for n in names})
+            stats = stats.assign_attrs(family=family)
+            for i, day in enumerate(stats["day"].values):
+                acc._add(family, day, stats.isel(day=i, drop=True))
+        return acc
+
+
+def _label(scores: xr.Dataset, config: ScoreConfig, model: str | None, **attrs) -> xr.Dataset:
+    scores = scores.assign_attrs({"qpe_score_config": json.dumps(config.to_dict()), **attrs})
+    if model is not None:
+        scores = scores.assign_coords(model=model)
+    return scores
+
+
+def verify(
+    estimate: xr.DataArray,
+    radar: xr.DataArray,
+    thresholds: Sequence[float] | None = None,
+    scales_km: Sequence[float] | None = None,
+    region: Region = None,
+    *,
+    families: Sequence[str] | None = None,
+    per_time: bool = False,
+    config: ScoreConfig | None = None,
+    model: str | None = None,
+) -> xr.Dataset:
+    """Every score of an estimate against radar, as one labelled Dataset.
+
+    Parameters
+    ----------
+    estimate : xarray.DataArray
+        (y, x), (time, y, x) or (member, [time,] y, x) rain rate, mm/h, on the x/y grid of ``radar``.
+    radar : xarray.DataArray
+        (y, x) or (time, y, x) rain rate, mm/h, NaN where there is no radar.
+    thresholds : sequence of float, optional
+        mm/h, for categorical scores, FSS and reliability; default (0.1, 1, 5, 10) or the config's.
+    scales_km : sequence of float, optional
+        FSS neighbourhood widths, km; default (2, 4, 8, 16, 32, 64) or the config's.
+    region : optional
+        Box ``(xmin, ymin, xmax, ymax)`` in m, a Region or a boolean (y, x) mask.
+    families : sequence of str, optional
+        Families to compute (default :data:`DEFAULT_FAMILIES`; add ``"sal"`` for SAL).
+    per_time : bool
+        Keep a ``time`` dimension (scores of each field) instead of pooling all fields.
+    config : ScoreConfig, optional
+        Full settings; ``thresholds``/``scales_km``/``families`` override its fields.
+    model : str, optional
+        Name stored as the scalar ``model`` coordinate.
+
+    Returns
+    -------
+    xarray.Dataset
+        See :mod:`qpe.verify.aggregate` for the variables and their dims.
+    """
+    base = config or ScoreConfig()
+    config = dataclasses.replace(
+        base,
+        thresholds=tuple(thresholds) if thresholds is not None else base.thresholds,
+        scales_km=tuple(scales_km) if scales_km is not None else base.scales_km,
+        families=tuple(families) if families is not None else base.families,
+    )
+    if not per_time:
+        return ScoreAccumulator(config, model, region).accum(estimate, radar).compute()
+    pair = pair_fields(estimate, radar, region)
+    scores = compute_scores(field_statistics(pair, config), config)
+    return _label(scores, config, model)

@@ -1,0 +1,364 @@
+"""Ensemble scores: CRPS, rank histogram, spread-skill and reliability at thresholds.
+
+Only for estimates with a ``member`` dimension; computed over the valid pixels.
+
+* **CRPS** — the CRPS of the empirical distribution of the members (pysteps
+  :func:`~pysteps.verification.probscores.CRPS`, Hersbach 2000), computed per pixel as
+  ``mean_i |x_i - y| - 1/(2 M^2) sum_ij |x_i - x_j|`` from the sorted members, mm/h. It equals
+  pysteps' value whenever no member equals the observation exactly. *Known pysteps deviation:*
+  ``CRPS_accum`` drops the intervals bounded by a member equal to the observation (e.g. a dry
+  observation with some dry members scores as if those intervals were perfect), so with such ties
+  pysteps under-estimates the CRPS; this module gives the exact value there.
+* **Rank histogram** — pysteps :func:`~pysteps.verification.ensscores.rankhist`: pairs where the
+  observation and all members are below ``x_min`` are skipped, values below ``x_min`` are set to
+  ``x_min - 1``, the rank is the number of members below the observation and ties are broken at
+  random among the tied ranks. By default the ties are instead *split* (each tied pixel adds
+  ``1 / (ties + 1)`` to every tied rank: the expected value of the random draw, deterministic and
+  independent of the order of accumulation); pass a ``numpy.random.RandomState`` to draw them as
+  pysteps does (same draws as pysteps for the same state).
+* **Spread-skill** — ``spread = sqrt(mean ensemble variance)`` (unbiased, ddof = 1) and the RMSE of the
+  ensemble mean, and ``spread_skill_ratio = sqrt((M + 1) / M) * spread / rmse`` (1 for a perfectly
+  dispersive ensemble, Fortin et al. 2014). Also pysteps' ``ensemble_skill`` (mean over members of
+  each member's RMSE) and ``ensemble_spread`` (mean over member pairs of their RMSE), with RMSE as metric.
+* **Reliability** — pysteps :func:`~pysteps.verification.probscores.reldiag`: forecast probability =
+  fraction of members ``>= threshold`` (``ensemblestats.excprob``), observed event ``radar >= threshold``,
+  ``n_bins`` equal bins on [0, 1]; bins with fewer than ``min_count`` samples are NaN. pysteps applies
+  ``min_count`` to each accumulated batch separately; here it applies to the accumulated totals (the
+  same for a single batch). Also the Brier score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from qpe.errors import DatasetError
+from qpe.verify.coords import score_attrs, threshold_coordinate
+from qpe.verify.pairs import DEFAULT_THRESHOLDS, FieldPair, Region, field_levels, pair_fields
+from qpe.verify.statistics import accumulate, add_statistics
+
+DEFAULT_RANK_MIN = 0.1
+DEFAULT_RELIABILITY_BINS = 10
+DEFAULT_RELIABILITY_MIN_COUNT = 10
+
+TieBreak = str | np.random.RandomState | np.random.Generator
+
+
+# -- per-pixel kernels (members along axis 0, pixels along axis 1) ------------------------------------------
+def crps_values(members: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """CRPS of the empirical member distribution at each pixel.
+
+    Parameters
+    ----------
+    members : numpy.ndarray
+        (member, pixel) values.
+    obs : numpy.ndarray
+        (pixel,) observed values.
+    """
+    m = members.shape[0]
+    ordered = np.sort(members, axis=0)
+    weights = (2.0 * np.arange(m) - m + 1.0) / m**2  # sum_ij |x_i - x_j| = 2 sum_k (2k - m + 1) x_(k)
+    spread_term = np.einsum("k,kn->n", weights, ordered)
+    error_term = np.abs(members - obs).mean(axis=0)
+    return error_term - spread_term
+
+
+def rank_counts(
+    members: np.ndarray, obs: np.ndarray, x_min: float | None = DEFAULT_RANK_MIN, ties: TieBreak = "split"
+) -> np.ndarray:
+    """Rank-histogram counts (member + 1 ranks) of pixels, pysteps' ``rankhist_accum`` rules.
+
+    Parameters
+    ----------
+    members : numpy.ndarray
+        (member, pixel) values.
+    obs : numpy.ndarray
+        (pixel,) observed values.
+    x_min : float or None
+        Skip pixels where the observation and all members are below it; values below it tie.
+    ties : "split" or numpy.random.RandomState or numpy.random.Generator
+        Split tied pixels evenly over their tied ranks, or draw one rank at random like pysteps.
+    """
+    n_members = members.shape[0]
+    if x_min is not None:
+        keep = (obs >= x_min) | (members >= x_min).any(axis=0)
+        members, obs = members[:, keep], obs[keep]
+        members = np.where(members < x_min, x_min - 1, members)
+        obs = np.where(obs < x_min, x_min - 1, obs)
+    below = (members < obs).sum(axis=0)
+    tied = (members == obs).sum(axis=0)
+    if isinstance(ties, str):
+        if ties != "split":
+            raise DatasetError(f"unknown tie rule {ties!r}: use 'split' or a random generator")
+        share = 1.0 / (tied + 1.0)  # spread over ranks below .. below + tied: a difference array
+        diff = np.bincount(below, share, n_members + 2) - np.bincount(below + tied + 1, share, n_members + 2)
+        return np.cumsum(diff)[: n_members + 1]
+    rank = below.copy()
+    draw = tied > 0
+    rank[draw] = (below[draw] + ties.uniform(0.0, 1.0, int(draw.sum())) * (tied[draw] + 1)).astype(int)
+    return np.bincount(rank, minlength=n_members + 1).astype("float64")
+
+
+# -- statistics ---------------------------------------------------------------------------------------------
+def ensemble_statistics(
+    pair: FieldPair,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    rank_min: float | None = DEFAULT_RANK_MIN,
+    ties: TieBreak = "split",
+) -> xr.Dataset:
+    """Per-field sums behind the ensemble scores.
+
+    Returns
+    -------
+    xarray.Dataset
+        With dims (time, ...): ``n`` pixels, ``sum_crps``, ``rank_counts`` (rank), ``sum_sq_error_mean``
+        (ensemble-mean squared error), ``sum_variance`` (member variance, ddof 1),
+        ``sum_sq_error_member`` (member), ``sum_sq_difference`` (member, member_b), and
+        ``reliability_table`` (threshold, n_exceeding = 0..M members >= threshold, observed = 0/1).
+    """
+    if not pair.is_ensemble:
+        raise DatasetError("ensemble scores need an estimate with a 'member' dimension")
+    thr = threshold_coordinate(thresholds)
+    n_members, n_times = pair.estimate.shape[:2]
+    n = np.zeros(n_times)
+    crps = np.zeros(n_times)
+    ranks = np.zeros((n_times, n_members + 1))
+    sq_error_mean = np.zeros(n_times)
+    variance = np.zeros(n_times)
+    sq_error_member = np.zeros((n_times, n_members))
+    sq_difference = np.zeros((n_times, n_members, n_members))
+    table = np.zeros((n_times, thr.size, n_members + 1, 2))
+    for t in range(n_times):
+        valid = pair.valid[t]
+        if not valid.any():
+            continue
+        x_field, y_field = (
+            pair.estimate[:, t][:, valid],
+            pair.radar[t][valid],
+        )  # comparisons in their precision
+        ranks[t] = rank_counts(x_field, y_field, rank_min, ties)
+        exceeding = (x_field[None] >= field_levels(thr.values, x_field)[:, None, None]).sum(axis=1)
+        observed = (y_field[None] >= field_levels(thr.values, y_field)[:, None]).astype(int)
+        x, y = x_field.astype("float64"), y_field.astype("float64")
+        n[t] = y.size
+        crps[t] = crps_values(x, y).sum()
+        mean = x.mean(axis=0)
+        sq_error_mean[t] = np.einsum("i,i->", mean - y, mean - y)
+        if n_members > 1:
+            variance[t] = ((x - mean) ** 2).sum() / (n_members - 1)
+        error = x - y
+        sq_error_member[t] = np.einsum("mi,mi->m", error, error)
+        gram = np.einsum("mi,ki->mk", x, x)
+        norms = np.diag(gram)
+        sq_difference[t] = np.maximum(norms[:, None] + norms[None, :] - 2.0 * gram, 0.0)
+        codes = exceeding * 2 + observed + np.arange(thr.size)[:, None] * (n_members + 1) * 2
+        table[t] = np.bincount(codes.ravel(), minlength=thr.size * (n_members + 1) * 2).reshape(
+            thr.size, n_members + 1, 2
+        )
+    time = {"time": pair.time}
+    members = {"member": pair.member, "member_b": ("member_b", pair.member)}
+    data = {
+        "n": xr.DataArray(n, dims="time", coords=time),
+        "sum_crps": xr.DataArray(crps, dims="time", coords=time),
+        "rank_counts": xr.DataArray(
+            ranks, dims=("time", "rank"), coords={**time, "rank": np.arange(n_members + 1)}
+        ),
+        "sum_sq_error_mean": xr.DataArray(sq_error_mean, dims="time", coords=time),
+        "sum_variance": xr.DataArray(variance, dims="time", coords=time),
+        "sum_sq_error_member": xr.DataArray(
+            sq_error_member, dims=("time", "member"), coords={**time, "member": pair.member}
+        ),
+        "sum_sq_difference": xr.DataArray(
+            sq_difference, dims=("time", "member", "member_b"), coords={**time, **members}
+        ),
+        "reliability_table": xr.DataArray(
+            table,
+            dims=("time", "threshold", "n_exceeding", "observed"),
+            coords={**time, "threshold": thr, "n_exceeding": np.arange(n_members + 1), "observed": [0, 1]},
+        ),
+    }
+    return xr.Dataset(data, attrs={"family": "ensemble"})
+
+
+def ensemble_init(thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> xr.Dataset:
+    return xr.Dataset(coords={"threshold": threshold_coordinate(thresholds)}, attrs={"family": "ensemble"})
+
+
+def ensemble_accum(
+    stats: xr.Dataset, pair: FieldPair, rank_min: float | None = DEFAULT_RANK_MIN, ties: TieBreak = "split"
+) -> xr.Dataset:
+    """Add the fields of ``pair``; returns the new statistics."""
+    return accumulate(stats, ensemble_statistics(pair, stats["threshold"].values, rank_min, ties))
+
+
+def ensemble_merge(stats_1: xr.Dataset, stats_2: xr.Dataset) -> xr.Dataset:
+    return add_statistics(stats_1, stats_2)
+
+
+# -- scores -------------------------------------------------------------------------------------------------
+def continuous_ranked_probability_score(stats: xr.Dataset) -> xr.DataArray:
+    """Mean CRPS over valid pixels, mm/h."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (stats["sum_crps"] / stats["n"]).assign_attrs(
+            score_attrs("continuous ranked probability score", "mm/h", "probscores.CRPS")
+        )
+
+
+def rank_histogram(stats: xr.Dataset) -> xr.DataArray:
+    """Rank histogram normalised to sum to one, dim ``rank`` (0 .. M)."""
+    counts = stats["rank_counts"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (counts / counts.sum("rank")).assign_attrs(
+            score_attrs("rank histogram (relative frequency)", "1", "ensscores.rankhist")
+        )
+
+
+def ensemble_spread(stats: xr.Dataset) -> xr.DataArray:
+    """pysteps ``ensemble_spread(X_f, "RMSE")``: mean over member pairs of the RMSE between them, mm/h."""
+    pairs = stats["sum_sq_difference"]
+    members = pairs.sizes["member"]
+    upper = xr.DataArray(np.triu(np.ones((members, members), bool), 1), dims=("member", "member_b"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rmse = np.sqrt(pairs / stats["n"])
+    return (
+        rmse.where(upper)
+        .mean(("member", "member_b"))
+        .assign_attrs(score_attrs("mean RMSE between member pairs", "mm/h", "ensscores.ensemble_spread RMSE"))
+    )
+
+
+def ensemble_skill(stats: xr.Dataset) -> xr.DataArray:
+    """pysteps ``ensemble_skill(X_f, X_o, "RMSE")``: mean over members of each member's RMSE, mm/h."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rmse = np.sqrt(stats["sum_sq_error_member"] / stats["n"])
+    return rmse.mean("member").assign_attrs(
+        score_attrs("mean member RMSE", "mm/h", "ensscores.ensemble_skill RMSE")
+    )
+
+
+def spread(stats: xr.Dataset) -> xr.DataArray:
+    """sqrt(mean member variance), ddof = 1, mm/h."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.sqrt(stats["sum_variance"] / stats["n"]).assign_attrs(
+            score_attrs("ensemble spread sqrt(mean variance)", "mm/h")
+        )
+
+
+def ensemble_mean_rmse(stats: xr.Dataset) -> xr.DataArray:
+    """RMSE of the ensemble mean, mm/h."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.sqrt(stats["sum_sq_error_mean"] / stats["n"]).assign_attrs(
+            score_attrs("RMSE of the ensemble mean", "mm/h")
+        )
+
+
+def spread_skill_ratio(stats: xr.Dataset) -> xr.DataArray:
+    """sqrt((M + 1) / M) * spread / RMSE(ensemble mean); 1 for a well-dispersed ensemble."""
+    members = stats.sizes["member"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.sqrt((members + 1) / members) * spread(stats) / ensemble_mean_rmse(stats)
+    return ratio.assign_attrs(score_attrs("spread-skill ratio sqrt((M+1)/M) spread / RMSE(mean)"))
+
+
+def reliability(
+    stats: xr.Dataset, n_bins: int = DEFAULT_RELIABILITY_BINS, min_count: int = DEFAULT_RELIABILITY_MIN_COUNT
+) -> xr.Dataset:
+    """Reliability diagram per threshold, as pysteps ``reldiag`` with ``n_bins`` and ``min_count``.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``reliability_forecast`` (mean forecast probability), ``reliability_observed`` (observed
+        frequency) and ``reliability_count`` (samples), dims (threshold, probability_bin).
+    """
+    table = stats["reliability_table"]
+    members = table.sizes["n_exceeding"] - 1
+    probability = np.arange(members + 1) / members
+    edges = np.linspace(-1e-6, 1 + 1e-6, int(n_bins + 1))
+    bins = np.digitize(probability, edges, right=True) - 1  # 0 .. n_bins-1
+    one_hot = xr.DataArray(
+        (bins[:, None] == np.arange(n_bins)[None, :]).astype(float), dims=("n_exceeding", "probability_bin")
+    )
+    samples = table.sum("observed")
+    count = xr.dot(samples, one_hot, dim="n_exceeding")
+    forecast_sum = xr.dot(samples * xr.DataArray(probability, dims="n_exceeding"), one_hot, dim="n_exceeding")
+    observed_sum = xr.dot(table.sel(observed=1, drop=True), one_hot, dim="n_exceeding")
+    enough = count >= max(min_count, 1)
+    centre = {"probability_bin": ("probability_bin", (edges[:-1] + edges[1:]) / 2, {"units": "1"})}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return xr.Dataset(
+            {
+                "reliability_forecast": (forecast_sum / count)
+                .where(enough)
+                .assign_coords(centre)
+                .assign_attrs(
+                    score_attrs("mean forecast probability in the bin", "1", "probscores.reldiag r")
+                ),
+                "reliability_observed": (observed_sum / count)
+                .where(enough)
+                .assign_coords(centre)
+                .assign_attrs(score_attrs("observed frequency in the bin", "1", "probscores.reldiag f")),
+                "reliability_count": count.assign_coords(centre).assign_attrs(
+                    score_attrs("samples in the bin")
+                ),
+            }
+        )
+
+
+def brier_score(stats: xr.Dataset) -> xr.DataArray:
+    """Brier score of the member exceedance probability at each threshold."""
+    table = stats["reliability_table"]
+    members = table.sizes["n_exceeding"] - 1
+    p = xr.DataArray(np.arange(members + 1) / members, dims="n_exceeding")
+    o = xr.DataArray([0.0, 1.0], dims="observed")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = (table * (p - o) ** 2).sum(("n_exceeding", "observed")) / table.sum(
+            ("n_exceeding", "observed")
+        )
+    return value.assign_attrs(score_attrs("Brier score of P(rain >= threshold)"))
+
+
+def ensemble_compute(
+    stats: xr.Dataset,
+    reliability_bins: int = DEFAULT_RELIABILITY_BINS,
+    reliability_min_count: int = DEFAULT_RELIABILITY_MIN_COUNT,
+) -> xr.Dataset:
+    """CRPS, rank histogram, spread-skill, pysteps ensemble skill/spread, reliability and Brier score."""
+    return xr.Dataset(
+        {
+            "CRPS": continuous_ranked_probability_score(stats),
+            "rank_histogram": rank_histogram(stats),
+            "spread": spread(stats),
+            "ensemble_mean_rmse": ensemble_mean_rmse(stats),
+            "spread_skill_ratio": spread_skill_ratio(stats),
+            "ensemble_skill": ensemble_skill(stats),
+            "ensemble_spread": ensemble_spread(stats),
+            "BRIER": brier_score(stats),
+            **reliability(stats, reliability_bins, reliability_min_count).data_vars,
+        }
+    )
+
+
+def ensemble_scores(
+    estimate: xr.DataArray,
+    radar: xr.DataArray,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    region: Region = None,
+    rank_min: float | None = DEFAULT_RANK_MIN,
+    ties: TieBreak = "split",
+) -> xr.Dataset:
+    """Ensemble scores of an estimate with a member dimension against radar.
+
+    Parameters
+    ----------
+    estimate : xarray.DataArray
+        (member, [time,] y, x) rain rate, mm/h.
+    radar : xarray.DataArray
+        ([time,] y, x) rain rate, mm/h, NaN where there is no radar.
+    thresholds : sequence of float
+        Reliability / Brier thresholds, mm/h (event: rain >= threshold).
+    """
+    stats = ensemble_accum(ensemble_init(thresholds), pair_fields(estimate, radar, region), rank_min, ties)
+    return ensemble_compute(stats)

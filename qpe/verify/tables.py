@@ -1,0 +1,115 @@
+"""Scores as a tidy table, and the data of each standard figure.
+
+``scores_to_frame`` turns the score Dataset of one model (scalar ``model`` coordinate) or of several
+(``model`` dimension) into rows ``model, metric, threshold, scale, value, ci_low, ci_high`` — the
+``scores.csv`` layout. Only scores indexed by nothing but threshold and/or scale become rows; curves
+(histogram, exceedance, RAPSD, rank histogram, reliability) stay in the Dataset (``scores.nc``).
+Ensemble members are averaged. ``*_radar`` variables (distribution, spectra) become rows of the model
+``"radar"``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+COLUMNS = ("model", "metric", "threshold", "scale", "value", "ci_low", "ci_high")
+_TABLE_DIMS = {"model", "threshold", "scale", "member"}
+RADAR_SUFFIX = "_radar"
+
+
+def scores_to_frame(scores: xr.Dataset, ci: xr.Dataset | None = None) -> pd.DataFrame:
+    """Tidy table of the scalar scores (per threshold / scale) of one or several models.
+
+    Parameters
+    ----------
+    scores : xarray.Dataset
+        Output of :func:`qpe.verify.verify` or ``ScoreAccumulator.compute()``, possibly concatenated
+        along a ``model`` dimension.
+    ci : xarray.Dataset, optional
+        Output of :func:`qpe.verify.bootstrap.bootstrap_ci` for the same scores (``bound`` dim).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``model, metric, threshold (mm/h), scale (km), value, ci_low, ci_high``; NaN where a
+        column does not apply (written as empty cells by ``to_csv``).
+    """
+    frames = []
+    for name, da in scores.data_vars.items():
+        if not set(da.dims) <= _TABLE_DIMS:
+            continue
+        columns = {"value": _tidy(da)}
+        if ci is not None and name in ci.data_vars:
+            bounds = ci[name]
+            columns["ci_low"] = _tidy(bounds.sel(bound="ci_low", drop=True))
+            columns["ci_high"] = _tidy(bounds.sel(bound="ci_high", drop=True))
+        frame = pd.concat(columns, axis=1)
+        frame.columns = list(columns)
+        frame = frame.reset_index()
+        is_radar = name.endswith(RADAR_SUFFIX)
+        frame["metric"] = name[: -len(RADAR_SUFFIX)] if is_radar else name
+        if is_radar:
+            frame["model"] = "radar"
+        elif "model" not in frame:
+            frame["model"] = str(scores["model"].values) if "model" in scores.coords else ""
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=list(COLUMNS))
+    table = pd.concat(frames, ignore_index=True)
+    for column in COLUMNS:
+        if column not in table:
+            table[column] = np.nan
+    table = table[list(COLUMNS)].drop_duplicates(ignore_index=True)
+    return table.astype(
+        {
+            "threshold": "float64",
+            "scale": "float64",
+            "value": "float64",
+            "ci_low": "float64",
+            "ci_high": "float64",
+        }
+    )
+
+
+def _tidy(da: xr.DataArray) -> pd.Series:
+    """Average members; index by the remaining table dims (model, threshold, scale)."""
+    if "member" in da.dims:
+        da = da.mean("member")
+    keep = [d for d in ("model", "threshold", "scale") if d in da.dims]
+    da = (
+        da.reset_coords(drop=True)
+        if not keep
+        else da.drop_vars([c for c in da.coords if c not in keep], errors="ignore")
+    )
+    if not keep:
+        return pd.Series([float(da.values)], index=pd.RangeIndex(1, name="_row"))
+    return da.transpose(*keep).to_series()
+
+
+#: Figure name -> the score variables it draws (the ones present are returned).
+FIGURES: dict[str, tuple[str, ...]] = {
+    "performance_diagram": ("POD", "SR", "CSI", "BIAS"),
+    "fss_vs_scale": ("FSS", "FSS_useful"),
+    "power_spectrum_ratio": ("rapsd", "rapsd_radar", "rapsd_ratio"),
+    "exceedance_curves": ("exceedance", "exceedance_radar"),
+    "histograms": ("histogram", "histogram_radar"),
+    "rank_histogram": ("rank_histogram",),
+    "reliability_diagram": ("reliability_forecast", "reliability_observed", "reliability_count"),
+}
+
+
+def figure_data(scores: xr.Dataset) -> dict[str, xr.Dataset]:
+    """The variables of each standard figure present in ``scores`` (see :data:`FIGURES`).
+
+    Performance diagram: POD against success ratio SR = 1 - FAR per threshold; FSS against scale
+    (km) per threshold with the useful level; RAPSD ratio against wavelength (km); exceedance curves
+    P(rain > intensity) of estimate and radar; rank histogram; reliability diagram per threshold.
+    """
+    out = {}
+    for figure, names in FIGURES.items():
+        present = [n for n in names if n in scores.data_vars]
+        if present:
+            out[figure] = scores[present]
+    return out

@@ -1,0 +1,169 @@
+"""Inference engine: estimates on chosen times, tiling, seeds, the on-disk cache and bad inputs."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models_testing import VARIANTS, fit_unet, synthetic_batch, tiny_card, variant_card
+from qpe.cli import main
+from qpe.data.paired import save_paired
+from qpe.errors import DatasetError
+from qpe.inference.cache import EstimateCache
+from qpe.inference.engine import EstimateConfig, estimate
+from qpe.models import build_model, load, save_checkpoint
+
+
+def _checkpoint(tmp_path, variant: str, **kw):
+    card = variant_card(variant, **kw)
+    directory = tmp_path / "models" / variant
+    if card.is_residual_flow:
+        unet_dir = _checkpoint(tmp_path, "unet", **kw)
+        from qpe.models import FileReference
+        import dataclasses
+
+        base = load(unet_dir)
+        card = dataclasses.replace(card, base_checkpoint=FileReference("../unet", base.sha256))
+        model = build_model(card, base=base.model)
+    else:
+        model = build_model(card)
+    save_checkpoint(model, card, directory)
+    return directory
+
+
+@pytest.fixture
+def unet_dir(tmp_path):
+    return _checkpoint(tmp_path, "unet")
+
+
+@pytest.fixture
+def flow_dir(tmp_path):
+    return _checkpoint(tmp_path, "flow_gaussian")
+
+
+@pytest.mark.parametrize("variant", [v[0] for v in VARIANTS])
+def test_estimate_layout_for_every_family(tmp_path, small_paired, variant):
+    directory = _checkpoint(tmp_path, variant)
+    times = small_paired["time"].values[1:3]
+    out = estimate(directory, small_paired, times, EstimateConfig(members=3, steps=2), progress=False)
+    rain = out["rain"]
+    members = 1 if variant == "unet" else 3
+    assert rain.dims == ("member", "time", "y", "x") and rain.shape == (members, 2, 32, 48)
+    assert rain.attrs["units"] == "mm/h"
+    assert np.isfinite(rain.values).all() and (rain.values >= 0).all()
+    np.testing.assert_array_equal(out["time"].values, times)
+    np.testing.assert_array_equal(out["x"].values, small_paired["x"].values)
+    assert out.attrs["checkpoint_sha256"] == load(directory).sha256
+    assert out.attrs["members"] == members
+
+
+def test_same_seed_same_estimate_other_seed_differs(small_paired, flow_dir):
+    t = small_paired["time"].values[2:3]
+    a = estimate(flow_dir, small_paired, t, EstimateConfig(members=2, steps=2, seed=5), progress=False)
+    b = estimate(flow_dir, small_paired, t, EstimateConfig(members=2, steps=2, seed=5), progress=False)
+    c = estimate(flow_dir, small_paired, t, EstimateConfig(members=2, steps=2, seed=6), progress=False)
+    np.testing.assert_array_equal(a["rain"].values, b["rain"].values)
+    assert not np.allclose(a["rain"].values, c["rain"].values)
+    assert not np.allclose(a["rain"].values[0], a["rain"].values[1]), "members must differ"
+
+
+def test_tiled_estimate_agrees_with_whole_field(tmp_path, small_paired):
+    # a U-Net trained a little on the toy problem, so that its output varies in space
+    save_checkpoint(fit_unet(synthetic_batch(size=32), steps=30), tiny_card("unet"), tmp_path / "trained")
+    unet_dir = tmp_path / "trained"
+    t = small_paired["time"].values[1:2]
+    whole = estimate(unet_dir, small_paired, t, EstimateConfig(tile=64, overlap=0), progress=False)["rain"].values
+    tiled = estimate(unet_dir, small_paired, t, EstimateConfig(tile=24, overlap=8), progress=False)["rain"].values
+    assert tiled.shape == whole.shape and np.isfinite(tiled).all() and whole.std() > 0.05
+    # GroupNorm statistics differ per tile, so agreement is close, not exact
+    assert np.corrcoef(whole.ravel(), tiled.ravel())[0, 1] > 0.9
+
+
+def test_missing_ir_gives_nan_estimate(small_paired, unet_dir):
+    ds = small_paired.copy(deep=True)
+    ds["ir"].values[:, :, 10, 20] = np.nan
+    out = estimate(unet_dir, ds, ds["time"].values[1:2], progress=False)["rain"].values
+    assert np.isnan(out[0, 0, 10, 20]) and np.isfinite(out).sum() == out.size - 1
+
+
+def test_cache_reuses_and_keys_on_settings(tmp_path, small_paired, flow_dir):
+    cache = EstimateCache(tmp_path / "cache")
+    t = small_paired["time"].values[1:3]
+    first = estimate(flow_dir, small_paired, t, EstimateConfig(members=2, steps=2), cache=cache, progress=False)
+    files = sorted(cache.root.rglob("*.nc"))
+    assert len(files) == 2  # one per time
+    again = estimate(flow_dir, small_paired, t, EstimateConfig(members=2, steps=2), cache=cache, progress=False)
+    np.testing.assert_array_equal(first["rain"].values, again["rain"].values)
+    assert sorted(cache.root.rglob("*.nc")) == files
+    estimate(flow_dir, small_paired, t, EstimateConfig(members=2, steps=3), cache=cache, progress=False)
+    assert len(list(cache.root.rglob("*.nc"))) == 4  # other steps, other entries
+    changed = small_paired.copy(deep=True)
+    changed["ir"].values[2] += 1.0
+    estimate(flow_dir, changed, t[1:], EstimateConfig(members=2, steps=2), cache=cache, progress=False)
+    assert len(list(cache.root.rglob("*.nc"))) == 5  # other input values, another entry
+
+
+def test_concurrent_writers_leave_complete_files(tmp_path, small_paired, unet_dir):
+    cache = EstimateCache(tmp_path / "cache")
+    t = small_paired["time"].values[1:2]
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(estimate(unet_dir, small_paired, t, cache=cache, progress=False)["rain"].values)
+        except Exception as err:  # collected and asserted below
+            errors.append(err)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    assert all(np.array_equal(results[0], r) for r in results)
+    assert not list(cache.root.rglob("*.tmp"))
+    (path,) = cache.root.rglob("*.nc")
+    np.testing.assert_array_equal(cache.get(path.stem)["rain"].values, results[0][:, 0])
+
+
+@pytest.mark.parametrize(
+    "times, message",
+    [
+        (["2021-06-01T12:10"], "time 2021-06-01T12:10 is not in the data"),
+        (["2021-06-02T12:00"], "nearest 2021-06-01T12:45"),
+        (["2021-06-01T12:00"], "needs 2 IR frames but only 1 precede"),
+        ([], "the period is empty"),
+    ],
+)
+def test_bad_times(small_paired, unet_dir, times, message):
+    with pytest.raises(DatasetError, match=message):
+        estimate(unet_dir, small_paired, times, progress=False)
+
+
+def test_checkpoint_channels_must_be_in_data(tmp_path, small_paired):
+    card = tiny_card("unet", channels=("WV_073", "IR_108"))
+    save_checkpoint(build_model(card), card, tmp_path / "m")
+    with pytest.raises(DatasetError, match="needs IR channel\\(s\\) WV_073, which the data lack"):
+        estimate(tmp_path / "m", small_paired, small_paired["time"].values[1:2], progress=False)
+
+
+def test_cli_estimate_writes_netcdf(tmp_path, small_paired, flow_dir, capsys, monkeypatch):
+    monkeypatch.setenv("QPE_CACHE_DIR", str(tmp_path / "cache"))
+    data = save_paired(small_paired, tmp_path / "d.zarr")
+    out = tmp_path / "est.nc"
+    code = main(["estimate", "--checkpoint", str(flow_dir), "--data", str(data), "--time", "2021-06-01T12:30",
+                 "--time", "2021-06-01T12:45", "--members", "2", "--steps", "2", "--out", str(out)])
+    assert code == 0
+    import xarray as xr
+
+    with xr.open_dataset(out) as ds:
+        assert ds["rain"].shape == (2, 2, 32, 48)
+        assert list(pd.DatetimeIndex(ds["time"].values).strftime("%H:%M")) == ["12:30", "12:45"]
+    assert "wrote" in capsys.readouterr().out
+    code = main(["estimate", "--checkpoint", str(flow_dir), "--data", str(data), "--time", "2021-06-01T13:00",
+                 "--out", str(out)])
+    assert code == 2
+    assert capsys.readouterr().err.strip().startswith("qpe: error: time 2021-06-01T13:00 is not in the data")
