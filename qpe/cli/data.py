@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import importlib
 
-#: Sub-commands of ``qpe data``, in help order.
-DATA_COMMANDS = ("info", "radar", "crr", "seviri", "pair", "synth")
+#: Modules ``qpe.cli.data_<name>`` that add ``qpe data`` sub-commands, in help order.
+DATA_COMMANDS = ("info", "catalog", "radar", "crr", "seviri", "pair", "synth")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

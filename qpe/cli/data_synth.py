@@ -30,7 +30,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from qpe.data.paired import save_paired, summarize
-    from qpe.data.synthetic import SynthConfig, generate_paired, ir_from_rain
+    from qpe.data.synthetic import SynthConfig, generate_paired, semisynthetic_paired
     from qpe.errors import InputError
 
     config = SynthConfig.from_yaml(args.config) if args.config else SynthConfig()
@@ -48,14 +48,7 @@ def run(args: argparse.Namespace) -> int:
     _check_writable(args.out)
 
     if args.rain_from:
-        from qpe.data.readers import read_radar
-
-        radar = read_radar(args.rain_from, region="france", pixel_km=config.pixel_km, progress=True)
-        ds = radar.assign(ir=ir_from_rain(radar["rain"], config, progress=True))
-        ds.attrs["source"] = (
-            f"qpe semi-synthetic: IR simulated (seed {config.seed}) for {radar.attrs['source']}"
-        )
-        ds.attrs["synthetic_config"] = config.to_yaml()
+        ds = semisynthetic_paired(args.rain_from, config, progress=True)
     else:
         ds = generate_paired(config, progress=True)
     path = save_paired(ds, args.out)

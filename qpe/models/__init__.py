@@ -21,6 +21,7 @@ from qpe.models.card import (
     current_code_revision,
 )
 from qpe.models.checkpoint import LoadedModel, base_reference, load, save_checkpoint, sha256_file
+from qpe.models.discovery import FoundCheckpoint, find_checkpoints
 from qpe.models.families import (
     FAMILIES,
     ConditionalDDPM,
@@ -42,6 +43,7 @@ __all__ = [
     "ConditionalFlow",
     "DiffusionConfig",
     "FileReference",
+    "FoundCheckpoint",
     "FlowConfig",
     "InputSpec",
     "LoadedModel",
@@ -58,6 +60,7 @@ __all__ = [
     "base_reference",
     "build_model",
     "current_code_revision",
+    "find_checkpoints",
     "load",
     "masked_mse",
     "save_checkpoint",

@@ -6,7 +6,7 @@ the IR for a given (e.g. real radar) rain sequence, the semi-synthetic mode.
 
 from qpe.data.synthetic.config import CloudConfig, IRConfig, RainConfig, SynthConfig
 from qpe.data.synthetic.generator import generate_paired, simulate_rain, synthetic_grid
-from qpe.data.synthetic.semisynthetic import ir_from_rain
+from qpe.data.synthetic.semisynthetic import ir_from_rain, semisynthetic_paired
 
 __all__ = [
     "CloudConfig",
@@ -15,6 +15,7 @@ __all__ = [
     "SynthConfig",
     "generate_paired",
     "ir_from_rain",
+    "semisynthetic_paired",
     "simulate_rain",
     "synthetic_grid",
 ]

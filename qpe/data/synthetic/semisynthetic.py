@@ -249,6 +249,37 @@ def ir_from_rain(
     return xr.DataArray(ir, dims=("time", "channel", "y", "x"), coords=coords, name="ir", attrs=ir_attrs())
 
 
+def semisynthetic_paired(
+    radar_files, config: SynthConfig | None = None, *, region: str = "france", progress: bool = False
+) -> xr.Dataset:
+    """A semi-synthetic paired dataset: real OPERA rain as truth, simulated SEVIRI IR.
+
+    Parameters
+    ----------
+    radar_files : str, path-like or sequence
+        Glob pattern(s) or paths of OPERA ODIM HDF5 composites (see :func:`qpe.data.readers.read_radar`).
+    config : SynthConfig, optional
+        Seed, channels, pixel size and the cloud and IR settings; grid and times come from the files.
+    region : str
+        Named region the radar is cropped to.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    xarray.Dataset
+        The radar dataset (``rain`` mm/h, quality, outlier flags) with ``ir`` (time, channel, y, x) in K.
+    """
+    from qpe.data.readers import read_radar
+
+    cfg = config or SynthConfig()
+    radar = read_radar(radar_files, region=region, pixel_km=cfg.pixel_km, progress=progress)
+    ds = radar.assign(ir=ir_from_rain(radar["rain"], cfg, progress=progress))
+    ds.attrs["source"] = f"qpe semi-synthetic: IR simulated (seed {cfg.seed}) for {radar.attrs['source']}"
+    ds.attrs["synthetic_config"] = cfg.to_yaml()
+    return ds
+
+
 def _cropped(weather: CloudWeather, shape: tuple[int, int]) -> CloudWeather:
     """The rain-independent fields cut to a (rows, columns) window."""
     ny, nx = shape

@@ -1,0 +1,151 @@
+"""The dataset catalog: datasets known by name, and how to rebuild each from committed settings.
+
+``data/catalog.yaml`` (at the repository root, or ``$QPE_CATALOG``) lists entries such as::
+
+    demo:
+      description: Synthetic benchmark ...
+      path: data/demo/demo.zarr                 # relative to the repository root
+      synth: {hours: 48, size: 256, seed: 0}    # SynthConfig fields over the calibrated defaults
+      rain_from: ../shared/data/opera/*/*.hdf    # optional: semi-synthetic, real OPERA rain
+
+Generated data are never committed: :func:`ensure_dataset` builds a missing entry (deterministic for
+its settings) and returns its path, so the demo, the training configs and the study name data, not files.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qpe.errors import InputError
+
+#: Environment variable pointing to another catalog file.
+CATALOG_ENV = "QPE_CATALOG"
+CATALOG_FORMAT = "qpe-data-catalog"
+#: Repository root of an editable install / a clone (the folder above the ``qpe`` package).
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def default_catalog_path() -> Path:
+    """``$QPE_CATALOG`` or ``<repository>/data/catalog.yaml``."""
+    return Path(os.environ.get(CATALOG_ENV, REPO_ROOT / "data" / "catalog.yaml"))
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One named dataset.
+
+    Parameters
+    ----------
+    name : str
+        Catalog key, e.g. ``"demo"``.
+    path : Path
+        Where the dataset lives (absolute).
+    description : str
+        What it is, one paragraph.
+    synth : dict
+        :class:`~qpe.data.synthetic.SynthConfig` fields that differ from the calibrated defaults.
+    rain_from : str or None
+        Glob of OPERA files (absolute) for a semi-synthetic dataset; None for a fully synthetic one.
+    """
+
+    name: str
+    path: Path
+    description: str = ""
+    synth: dict[str, Any] = field(default_factory=dict)
+    rain_from: str | None = None
+
+    @property
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def synth_config(self):
+        """The :class:`~qpe.data.synthetic.SynthConfig` this entry is built with."""
+        from qpe.data.synthetic import SynthConfig
+
+        return SynthConfig.from_dict(self.synth)
+
+    def radar_files(self) -> list[str]:
+        """The OPERA files of a semi-synthetic entry; one clear error when there are none."""
+        files = sorted(glob.glob(self.rain_from)) if self.rain_from else []
+        if not files:
+            raise InputError(f"dataset {self.name!r} needs OPERA files matching {self.rain_from}, found none")
+        return files
+
+
+def read_catalog(path: str | os.PathLike | None = None) -> dict[str, CatalogEntry]:
+    """Entries of a catalog file, by name; relative paths resolve against the catalog's repository.
+
+    Raises
+    ------
+    InputError
+        The file is missing, is not a qpe catalog, or an entry is malformed.
+    """
+    path = Path(path) if path is not None else default_catalog_path()
+    if not path.is_file():
+        raise InputError(f"dataset catalog {path} not found (set {CATALOG_ENV} to another catalog)")
+    doc = yaml.safe_load(path.read_text())
+    if not isinstance(doc, dict) or doc.get("format") != CATALOG_FORMAT:
+        raise InputError(f"{path} is not a qpe data catalog (format: {CATALOG_FORMAT} missing)")
+    root = path.resolve().parent.parent
+    entries = {}
+    for name, spec in (doc.get("datasets") or {}).items():
+        if not isinstance(spec, dict) or "path" not in spec:
+            raise InputError(f"catalog entry {name!r} in {path} needs a 'path'")
+        unknown = set(spec) - {"path", "description", "synth", "rain_from"}
+        if unknown:
+            raise InputError(f"catalog entry {name!r} has unknown field(s) {', '.join(sorted(unknown))}")
+        rain_from = spec.get("rain_from")
+        entries[str(name)] = CatalogEntry(
+            name=str(name),
+            path=(root / spec["path"]).resolve(),
+            description=" ".join(str(spec.get("description", "")).split()),
+            synth=dict(spec.get("synth") or {}),
+            rain_from=str(root / rain_from) if rain_from else None,
+        )
+    return entries
+
+
+def get_entry(name: str, catalog: str | os.PathLike | None = None) -> CatalogEntry:
+    """The entry called ``name``; one clear error listing the known names otherwise."""
+    entries = read_catalog(catalog)
+    if name not in entries:
+        raise InputError(f"no dataset {name!r} in the catalog (known: {', '.join(sorted(entries))})")
+    return entries[name]
+
+
+def build_dataset(entry: CatalogEntry, *, progress: bool = False) -> Path:
+    """(Re)build an entry from its settings and write it atomically to its path."""
+    from qpe.data.paired import save_paired
+    from qpe.data.synthetic import generate_paired, semisynthetic_paired
+
+    config = entry.synth_config()
+    if entry.rain_from:
+        ds = semisynthetic_paired(entry.radar_files(), config, progress=progress)
+    else:
+        ds = generate_paired(config, progress=progress)
+    ds.attrs["catalog_name"] = entry.name
+    return save_paired(ds, entry.path)
+
+
+def ensure_dataset(name: str, *, catalog: str | os.PathLike | None = None, progress: bool = False) -> Path:
+    """Path of the catalog dataset ``name``, building it first when it does not exist yet."""
+    entry = get_entry(name, catalog)
+    if not entry.exists:
+        build_dataset(entry, progress=progress)
+    return entry.path
+
+
+def resolve_data(spec: str | os.PathLike, *, progress: bool = False) -> Path:
+    """A dataset path, or a catalog name (built when missing) — what ``--data`` options accept."""
+    path = Path(spec)
+    if path.exists() or path.suffix in (".zarr", ".nc") or os.sep in str(spec):
+        if not path.exists():
+            raise InputError(f"dataset {path} not found")
+        return path
+    return ensure_dataset(str(spec), progress=progress)
