@@ -1,0 +1,83 @@
+"""The dataset catalog: named datasets rebuilt deterministically from committed settings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from qpe.cli import main
+from qpe.data.catalog import default_catalog_path, ensure_dataset, get_entry, read_catalog, resolve_data
+from qpe.data.paired import open_paired
+from qpe.data.synthetic import SynthConfig, generate_paired
+from qpe.errors import InputError
+
+
+@pytest.fixture
+def catalog(tmp_path):
+    (tmp_path / "data").mkdir()
+    path = tmp_path / "data" / "catalog.yaml"
+    path.write_text(
+        "format: qpe-data-catalog\nversion: 1\ndatasets:\n"
+        "  tiny:\n    description: a tiny one\n    path: data/built/tiny.zarr\n"
+        "    synth: {hours: 1, size: 32, seed: 3}\n"
+    )
+    return path
+
+
+def test_project_catalog_names_the_demo_and_holdout_data():
+    entries = read_catalog(default_catalog_path())
+    assert {"demo", "holdout", "opera-semisynthetic"} <= set(entries)
+    demo, holdout = entries["demo"], entries["holdout"]
+    assert demo.synth_config().seed != holdout.synth_config().seed
+    assert demo.synth_config().size == 256 and demo.synth_config().frames == 192
+
+
+def test_ensure_builds_once_and_equals_the_generator(catalog):
+    path = ensure_dataset("tiny", catalog=catalog)
+    assert path == catalog.parent / "built" / "tiny.zarr" and path.is_dir()
+    ds = open_paired(path)
+    expected = generate_paired(SynthConfig(hours=1, size=32, seed=3))
+    np.testing.assert_array_equal(ds["ir"].values, expected["ir"].values)
+    xr.testing.assert_equal(ds["rain"].load().reset_coords(drop=True), expected["rain"].reset_coords(drop=True))
+    mtime = path.stat().st_mtime_ns
+    assert ensure_dataset("tiny", catalog=catalog) == path and path.stat().st_mtime_ns == mtime
+
+
+def test_unknown_name_lists_the_known_ones(catalog):
+    with pytest.raises(InputError, match=r"no dataset 'nope' in the catalog \(known: tiny\)"):
+        get_entry("nope", catalog)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: 1\n", "is not a qpe data catalog"),
+        ("format: qpe-data-catalog\ndatasets:\n  x: {description: no path}\n", "needs a 'path'"),
+        ("format: qpe-data-catalog\ndatasets:\n  x: {path: a.zarr, colour: red}\n", "unknown field"),
+    ],
+)
+def test_malformed_catalogs_are_refused(tmp_path, text, message):
+    path = tmp_path / "catalog.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        read_catalog(path)
+
+
+def test_resolve_data_takes_paths_or_names(tmp_path, catalog, monkeypatch):
+    monkeypatch.setenv("QPE_CATALOG", str(catalog))
+    assert resolve_data("tiny") == catalog.parent / "built" / "tiny.zarr"
+    with pytest.raises(InputError, match="not found"):
+        resolve_data(tmp_path / "missing.zarr")
+
+
+def test_cli_lists_and_builds(catalog, capsys):
+    assert main(["data", "list", "--catalog", str(catalog)]) == 0
+    out = capsys.readouterr().out
+    assert "tiny" in out and "not built" in out
+    assert main(["data", "build", "tiny", "--catalog", str(catalog)]) == 0
+    assert "built tiny" in capsys.readouterr().out
+    assert main(["data", "list", "--catalog", str(catalog)]) == 0
+    out = capsys.readouterr().out
+    assert "tiny" in out and "not built" not in out
+    assert main(["data", "build", "nope", "--catalog", str(catalog)]) == 2
