@@ -141,6 +141,15 @@ def ensure_dataset(name: str, *, catalog: str | os.PathLike | None = None, progr
     return entry.path
 
 
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` relative to the repository when it lies inside it (portable provenance), else absolute."""
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def resolve_data(spec: str | os.PathLike, *, progress: bool = False) -> Path:
     """A dataset path, or a catalog name (built when missing) — what ``--data`` options accept."""
     path = Path(spec)

@@ -159,9 +159,12 @@ class PairedSamples(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return int(self.targets.size)
 
-    def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, item: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        """Sample ``item``, or ``(epoch, item)``: the crop of that epoch, whatever :meth:`set_epoch` said
+        (what a sampler running in worker processes needs)."""
+        epoch, item = item if isinstance(item, tuple) else (self.epoch, item)
         i = int(self.targets[item])
-        rows, cols = self._window(item)
+        rows, cols = self._window(item, epoch)
         t0 = i - self.config.frames + 1
         ir = np.asarray(self._ir[t0 : i + 1, :, rows, cols], dtype="float32")
         rain = np.asarray(self._rain[i, rows, cols], dtype="float32")
@@ -173,12 +176,12 @@ class PairedSamples(torch.utils.data.Dataset):
             "index": torch.tensor(i),
         }
 
-    def _window(self, item: int) -> tuple[slice, slice]:
+    def _window(self, item: int, epoch: int) -> tuple[slice, slice]:
         crop = self.config.crop
         if crop is None:
             return slice(None), slice(None)
         ny, nx = self.shape
-        key = (self.seed, self.epoch if self.config.random_crop else 0, item)
+        key = (self.seed, epoch if self.config.random_crop else 0, item)
         rng = np.random.default_rng(key)
         rain = self._rain
         for _ in range(10):

@@ -1,0 +1,257 @@
+"""Training settings: one :class:`TrainConfig`, read from YAML and saved with every checkpoint.
+
+A config names the model (family, inputs, architecture and the family's section, as in a model card)
+and how to train it::
+
+    name: flow_residual
+    family: flow
+    data: demo                          # a catalog name (data/catalog.yaml) or a dataset path
+    input: {frames: 4}                  # channels: all of the data's unless listed
+    architecture: {base_channels: 16, channel_mults: [1, 2, 4, 4]}
+    flow: {source: residual}
+    base_checkpoint: models/demo/unet   # residual flow: its trained U-Net
+    sampling: {sampler: heun, steps: 8}
+    optim: {steps: 3000, batch_size: 16, crop: 64, lr: 2.0e-3, ema_decay: 0.999}
+    validation: {fraction: 0.15, every: 500, samples: 8, crop: 128, members: 2}
+    checkpoint_every: 250
+    seed: 0
+
+Relative paths (``data``, ``base_checkpoint``) are relative to the working directory, like the
+command line's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qpe.errors import InputError, QpeError
+from qpe.models.card import SamplingDefaults
+from qpe.models.families import FAMILIES, DiffusionConfig, FlowConfig
+from qpe.models.transforms import RainTransform
+from qpe.models.unet import UNetConfig
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimisation settings.
+
+    Parameters
+    ----------
+    steps : int
+        Optimiser steps in total.
+    batch_size : int
+        Samples per step over all processes (each of W DDP processes takes ``batch_size / W``).
+    crop : int
+        Side of the random training crops, pixels.
+    lr : float
+        Peak learning rate of AdamW.
+    warmup_steps : int
+        Linear warm-up from 0 to ``lr``; then cosine decay to ``min_lr_ratio * lr`` at ``steps``.
+    min_lr_ratio : float
+        Final learning rate as a fraction of ``lr``.
+    weight_decay : float
+        AdamW decoupled weight decay.
+    grad_clip : float or None
+        Clip the global gradient norm to this; None to disable.
+    ema_decay : float or None
+        Decay of the exponential moving average of the weights (generative families; the saved
+        checkpoint holds the EMA weights). None disables it; the U-Net never uses one.
+    amp : bool
+        bfloat16 autocast on a GPU (ignored on the CPU).
+    workers : int
+        Data-loader worker processes.
+    """
+
+    steps: int = 3000
+    batch_size: int = 16
+    crop: int = 64
+    lr: float = 2e-3
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 1e-4
+    grad_clip: float | None = 1.0
+    ema_decay: float | None = 0.999
+    amp: bool = True
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.crop < 8:
+            raise InputError("optim needs steps >= 1, batch_size >= 1 and crop >= 8")
+        if not self.lr > 0 or not 0 <= self.min_lr_ratio <= 1 or self.warmup_steps < 0:
+            raise InputError("optim needs lr > 0, 0 <= min_lr_ratio <= 1 and warmup_steps >= 0")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise InputError(f"optim ema_decay must be in (0, 1) or null, got {self.ema_decay}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise InputError(f"optim grad_clip must be positive or null, got {self.grad_clip}")
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """Periodic validation on a later, disjoint block of the data.
+
+    Parameters
+    ----------
+    fraction : float
+        Share of the target times held out (the last ones; see
+        :func:`qpe.data.samples.chronological_split`).
+    every : int
+        Validate every this many steps (and at the end).
+    samples : int
+        Validation samples (fixed crops), spread evenly over the held-out times.
+    crop : int
+        Side of the validation crops, pixels.
+    members : int
+        Samples per field drawn from a generative model (CRPS when at least 2).
+    """
+
+    fraction: float = 0.15
+    every: int = 500
+    samples: int = 8
+    crop: int = 128
+    members: int = 2
+
+    def __post_init__(self) -> None:
+        if not 0 < self.fraction < 1 or self.every < 1 or self.samples < 1 or self.members < 1:
+            raise InputError("validation needs 0 < fraction < 1, every >= 1, samples >= 1, members >= 1")
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """T successive frames of the listed channels (None: every channel of the data, in its order)."""
+
+    frames: int = 4
+    channels: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (see the module docstring for the YAML form)."""
+
+    name: str
+    family: str
+    data: str = "demo"
+    description: str = ""
+    input: InputConfig = InputConfig()
+    architecture: UNetConfig = UNetConfig()
+    rain_transform: RainTransform = RainTransform()
+    diffusion: DiffusionConfig | None = None
+    flow: FlowConfig | None = None
+    base_checkpoint: str | None = None
+    sampling: SamplingDefaults | None = None
+    optim: OptimConfig = OptimConfig()
+    validation: ValidationConfig = ValidationConfig()
+    checkpoint_every: int = 250
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise InputError(f"unknown model family {self.family!r}; known: {', '.join(FAMILIES)}")
+        if self.family == "ddpm" and self.diffusion is None:
+            object.__setattr__(self, "diffusion", DiffusionConfig())
+        if self.family == "flow" and self.flow is None:
+            object.__setattr__(self, "flow", FlowConfig())
+        residual = self.family == "flow" and self.flow.source == "residual"
+        if residual and not self.base_checkpoint:
+            raise InputError(f"{self.name}: a residual flow needs 'base_checkpoint' (its trained U-Net)")
+        if self.base_checkpoint and not residual:
+            raise InputError(f"{self.name}: only a residual flow takes a 'base_checkpoint'")
+        if self.checkpoint_every < 1:
+            raise InputError("checkpoint_every must be at least 1")
+
+    @property
+    def uses_ema(self) -> bool:
+        return self.family != "unet" and self.optim.ema_decay is not None
+
+    # -- plain data / YAML ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=110)
+
+    def digest(self, exclude: tuple[str, ...] = ("optim.steps", "validation.every", "checkpoint_every")) -> str:
+        """Hash of the settings that make a run what it is (a resumed run must match it).
+
+        By default the total number of steps and the validation / checkpoint periods may change
+        between an interrupted run and its resumption (to extend a run).
+        """
+        d = self.to_dict()
+        for dotted in exclude:
+            section, _, key = dotted.rpartition(".")
+            (d[section] if section else d).pop(key, None)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "training config") -> TrainConfig:
+        if not isinstance(data, dict):
+            raise InputError(f"{where} must be a mapping of settings")
+        return _build(cls, data, where)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> TrainConfig:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text())
+        except OSError as err:
+            raise InputError(f"cannot read training config {path}: {err.strerror}") from None
+        except yaml.YAMLError as err:
+            raise InputError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+        try:
+            return cls.from_dict(data, str(path))
+        except QpeError as err:
+            raise InputError(f"{path}: {err}") from None
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+#: Section types of a config, for parsing.
+_SECTIONS: dict[str, type] = {
+    "input": InputConfig,
+    "architecture": UNetConfig,
+    "rain_transform": RainTransform,
+    "diffusion": DiffusionConfig,
+    "flow": FlowConfig,
+    "sampling": SamplingDefaults,
+    "optim": OptimConfig,
+    "validation": ValidationConfig,
+}
+
+
+def _build(cls: type, data: dict, where: str) -> Any:
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise InputError(f"unknown {where} setting(s) {', '.join(unknown)}; known: {', '.join(names)}")
+    kwargs = {}
+    for key, value in data.items():
+        section = _SECTIONS.get(key) if cls is TrainConfig else None
+        if section is not None and value is not None:
+            if not isinstance(value, dict):
+                raise InputError(f"{where}: '{key}' must be a mapping")
+            value = _build(section, value, key)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise InputError(f"{where}: {err}") from None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
