@@ -52,6 +52,20 @@ class Processes:
         if self.distributed:
             dist.barrier()
 
+    def global_mean(self, loss: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Rescale this process's loss (a mean over its valid pixels) so that DDP's averaged gradient is
+        that of the mean over all processes' valid pixels, as in a single process with the whole batch.
+
+        ``loss_r = S_r / n_r`` becomes ``S_r W / N`` with ``N`` the valid pixels of all W processes;
+        DDP averages over W, giving ``sum_r S_r / N``.
+        """
+        if not self.distributed:
+            return loss
+        valid = mask.sum().to(loss.dtype)
+        total = valid.detach().clone()
+        dist.all_reduce(total)
+        return loss * valid * self.world / total.clamp(min=1.0)
+
     def stop(self) -> None:
         if self.distributed and dist.is_initialized():
             dist.destroy_process_group()

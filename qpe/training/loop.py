@@ -196,7 +196,7 @@ def _train(config, procs, device, data, out, resume, progress, log) -> Path:
         with amp or nullcontext():
             loss = net(batch, step_generator(config.seed, step, procs.rank, device))
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        procs.global_mean(loss, batch["mask"]).backward()
         grad_norm = (torch.nn.utils.clip_grad_norm_(params, config.optim.grad_clip)
                      if config.optim.grad_clip else None)
         optimizer.step()
