@@ -12,8 +12,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Estimate rain rate (member, time, y, x) in mm/h with a checkpoint on chosen times of a "
         "paired dataset, and write it as NetCDF.",
     )
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder (card.yaml + weights.safetensors)")
-    p.add_argument("--data", required=True, help="paired dataset with IR (.zarr or .nc)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="checkpoint folder (card.yaml + weights.safetensors)")
+    source.add_argument("--crr", metavar="GLOB",
+                        help="instead of a checkpoint: NWC SAF CRR files, regridded onto the data's grid")
+    p.add_argument("--data", required=True, help="paired dataset with IR (.zarr or .nc), or a catalog name")
     p.add_argument("--time", action="append", required=True, metavar="ISO",
                    help="valid time, UTC (repeat for several), e.g. 2021-06-01T03:00")
     p.add_argument("--members", type=int, default=1, help="ensemble members (default 1)")
@@ -30,17 +33,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from qpe.data.catalog import resolve_data
     from qpe.data.paired import open_paired
     from qpe.inference.cache import EstimateCache
     from qpe.inference.engine import EstimateConfig, estimate
+    from qpe.inference.reference import CrrReference
     from qpe.models import load
 
-    model = load(args.checkpoint)
-    ds = open_paired(args.data, require=("ir",))
+    data = resolve_data(args.data, progress=True)
     config = EstimateConfig(members=args.members, steps=args.steps, sampler=args.sampler, seed=args.seed,
                             device=args.device, tile=args.tile)
     cache = None if args.no_cache else EstimateCache(args.cache_dir)
-    out = estimate(model, ds, args.time, config, cache=cache)
+    if args.crr:  # a reference product through the same call as a model
+        out = CrrReference(args.crr).estimate(open_paired(data), args.time, config, cache=cache)
+    else:
+        model = load(args.checkpoint)
+        out = estimate(model, open_paired(data, require=("ir",)), args.time, config, cache=cache)
     path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
     out.to_netcdf(path)

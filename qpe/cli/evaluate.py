@@ -1,0 +1,172 @@
+"""``qpe evaluate``: score checkpoints (and NWC SAF CRR) against radar over a period; write tables, a page."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        help="score models against radar over a period: scores.nc/.csv, figures, report.html",
+        description="Run every checkpoint (and NWC SAF CRR files, as one more model) over a period of a "
+        "paired dataset, score them against the radar with the pysteps-based scores of qpe.verify, and "
+        "write scores.nc, scores.csv, figures/*.png and report.html to --out. Dates run in parallel with "
+        "Dask: local threads by default, a distributed cluster with --scheduler.",
+    )
+    p.add_argument("--data", required=True, help="paired dataset (.zarr / .nc) or a catalog name, e.g. demo")
+    p.add_argument(
+        "--checkpoints",
+        nargs="+",
+        default=[],
+        metavar="DIR",
+        help="checkpoint folders, or folders holding checkpoints (e.g. models/demo)",
+    )
+    p.add_argument("--crr", metavar="GLOB", help="NWC SAF CRR NetCDF files, scored as the model nwcsaf_crr")
+    p.add_argument("--start", metavar="ISO", help="first valid time, UTC (default: the data's first)")
+    p.add_argument("--end", metavar="ISO", help="last valid time, UTC, inclusive (default: the data's last)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--members", type=int, default=4, help="ensemble members per time (default 4)")
+    p.add_argument("--steps", type=int, default=None, help="sampler steps K (default: each card's)")
+    p.add_argument(
+        "--sampler",
+        choices=("ddpm", "ddim", "euler", "heun"),
+        default=None,
+        help="sampler (default: each card's; must suit every stochastic model given)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampling noise (default 0)")
+    p.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda")
+    p.add_argument("--tile", type=int, default=256, help="tile side in pixels for large grids (default 256)")
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask distributed scheduler, e.g. tcp://10.0.0.5:8786 (default: local threads)",
+    )
+    p.add_argument("--workers", type=int, default=None, help="local threads (default: one per CPU)")
+    p.add_argument("--chunk-times", type=int, default=8, help="most times per task (default 8)")
+    p.add_argument(
+        "--thresholds", type=float, nargs="+", metavar="MM_H", help="thresholds, mm/h (default 0.1 1 5 10)"
+    )
+    p.add_argument(
+        "--scales-km", type=float, nargs="+", metavar="KM", help="FSS scales, km (default 2 4 8 16 32 64)"
+    )
+    p.add_argument("--sal", action="store_true", help="also compute SAL (slower)")
+    p.add_argument("--score-config", metavar="YAML", help="score settings (qpe.verify.ScoreConfig fields)")
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="bootstrap resamples of days for confidence intervals (0: none; default 1000)",
+    )
+    p.add_argument(
+        "--cache-dir", default=None, help="estimate cache (default $QPE_CACHE_DIR or ~/.cache/qpe)"
+    )
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the estimate cache")
+    p.set_defaults(func=run)
+
+
+def _score_config(args: argparse.Namespace):
+    import dataclasses
+
+    from qpe.verify import ScoreConfig
+
+    config = ScoreConfig.from_yaml(args.score_config) if args.score_config else ScoreConfig()
+    changes = {}
+    if args.thresholds:
+        changes["thresholds"] = tuple(args.thresholds)
+    if args.scales_km:
+        changes["scales_km"] = tuple(args.scales_km)
+    if args.sal and "sal" not in config.families:
+        changes["families"] = (*config.families, "sal")
+    return dataclasses.replace(config, **changes)
+
+
+def _summary(table) -> str:
+    from qpe.evaluation.report import headline_levels
+
+    threshold, scale = headline_levels(table)
+    wanted = [
+        ("CSI", threshold, None),
+        ("ETS", threshold, None),
+        ("BIAS", threshold, None),
+        ("FSS", threshold, scale),
+        ("RMSE", None, None),
+        ("CRPS", None, None),
+    ]
+    rows = {}
+    for metric, thr, sc in wanted:
+        sel = table["metric"] == metric
+        sel &= (table["threshold"] == thr) if thr is not None else table["threshold"].isna()
+        sel &= (table["scale"] == sc) if sc is not None else table["scale"].isna()
+        label = metric + (f">{thr:g}" if thr is not None and sc is None else "")
+        label += f">={thr:g}@{sc:g}km" if sc is not None else ""
+        for _, row in table[sel].iterrows():
+            rows.setdefault(row["model"], {})[label] = row["value"]
+    if not rows:
+        return ""
+    labels = list(dict.fromkeys(k for r in rows.values() for k in r))
+    width = max(len(m) for m in rows) + 2
+    lines = ["".join([f"{'model':<{width}}", *(f"{c:>16}" for c in labels)])]
+    for model, values in rows.items():
+        cells = (
+            f"{values[c]:>16.3f}" if c in values and values[c] == values[c] else f"{'-':>16}" for c in labels
+        )
+        lines.append("".join([f"{model:<{width}}", *cells]))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from qpe.data.catalog import resolve_data
+    from qpe.errors import InputError
+    from qpe.evaluation import EvaluationConfig, accumulate_period, summarize_scores, write_outputs
+    from qpe.evaluation.runner import score_table
+    from qpe.inference.cache import EstimateCache
+    from qpe.inference.engine import EstimateConfig
+    from qpe.inference.estimators import find_estimators
+
+    if not args.checkpoints and not args.crr:
+        raise InputError("nothing to evaluate: give --checkpoints DIR [DIR ...] and/or --crr GLOB")
+    estimators = find_estimators(args.checkpoints, crr=args.crr)
+    data = resolve_data(args.data, progress=True)
+    config = EvaluationConfig(
+        scores=_score_config(args),
+        estimate=EstimateConfig(
+            members=args.members,
+            steps=args.steps,
+            sampler=args.sampler,
+            seed=args.seed,
+            device=args.device,
+            tile=args.tile,
+        ),
+        chunk_times=args.chunk_times,
+        n_resamples=args.bootstrap,
+    )
+    cache = None if args.no_cache else EstimateCache(args.cache_dir)
+    print(f"evaluating {', '.join(e.name for e in estimators)} on {data}", flush=True)
+    accumulators, info = accumulate_period(
+        data,
+        estimators,
+        args.start,
+        args.end,
+        config,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        cache=cache,
+    )
+    scores = summarize_scores(accumulators, info, config)
+    outputs = write_outputs(scores, args.out, accumulators=accumulators)
+    skipped = len(info["skipped"])
+    attrs = scores.attrs
+    left_out = f"; left out {skipped} time(s) of the period that lack the IR frames a model needs"
+    print(
+        f"scored {attrs['n_times']} times ({attrs['period_start']} .. {attrs['period_end']} UTC, "
+        f"{attrs['n_days']} day(s)){left_out if skipped else ''}"
+    )
+    print(f"confidence intervals: {scores.attrs['confidence_interval']}")
+    print(_summary(score_table(scores)))
+    print(
+        f"wrote {outputs.scores_nc}, {outputs.scores_csv.name}, {len(outputs.figures)} figures in "
+        f"{outputs.folder / 'figures'}, {outputs.report.name}"
+    )
+    return 0

@@ -1,0 +1,470 @@
+"""The standard verification figures, drawn with matplotlib from :func:`qpe.verify.figure_data`.
+
+Every function takes the scores of one model (scalar ``model`` coordinate) or of several (``model``
+dimension), as :func:`qpe.evaluation.runner.evaluate_period` returns them, and gives a
+:class:`matplotlib.figure.Figure` (no pyplot: no global state, safe in threads and servers). Each model
+keeps one colour across figures; the radar reference (``*_radar`` variables) is drawn in black.
+Ensemble members are averaged, as in the score table; deterministic models are left out of the
+ensemble figures (rank histogram, reliability).
+
+=====================  ====================================================================
+figure                 what it shows
+=====================  ====================================================================
+performance_diagram    POD against success ratio per threshold, CSI contours, bias lines
+fss_vs_scale           FSS against neighbourhood width, one panel per threshold, useful level
+power_spectrum_ratio   RAPSD of each model and of the radar, and their ratio, vs wavelength
+exceedance_curves      P(rain > r) of each model and of the radar
+rank_histogram         rank histograms of the ensembles, flat line of a reliable ensemble
+reliability_diagram    observed frequency against forecast probability per threshold
+=====================  ====================================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+from qpe.errors import InputError
+from qpe.verify import figure_data
+
+#: The radar reference curves.
+RADAR_STYLE = {"color": "black", "linewidth": 2.2, "label": "radar", "zorder": 5}
+_COLORS = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+)
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def model_names(scores: xr.Dataset) -> list[str]:
+    """Names of the models in ``scores`` (one model: its scalar coordinate, or ``"model"``)."""
+    if "model" in scores.dims:
+        return [str(m) for m in scores["model"].values]
+    return [str(scores["model"].values)] if "model" in scores.coords else ["model"]
+
+
+def model_colors(models: list[str]) -> dict[str, str]:
+    """A distinct colour per model, stable for a given model order."""
+    return {m: _COLORS[i % len(_COLORS)] for i, m in enumerate(models)}
+
+
+def _by_model(scores: xr.Dataset) -> xr.Dataset:
+    if "model" in scores.dims:
+        return scores
+    return scores.expand_dims(model=model_names(scores))
+
+
+def _member_mean(da: xr.DataArray) -> xr.DataArray:
+    return da.mean("member", skipna=True) if "member" in da.dims else da
+
+
+def _radar(da: xr.DataArray) -> xr.DataArray | None:
+    """The radar curve of a ``*_radar`` variable: the first model's that has values."""
+    if "model" not in da.dims:
+        return da
+    for i in range(da.sizes["model"]):
+        curve = da.isel(model=i, drop=True)
+        if np.isfinite(curve.values).any():
+            return curve
+    return None
+
+
+def _data(scores: xr.Dataset, figure: str) -> xr.Dataset:
+    data = figure_data(_by_model(scores)).get(figure)
+    if data is None:
+        raise InputError(f"the scores hold none of the variables of the {figure.replace('_', ' ')}")
+    return data
+
+
+def _threshold_label(value: float) -> str:
+    return f"{value:g} mm/h"
+
+
+def _note(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=11, color="0.3")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _has_values(da: xr.DataArray) -> bool:
+    return bool(np.isfinite(da.values).any())
+
+
+# -- figures ----------------------------------------------------------------------------------------------
+def performance_diagram(scores: xr.Dataset) -> Figure:
+    """POD against success ratio (1 - FAR) per threshold (Roebber 2009), one colour per model.
+
+    Grey shading: CSI; dashed lines: frequency bias. A perfect estimate sits at the top right.
+    """
+    data = _data(scores, "performance_diagram")
+    models = model_names(data)
+    colors = model_colors(models)
+    fig = Figure(figsize=(7.2, 7.0), layout="constrained")
+    ax = fig.add_subplot()
+    sr, pod = np.meshgrid(np.linspace(1e-3, 1, 300), np.linspace(1e-3, 1, 300))
+    csi = 1.0 / (1.0 / sr + 1.0 / pod - 1.0)
+    filled = ax.contourf(sr, pod, csi, levels=np.linspace(0, 1, 11), cmap="Greys", alpha=0.45)
+    fig.colorbar(filled, ax=ax, label="critical success index (CSI)", shrink=0.85)
+    for bias in (0.25, 0.5, 0.8, 1.0, 1.25, 1.5, 2.0, 4.0):
+        x = np.linspace(0, 1, 50)
+        ax.plot(x, bias * x, color="0.35", linestyle="--", linewidth=0.8)
+        xe, ye = (1.0, bias) if bias <= 1 else (1.0 / bias, 1.0)
+        offset = (3, -3) if bias <= 1 else (-4, -10)
+        ax.annotate(
+            f"{bias:g}",
+            (xe, ye),
+            textcoords="offset points",
+            xytext=offset,
+            fontsize=8,
+            color="0.25",
+            ha="left" if bias <= 1 else "right",
+            va="top" if bias <= 1 else "bottom",
+        )
+    thresholds = data["threshold"].values
+    for model in models:
+        pod_m = _member_mean(data["POD"].sel(model=model)).values
+        sr_m = _member_mean(data["SR"].sel(model=model)).values
+        ok = np.isfinite(pod_m) & np.isfinite(sr_m)
+        ax.plot(sr_m[ok], pod_m[ok], color=colors[model], linewidth=1.2, alpha=0.8)
+        for i in np.flatnonzero(ok):
+            ax.plot(
+                sr_m[i],
+                pod_m[i],
+                marker=_MARKERS[i % len(_MARKERS)],
+                color=colors[model],
+                markersize=8,
+                markeredgecolor="black",
+                markeredgewidth=0.6,
+                linestyle="none",
+            )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("success ratio (1 - FAR)")
+    ax.set_ylabel("probability of detection (POD)")
+    ax.set_title("Performance diagram (dashed: frequency bias)")
+    handles = [Line2D([], [], color=colors[m], linewidth=2.5, label=m) for m in models]
+    handles += [
+        Line2D(
+            [],
+            [],
+            marker=_MARKERS[i % len(_MARKERS)],
+            color="0.4",
+            markeredgecolor="black",
+            linestyle="none",
+            markersize=8,
+            label=f"> {_threshold_label(t)}",
+        )
+        for i, t in enumerate(thresholds)
+    ]
+    fig.legend(
+        handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=8, frameon=False
+    )
+    return fig
+
+
+def fss_vs_scale(scores: xr.Dataset) -> Figure:
+    """FSS against neighbourhood width, one panel per threshold; dotted: useful level 0.5 + f_o/2."""
+    data = _data(scores, "fss_vs_scale")
+    models = model_names(data)
+    colors = model_colors(models)
+    thresholds = data["threshold"].values
+    scales = data["scale"].values
+    ncols = min(len(thresholds), 4)
+    nrows = int(np.ceil(len(thresholds) / ncols))
+    fig = Figure(figsize=(3.6 * ncols, 3.4 * nrows + 0.6), layout="constrained")
+    axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()
+    for ax, thr in zip(axes, thresholds, strict=False):
+        for model in models:
+            fss = _member_mean(data["FSS"].sel(model=model, threshold=thr)).values
+            ax.plot(scales, fss, marker="o", markersize=4, color=colors[model], label=model)
+        if "FSS_useful" in data:
+            useful = _radar(data["FSS_useful"].sel(threshold=thr))
+            if useful is not None:
+                ax.axhline(
+                    float(useful), color="black", linestyle=":", linewidth=1.2, label="useful (0.5 + f_o/2)"
+                )
+        ax.set_xscale("log", base=2)
+        ax.set_xlim(scales.min() / 1.25, scales.max() * 1.25)  # also when every FSS is undefined (no events)
+        ax.set_xticks(scales, [f"{s:g}" for s in scales])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_ylim(0, 1)
+        ax.set_title(f"rain >= {_threshold_label(thr)}")
+        ax.set_xlabel("neighbourhood width (km)")
+        ax.grid(alpha=0.3)
+    for ax in axes[len(thresholds) :]:
+        ax.set_visible(False)
+    for ax in axes[::ncols]:
+        ax.set_ylabel("fractions skill score (FSS)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(
+        handles, labels, loc="outside lower center", ncols=min(len(labels), 6), fontsize=9, frameon=False
+    )
+    fig.suptitle("Fractions skill score against scale (ensembles: member mean)")
+    return fig
+
+
+def power_spectrum_ratio(scores: xr.Dataset) -> Figure:
+    """Mean RAPSD of each model and of the radar (left) and their ratio (right) against wavelength.
+
+    A ratio below 1 at short wavelengths is an estimate smoother than the radar.
+    """
+    data = _data(scores, "power_spectrum_ratio")
+    models = model_names(data)
+    colors = model_colors(models)
+    data = data.sel(wavelength=np.isfinite(data["wavelength"].values))  # drop the mean (frequency 0)
+    wavelength = data["wavelength"].values
+    fig = Figure(figsize=(11.5, 4.6), layout="constrained")
+    ax_psd, ax_ratio = fig.subplots(1, 2)
+    for model in models:
+        if "rapsd" in data:
+            ax_psd.plot(
+                wavelength,
+                _member_mean(data["rapsd"].sel(model=model)).values,
+                color=colors[model],
+                label=model,
+            )
+        if "rapsd_ratio" in data:
+            ax_ratio.plot(
+                wavelength,
+                _member_mean(data["rapsd_ratio"].sel(model=model)).values,
+                color=colors[model],
+                label=model,
+            )
+    if "rapsd_radar" in data:
+        radar = _radar(data["rapsd_radar"])
+        if radar is not None:
+            ax_psd.plot(wavelength, radar.values, **RADAR_STYLE)
+    ax_ratio.axhline(1.0, color="black", linewidth=1.5, linestyle="--", label="radar (ratio 1)")
+    if not any(_has_values(data[n]) for n in ("rapsd", "rapsd_radar") if n in data):
+        for ax in (ax_psd, ax_ratio):
+            _note(ax, "no power spectra: no field had enough valid pixels")
+        return fig
+    ticks = [
+        w
+        for w in (2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+        if wavelength.min() <= w <= wavelength.max()
+    ]
+    for ax in (ax_psd, ax_ratio):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(wavelength.max(), wavelength.min())  # large scales on the left
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("wavelength (km)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    units = data["rapsd"].attrs.get("units", "") if "rapsd" in data else ""
+    ax_psd.set_ylabel(f"radially averaged power spectral density ({units})")
+    ax_psd.set_title("Power spectra (mean over fields)")
+    ax_ratio.set_ylabel("power ratio estimate / radar")
+    ax_ratio.set_title("Power-spectrum ratio")
+    return fig
+
+
+def exceedance_curves(scores: xr.Dataset) -> Figure:
+    """P(rain > r) over the valid pixels, of each model and of the radar (log-log)."""
+    data = _data(scores, "exceedance_curves")
+    models = model_names(data)
+    colors = model_colors(models)
+    intensity = data["intensity"].values
+    fig = Figure(figsize=(7.0, 5.2), layout="constrained")
+    ax = fig.add_subplot()
+    curves = []
+
+    def draw(values, **style):
+        values = np.where(values > 0, values, np.nan)
+        curves.append(values)
+        ax.plot(intensity, values, **style)
+
+    for model in models:
+        if "exceedance" in data:
+            draw(_member_mean(data["exceedance"].sel(model=model)).values, color=colors[model], label=model)
+    if "exceedance_radar" in data:
+        radar = _radar(data["exceedance_radar"])
+        if radar is not None:
+            draw(radar.values, **RADAR_STYLE)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    top = np.nanmax([np.nanmax(c) if np.isfinite(c).any() else np.nan for c in curves] + [1e-6])
+    last = max(
+        (intensity[np.isfinite(c)].max() for c in curves if np.isfinite(c).any()), default=intensity[-1]
+    )
+    ax.set_xlim(intensity[0], min(intensity[-1], last * 1.5))
+    ax.set_ylim(top * 1e-5 if np.isfinite(top) else 1e-6, 1.5 * top if np.isfinite(top) else 1)
+    ax.set_xlabel(f"rain rate r ({data['intensity'].attrs.get('units', 'mm/h')})")
+    ax.set_ylabel("exceedance probability P(rain > r)")
+    ax.set_title("Exceedance curves (fraction of valid pixels)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=9)
+    return fig
+
+
+def _ensemble_models(data: xr.Dataset, name: str) -> list[str]:
+    return [m for m in model_names(data) if name in data and _has_values(data[name].sel(model=m))]
+
+
+def rank_histogram(scores: xr.Dataset) -> Figure:
+    """Rank of the radar among the members, per ensemble model; flat (dashed) for a reliable ensemble.
+
+    U-shaped: under-dispersive; peaked: over-dispersive; sloped: biased.
+    """
+    fig = Figure(figsize=(7.0, 4.8), layout="constrained")
+    ax = fig.add_subplot()
+    data = figure_data(_by_model(scores)).get("rank_histogram")
+    models = _ensemble_models(data, "rank_histogram") if data is not None else []
+    if not models:
+        _note(ax, "no ensemble model in these scores:\na rank histogram needs several members")
+        ax.set_title("Rank histogram")
+        return fig
+    colors = model_colors(model_names(data))
+    width = 0.8 / len(models)
+    flat = set()
+    for i, model in enumerate(models):
+        hist = data["rank_histogram"].sel(model=model)
+        hist = hist[np.isfinite(hist.values)]
+        ranks = hist["rank"].values
+        ax.bar(ranks - 0.4 + width * (i + 0.5), hist.values, width=width, color=colors[model], label=model)
+        if ranks.size not in flat:  # one line per ensemble size
+            ax.hlines(
+                1.0 / ranks.size,
+                ranks[0] - 0.5,
+                ranks[-1] + 0.5,
+                color="black",
+                linestyle="--",
+                linewidth=1.2,
+                label=f"flat, {ranks.size - 1} members",
+            )
+            flat.add(ranks.size)
+    ax.set_xlabel("rank of the radar among the members (0: below all)")
+    ax.set_ylabel("relative frequency")
+    ax.set_title("Rank histogram (dashed: flat histogram of a reliable ensemble)")
+    ax.set_xticks(np.arange(int(data["rank"].values.max()) + 1))
+    ax.legend(fontsize=9)
+    return fig
+
+
+def reliability_diagram(scores: xr.Dataset) -> Figure:
+    """Observed frequency against forecast probability of rain >= threshold, per ensemble model."""
+    data = figure_data(_by_model(scores)).get("reliability_diagram")
+    models = _ensemble_models(data, "reliability_observed") if data is not None else []
+    if not models:
+        fig = Figure(figsize=(7.0, 4.8), layout="constrained")
+        ax = fig.add_subplot()
+        _note(ax, "no ensemble model in these scores:\nreliability needs exceedance probabilities")
+        ax.set_title("Reliability diagram")
+        return fig
+    colors = model_colors(model_names(data))
+    thresholds = data["threshold"].values
+    ncols = min(len(thresholds), 4)
+    nrows = int(np.ceil(len(thresholds) / ncols))
+    fig = Figure(figsize=(3.5 * ncols, 3.5 * nrows + 0.6), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, thr in zip(axes, thresholds, strict=False):
+        ax.plot([0, 1], [0, 1], color="black", linestyle="--", linewidth=1, label="perfect reliability")
+        for model in models:
+            forecast = data["reliability_forecast"].sel(model=model, threshold=thr).values
+            observed = data["reliability_observed"].sel(model=model, threshold=thr).values
+            ok = np.isfinite(forecast) & np.isfinite(observed)
+            ax.plot(forecast[ok], observed[ok], marker="o", markersize=4, color=colors[model], label=model)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_aspect("equal")
+        ax.set_title(f"rain >= {_threshold_label(thr)}")
+        ax.set_xlabel("forecast probability")
+        ax.grid(alpha=0.3)
+    for ax in axes[len(thresholds) :]:
+        ax.set_visible(False)
+    for ax in axes[::ncols]:
+        ax.set_ylabel("observed frequency")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(
+        handles, labels, loc="outside lower center", ncols=min(len(labels), 6), fontsize=9, frameon=False
+    )
+    fig.suptitle("Reliability diagram")
+    return fig
+
+
+#: Figure name -> (function, caption), in report order.
+FIGURES: dict[str, tuple[Callable[[xr.Dataset], Figure], str]] = {
+    "performance_diagram": (
+        performance_diagram,
+        (
+            "Performance diagram: POD against success ratio at each threshold (marker), CSI shaded, "
+            "frequency bias dashed. Top right is perfect."
+        ),
+    ),
+    "fss_vs_scale": (
+        fss_vs_scale,
+        (
+            "Fractions skill score against neighbourhood width; dotted: the useful level 0.5 + f_o/2 "
+            "(Roberts and Lean 2008)."
+        ),
+    ),
+    "power_spectrum_ratio": (
+        power_spectrum_ratio,
+        (
+            "Mean radially averaged power spectra and their ratio to the radar's: below 1 at short "
+            "wavelengths means smoother than the radar."
+        ),
+    ),
+    "exceedance_curves": (
+        exceedance_curves,
+        (
+            "Fraction of valid pixels with rain above r: the rain-rate distribution of each model against "
+            "the radar's (black)."
+        ),
+    ),
+    "rank_histogram": (
+        rank_histogram,
+        (
+            "Rank of the radar among the ensemble members (radar and members above 0.1 mm/h); flat for a "
+            "reliable ensemble, U-shaped when under-dispersive."
+        ),
+    ),
+    "reliability_diagram": (
+        reliability_diagram,
+        (
+            "Observed frequency of rain against the ensemble's exceedance probability; the diagonal is "
+            "perfect reliability."
+        ),
+    ),
+}
+
+
+def write_figures(scores: xr.Dataset, folder: str | os.PathLike, dpi: int = 110) -> dict[str, Path]:
+    """Draw every standard figure whose variables are in ``scores``; PNG files ``folder/<name>.png``.
+
+    Returns
+    -------
+    dict
+        Figure name -> path, in :data:`FIGURES` order.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    available = figure_data(_by_model(scores))
+    paths = {}
+    for name, (draw, _) in FIGURES.items():
+        if name not in available and name not in ("rank_histogram", "reliability_diagram"):
+            continue
+        fig = draw(scores)
+        path = folder / f"{name}.png"
+        fig.savefig(path, dpi=dpi)
+        paths[name] = path
+    return paths

@@ -1,0 +1,225 @@
+"""``report.html``: one self-contained page with the headline scores, the models and every figure.
+
+The page is plain HTML with the PNG figures embedded (base64), so it can be mailed or archived as one
+file; it links the full tables written beside it (``scores.csv``, ``scores.nc``, ``evaluation.yaml``).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from qpe.evaluation.figures import FIGURES
+
+#: Headline columns: (metric, at the headline threshold?, at the headline scale?).
+HEADLINE = (
+    ("CSI", True, False),
+    ("ETS", True, False),
+    ("POD", True, False),
+    ("FAR", True, False),
+    ("BIAS", True, False),
+    ("FSS", True, True),
+    ("ME", False, False),
+    ("RMSE", False, False),
+    ("CORR", False, False),
+    ("wet_fraction", False, False),
+    ("wet_p99", False, False),
+    ("maximum", False, False),
+    ("CRPS", False, False),
+    ("spread_skill_ratio", False, False),
+)
+
+
+def headline_levels(table: pd.DataFrame) -> tuple[float | None, float | None]:
+    """The threshold (1 mm/h when scored, else the middle one) and scale (16 km, else middle) shown."""
+
+    def pick(values: np.ndarray, preferred: float) -> float | None:
+        values = np.unique(values[np.isfinite(values)])
+        if values.size == 0:
+            return None
+        return float(preferred) if preferred in values else float(values[values.size // 2])
+
+    return pick(table["threshold"].to_numpy(float), 1.0), pick(table["scale"].to_numpy(float), 16.0)
+
+
+def _format(value: float, low: float = np.nan, high: float = np.nan) -> str:
+    if not np.isfinite(value):
+        return "–"
+    text = f"{value:.3g}"
+    if np.isfinite(low) and np.isfinite(high):
+        text += f' <span class="ci">[{low:.3g}, {high:.3g}]</span>'
+    return text
+
+
+def headline_frame(table: pd.DataFrame) -> tuple[pd.DataFrame, float | None, float | None]:
+    """Rows: models (and radar), columns: headline metrics, cells: formatted value [CI]."""
+    threshold, scale = headline_levels(table)
+    models = list(dict.fromkeys(table["model"]))
+    rows = {}
+    columns = []
+    for metric, at_threshold, at_scale in HEADLINE:
+        sel = table["metric"] == metric
+        sel &= (table["threshold"] == threshold) if at_threshold else table["threshold"].isna()
+        sel &= (table["scale"] == scale) if at_scale else table["scale"].isna()
+        hits = table[sel]
+        if hits.empty:
+            continue
+        label = metric + (
+            f" ≥{threshold:g}" if metric == "FSS" else f" >{threshold:g}" if at_threshold else ""
+        )
+        label += f" @{scale:g} km" if at_scale else ""
+        columns.append(label)
+        for _, row in hits.iterrows():
+            rows.setdefault(row["model"], {})[label] = _format(row["value"], row["ci_low"], row["ci_high"])
+    frame = pd.DataFrame.from_dict(rows, orient="index").reindex(
+        index=[m for m in models if m in rows], columns=columns
+    )
+    return frame.fillna("–"), threshold, scale
+
+
+def _table_html(frame: pd.DataFrame, index_name: str) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join(
+        f"<tr><th>{html.escape(str(i))}</th>" + "".join(f"<td>{v}</td>" for v in row) + "</tr>"
+        for i, row in zip(frame.index, frame.to_numpy(), strict=True)
+    )
+    head = f"<thead><tr><th>{html.escape(index_name)}</th>{head}</tr></thead>"
+    return f"<table>{head}<tbody>{body}</tbody></table>"
+
+
+def _models_html(scores: xr.Dataset) -> str:
+    keys = [
+        k
+        for k in ("family", "sampler", "steps", "members", "network_evaluations", "checkpoint_sha256", "path")
+        if k in scores.coords
+    ]
+    rows = {}
+    for i, model in enumerate(scores["model"].values if "model" in scores.dims else [scores["model"].values]):
+        cells = {}
+        for k in keys:
+            value = scores[k].values[i] if scores[k].ndim else scores[k].values
+            value = value.item() if isinstance(value, np.generic) else value
+            if k == "steps" and value == -1 or k == "sampler" and value == "none":
+                value = "–"
+            if k == "checkpoint_sha256":
+                value = str(value)[:12] or "–"
+            cells[k.replace("_", " ")] = html.escape(str(value))
+        rows[str(model)] = cells
+    return _table_html(pd.DataFrame.from_dict(rows, orient="index"), "model")
+
+
+def _full_html(table: pd.DataFrame) -> str:
+    shown = table.copy()
+    for column in ("value", "ci_low", "ci_high"):
+        shown[column] = shown[column].map(lambda v: "" if not np.isfinite(v) else f"{v:.4g}")
+    for column in ("threshold", "scale"):
+        shown[column] = shown[column].map(lambda v: "" if not np.isfinite(v) else f"{v:g}")
+    shown = shown.map(lambda v: html.escape(str(v)))
+    return _table_html(shown.set_index("model"), "model")
+
+
+_CSS = """
+body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2em auto; max-width: 1200px;
+       color: #222; padding: 0 1em; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: 0.88em; margin: 0.6em 0; }
+th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: right; }
+thead th { background: #f3f3f3; } tbody th { text-align: left; background: #fafafa; }
+.ci { color: #777; font-size: 0.9em; } .meta td, .meta th { text-align: left; }
+figure { margin: 1.2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.92em; max-width: 60em; }
+"""
+
+
+def write_report(
+    scores: xr.Dataset,
+    table: pd.DataFrame,
+    figures: Mapping[str, str | os.PathLike],
+    path: str | os.PathLike,
+    *,
+    ci: xr.Dataset | None = None,
+) -> Path:
+    """Write ``report.html``.
+
+    Parameters
+    ----------
+    scores : xarray.Dataset
+        Scores along ``model`` (without the ``__ci`` bounds), with the evaluation in ``attrs``.
+    table : pandas.DataFrame
+        The tidy score table (:func:`qpe.verify.scores_to_frame`), with its CI columns.
+    figures : mapping
+        Figure name -> PNG path (:func:`qpe.evaluation.figures.write_figures`).
+    path : path-like
+        The HTML file to write.
+    ci : xarray.Dataset, optional
+        Bounds, only to say in the page whether intervals exist.
+    """
+    path = Path(path)
+    attrs = scores.attrs
+    headline, threshold, scale = headline_frame(table)
+    meta = {
+        "data": attrs.get("data", ""),
+        "period (UTC)": f"{attrs.get('period_start', '')} .. {attrs.get('period_end', '')}",
+        "times scored": (
+            f"{attrs.get('n_times', '')} ({attrs.get('n_skipped_times', 0)} of the period left out for lack "
+            "of IR frames)"
+        ),
+        "UTC days": attrs.get("days", ""),
+        "confidence intervals": attrs.get("confidence_interval", "none" if ci is None else ""),
+        "pixels scored": "the same for every model (radar and every member valid)"
+        if int(attrs.get("common_mask", 1))
+        else "each model where it and the radar are valid",
+        "qpe": f"{attrs.get('qpe_version', '')}, {attrs.get('created', '')}",
+    }
+    meta_html = (
+        "<table class='meta'>"
+        + "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in meta.items()
+        )
+        + "</table>"
+    )
+    figure_html = []
+    for name, png in figures.items():
+        data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
+        caption = FIGURES[name][1] if name in FIGURES else name
+        figure_html.append(
+            f'<figure id="{name}"><img alt="{html.escape(name.replace("_", " "))}" '
+            f'src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)} '
+            f'(<a href="figures/{Path(png).name}">PNG</a>)</figcaption></figure>'
+        )
+    note = (
+        f"Categorical scores at rain &gt; {threshold:g} mm/h, FSS at rain ≥ {threshold:g} mm/h"
+        f"{f' and {scale:g} km' if scale is not None else ''}; ensemble members averaged; "
+        "grey brackets: confidence interval."
+        if threshold is not None
+        else ""
+    )
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>qpe evaluation {html.escape(meta["period (UTC)"])}</title>
+<style>{_CSS}</style></head><body>
+<h1>Rain-rate estimates against radar</h1>
+{meta_html}
+<h2>Headline scores</h2>
+<p>{note}</p>
+{_table_html(headline, "model")}
+<h2>Models</h2>
+{_models_html(scores)}
+<h2>Figures</h2>
+{"".join(figure_html)}
+<h2>All scores</h2>
+<p>Also in <a href="scores.csv">scores.csv</a> (tidy table), <a href="scores.nc">scores.nc</a> (every score
+and curve, xarray / NetCDF) and <a href="evaluation.yaml">evaluation.yaml</a> (the settings).</p>
+<details><summary>every scalar score ({len(table)} rows)</summary>{_full_html(table)}</details>
+</body></html>
+"""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, path)
+    return path

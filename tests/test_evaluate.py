@@ -1,0 +1,324 @@
+"""``qpe evaluate`` end to end: every output, numbers equal to qpe.verify, a Dask cluster equals local,
+and one clear error per bad input."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import xarray as xr
+from evaluation_testing import evaluation_data, save_tiny_checkpoints
+from models_testing import tiny_card
+
+from qpe.cli import main
+from qpe.data.paired import open_paired
+from qpe.evaluation import EvaluationConfig, evaluate_period, open_scores, score_table, split_scores
+from qpe.evaluation.figures import (
+    FIGURES,
+    exceedance_curves,
+    fss_vs_scale,
+    performance_diagram,
+    power_spectrum_ratio,
+    rank_histogram,
+)
+from qpe.evaluation.runner import has_frames, plan_tasks
+from qpe.inference.engine import EstimateConfig
+from qpe.inference.estimators import find_estimators
+from qpe.models import build_model, save_checkpoint
+from qpe.verify import ScoreAccumulator, ScoreConfig, bootstrap_ci, scores_to_frame, verify
+
+#: Settings of every CLI run here (the estimate cache is off so that each run really estimates).
+RUN = ["--members", "3", "--steps", "2", "--bootstrap", "50", "--no-cache"]
+MODELS = ["ddpm_v", "flow_residual", "unet"]
+KEYS = ["model", "metric", "threshold", "scale"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("evaluate")
+
+
+@pytest.fixture(scope="module")
+def data_path(workdir):
+    return evaluation_data(workdir / "data.zarr")
+
+
+@pytest.fixture(scope="module")
+def models_dir(workdir):
+    return save_tiny_checkpoints(workdir / "models")
+
+
+@pytest.fixture(scope="module")
+def local_run(workdir, data_path, models_dir):
+    out = workdir / "local"
+    code = main(
+        ["evaluate", "--data", str(data_path), "--checkpoints", str(models_dir), "--out", str(out), *RUN]
+    )
+    assert code == 0
+    return out
+
+
+def _expected_times(data_path):
+    """Every time but the first of each run of frames (T = 2): 22:30..23:30 and 00:15..01:30."""
+    times = pd.DatetimeIndex(open_paired(data_path)["time"].values)
+    return times.drop([pd.Timestamp("2021-06-01T22:15"), pd.Timestamp("2021-06-02T00:00")])
+
+
+def test_writes_every_output(local_run):
+    for name in ("scores.nc", "scores.csv", "report.html", "evaluation.yaml"):
+        assert (local_run / name).is_file(), name
+    pngs = sorted(p.stem for p in (local_run / "figures").glob("*.png"))
+    assert pngs == sorted(FIGURES)
+    for png in (local_run / "figures").glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert sorted(p.stem for p in (local_run / "statistics").glob("*.nc")) == MODELS
+    table = pd.read_csv(local_run / "scores.csv")
+    assert list(table.columns) == ["model", "metric", "threshold", "scale", "value", "ci_low", "ci_high"]
+    assert sorted(table["model"].unique()) == sorted([*MODELS, "radar"])
+    assert not table.duplicated(KEYS).any(), "one row per model, metric, threshold and scale"
+    rmse = table[(table["model"] == "unet") & (table["metric"] == "RMSE")]
+    assert len(rmse) == 1 and np.isnan(rmse["threshold"]).all() and np.isnan(rmse["scale"]).all()
+    text = (local_run / "scores.csv").read_text()
+    assert re.search(r"^unet,RMSE,,,[0-9.e-]+,[0-9.e-]+,[0-9.e-]+$", text, re.MULTILINE), (
+        "empty cells where n/a"
+    )
+    assert not ((table["model"] == "unet") & (table["metric"] == "CRPS")).any(), (
+        "no ensemble rows for a U-Net"
+    )
+    assert {"CRPS", "FSS", "CSI", "wet_p99"} <= set(table[table["model"] == "ddpm_v"]["metric"])
+    scores = open_scores(local_run / "scores.nc")
+    assert list(scores["model"].values) == MODELS
+    assert list(scores["family"].values) == ["ddpm", "flow", "unet"]
+    assert scores["FSS"].dims == ("model", "member", "threshold", "scale")
+    assert scores["FSS__ci"].dims == ("model", "bound", "member", "threshold", "scale")
+    assert scores.attrs["n_times"] == 11 and scores.attrs["n_days"] == 2
+
+
+def test_scores_csv_equals_qpe_verify_on_the_same_estimates(local_run, data_path, models_dir):
+    ds = open_paired(data_path)
+    times = _expected_times(data_path)
+    estimators = find_estimators([models_dir])
+    rain = {
+        e.name: e.estimate(ds, times, EstimateConfig(members=3, steps=2), progress=False)["rain"]
+        for e in estimators
+    }
+    radar = ds["rain"].sel(time=times)
+    valid = radar.notnull()
+    for field in rain.values():
+        valid &= field.notnull().all("member")
+    frames = []
+    for name, field in rain.items():
+        field = field.isel(member=0, drop=True) if field.sizes["member"] == 1 else field
+        est, rad = field.where(valid), radar.where(valid)
+        scores = verify(est, rad, model=name)
+        ci = bootstrap_ci(ScoreAccumulator(ScoreConfig(), model=name).accum(est, rad), 50, seed=0)
+        frames.append(scores_to_frame(scores, ci))
+    expected = pd.concat(frames).drop_duplicates(KEYS)
+    table = pd.read_csv(local_run / "scores.csv")
+    merged = expected.merge(table, on=KEYS, how="outer", suffixes=("_verify", "_csv"), indicator=True)
+    assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"][KEYS].to_string()
+    for column in ("value", "ci_low", "ci_high"):
+        np.testing.assert_allclose(
+            merged[f"{column}_csv"],
+            merged[f"{column}_verify"],
+            rtol=1e-9,
+            atol=1e-12,
+            equal_nan=True,
+            err_msg=column,
+        )
+    assert np.isfinite(merged["ci_low_csv"]).sum() > 100
+
+
+def test_local_cluster_gives_identical_scores(data_path, models_dir, local_run):
+    distributed = pytest.importorskip("distributed")
+    config = EvaluationConfig(estimate=EstimateConfig(members=3, steps=2), n_resamples=50)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        on_cluster = evaluate_period(
+            data_path,
+            find_estimators([models_dir]),
+            config=config,
+            scheduler=cluster.scheduler_address,
+            progress=False,
+        )
+    local = open_scores(local_run / "scores.nc")  # what `qpe evaluate` wrote, computed on local threads
+    xr.testing.assert_identical(on_cluster.drop_attrs(), local.drop_attrs())
+
+
+def test_scores_do_not_depend_on_the_task_size(local_run, data_path, models_dir):
+    config = EvaluationConfig(estimate=EstimateConfig(members=3, steps=2), chunk_times=1, n_resamples=0)
+    small_tasks = evaluate_period(data_path, find_estimators([models_dir]), config=config, progress=False)
+    reference, _ = split_scores(open_scores(local_run / "scores.nc"))
+    xr.testing.assert_allclose(small_tasks.drop_attrs(), reference.drop_attrs(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def bad_checkpoints(workdir):
+    root = workdir / "bad"
+    for name, card in (
+        ("wrong_channels", tiny_card("unet", channels=("WV_073", "IR_108"))),
+        ("long_history", tiny_card("unet", frames=8)),
+    ):
+        save_checkpoint(build_model(card), card, root / name)
+    return root
+
+
+@pytest.mark.parametrize(
+    "case, extra, message",
+    [
+        (
+            "time not in data",
+            ["--start", "2021-07-01T00:00", "--end", "2021-07-02T00:00"],
+            (
+                "period 2021-07-01T00:00 .. 2021-07-02T00:00 is not in the data (the data cover "
+                "2021-06-01T22:15 .. 2021-06-02T01:30)"
+            ),
+        ),
+        (
+            "empty period",
+            ["--start", "2021-06-01T23:40", "--end", "2021-06-01T23:50"],
+            "empty period: no time of the data lies in 2021-06-01T23:40 .. 2021-06-01T23:50",
+        ),
+        ("channels", ["wrong_channels"], "checkpoint 'unet' needs IR channel(s) WV_073, which the data lack"),
+        (
+            "frames T",
+            ["long_history"],
+            (
+                "model 'unet' needs T=8 successive 15-min IR frames, but no time of the period has them "
+                "(the data hold runs of at most 7 frames)"
+            ),
+        ),
+    ],
+)
+def test_bad_inputs_give_one_clear_line(
+    capsys, workdir, data_path, models_dir, bad_checkpoints, case, extra, message
+):
+    out = workdir / f"bad_{case.replace(' ', '_')}"
+    if extra[0].startswith("--"):
+        args = ["--checkpoints", str(models_dir), *extra]
+    else:
+        args = ["--checkpoints", str(bad_checkpoints / extra[0])]
+    capsys.readouterr()
+    code = main(["evaluate", "--data", str(data_path), *args, "--out", str(out), *RUN])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("qpe: error: "), err
+    assert message in err[0]
+    assert not out.exists(), "nothing is written for a bad input"
+
+
+def test_unknown_dataset_name_and_nothing_to_evaluate(capsys, workdir, models_dir):
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                "no_such_dataset",
+                "--checkpoints",
+                str(models_dir),
+                "--out",
+                str(workdir / "x"),
+            ]
+        )
+        == 2
+    )
+    assert "no dataset 'no_such_dataset' in the catalog" in capsys.readouterr().err
+    assert main(["evaluate", "--data", "demo", "--out", str(workdir / "x")]) == 2
+    assert "nothing to evaluate" in capsys.readouterr().err
+
+
+def test_figures_draw_every_model_and_the_radar(local_run):
+    scores, _ = split_scores(open_scores(local_run / "scores.nc"))
+    fig = exceedance_curves(scores)
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    assert list(lines) == [*MODELS, "radar"]
+    radar = scores["exceedance_radar"].isel(model=0).values
+    np.testing.assert_allclose(lines["radar"].get_ydata(), np.where(radar > 0, radar, np.nan), equal_nan=True)
+    ddpm = scores["exceedance"].sel(model="ddpm_v").mean("member").values
+    np.testing.assert_allclose(lines["ddpm_v"].get_ydata(), np.where(ddpm > 0, ddpm, np.nan), equal_nan=True)
+
+    spectra, ratio = power_spectrum_ratio(scores).axes
+    assert [line.get_label() for line in spectra.get_lines()] == [*MODELS, "radar"]
+    unet_ratio = next(line for line in ratio.get_lines() if line.get_label() == "unet")
+    expected = scores["rapsd_ratio"].sel(model="unet", member=0).values[1:]  # frequency 0 is left out
+    np.testing.assert_allclose(unet_ratio.get_ydata(), expected)
+    assert spectra.get_xlim()[0] > spectra.get_xlim()[1], "large wavelengths on the left"
+
+    bars = rank_histogram(scores).axes[0].containers
+    assert [b.get_label() for b in bars] == ["ddpm_v", "flow_residual"], "ensembles only"
+    np.testing.assert_allclose(
+        [r.get_height() for r in bars[0]], scores["rank_histogram"].sel(model="ddpm_v")
+    )
+
+    legend = [t.get_text() for t in performance_diagram(scores).legends[0].get_texts()]
+    assert legend == [*MODELS, "> 0.1 mm/h", "> 1 mm/h", "> 5 mm/h", "> 10 mm/h"]
+    panels = [ax for ax in fss_vs_scale(scores).axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == [
+        "rain >= 0.1 mm/h",
+        "rain >= 1 mm/h",
+        "rain >= 5 mm/h",
+        "rain >= 10 mm/h",
+    ]
+    unet_fss = next(line for line in panels[1].get_lines() if line.get_label() == "unet")
+    np.testing.assert_allclose(unet_fss.get_ydata(), scores["FSS"].sel(model="unet", threshold=1.0, member=0))
+
+
+def test_figures_take_the_scores_of_one_model():
+    from qpe.verify.testing import random_rain_fields
+
+    est, rad = random_rain_fields((48, 48), times=2, seed=1)
+    scores = verify(est, rad, model="alone")
+    assert [line.get_label() for line in exceedance_curves(scores).axes[0].get_lines()] == ["alone", "radar"]
+    assert "no ensemble model" in rank_histogram(scores).axes[0].texts[0].get_text()
+
+
+def test_report_shows_the_figures_and_headline_scores(local_run):
+    page = (local_run / "report.html").read_text()
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(images) == len(FIGURES)
+    assert all(base64.b64decode(img)[:4] == b"\x89PNG" for img in images)
+    headline = page.split("<h2>Headline scores</h2>")[1].split("<h2>")[0]
+    for model in [*MODELS, "radar"]:
+        assert f"<th>{model}</th>" in headline
+    table = score_table(open_scores(local_run / "scores.nc"))
+    csi = table[(table["model"] == "unet") & (table["metric"] == "CSI") & (table["threshold"] == 1.0)].iloc[0]
+    assert (
+        f'{csi["value"]:.3g} <span class="ci">[{csi["ci_low"]:.3g}, {csi["ci_high"]:.3g}]</span>' in headline
+    )
+    assert 'href="scores.csv"' in page and "2021-06-01, 2021-06-02" in page
+
+
+def test_has_frames_and_tasks_respect_gaps_and_days():
+    times = pd.DatetimeIndex(
+        [
+            "2021-06-01T23:15",
+            "2021-06-01T23:30",
+            "2021-06-01T23:45",
+            "2021-06-02T00:00",
+            "2021-06-02T00:30",
+            "2021-06-02T00:45",
+        ]
+    )
+    np.testing.assert_array_equal(has_frames(times, 1), [True] * 6)
+    np.testing.assert_array_equal(has_frames(times, 2), [False, True, True, True, False, True])
+    np.testing.assert_array_equal(has_frames(times, 4), [False, False, False, True, False, False])
+    tasks = plan_tasks(times, 2)
+    assert [list(t.strftime("%H:%M")) for t in tasks] == [
+        ["23:15", "23:30"],
+        ["23:45"],
+        ["00:00", "00:30"],
+        ["00:45"],
+    ]
