@@ -1,0 +1,114 @@
+"""The qpe dashboard: wires the components into one page.
+
+Serve it with ``qpe dashboard [--data PATH] [--models DIR] [--port 5006]`` or directly::
+
+    panel serve dashboard/app.py --args --data data/demo/demo.zarr --models models/demo
+
+Each browser session gets its own :class:`~dashboard.session.DashboardSession` (case, messages);
+the dataset, loaded models and recent estimates are shared by the sessions of one server.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import holoviews as hv
+import panel as pn
+
+from dashboard.case_picker import CasePicker
+from dashboard.ensemble import EnsembleBrowser
+from dashboard.export import csv_download, png_download
+from dashboard.maps import MapGrid
+from dashboard.model_picker import ModelPicker
+from dashboard.scores import ScoresPanel
+from dashboard.session import DashboardSession, DashboardSettings, Messages
+from dashboard.sharing import sync_with_url, write_full_query
+from dashboard.state import TABS, THRESHOLD_CHOICES
+from qpe.errors import QpeError
+
+TITLE = "qpe — rain rate from Meteosat IR, verified against radar"
+
+pn.extension(notifications=False, sizing_mode="stretch_width")
+hv.extension("bokeh", logo=False)
+hv.renderer("bokeh").webgl = False  # canvas: draws the same with and without a GPU (rasterised maps are small)
+
+
+def messages_view(messages: Messages) -> pn.Column:
+    """The session's problems, one alert each (they disappear when solved)."""
+    def render(items: dict) -> list:
+        return [pn.pane.Alert(text, alert_type="danger" if topic.startswith(("checkpoint", "estimate")) else
+                              "warning", css_classes=["qpe-message"], margin=(2, 10))
+                for topic, text in items.items()]
+
+    column = pn.Column(sizing_mode="stretch_width")
+
+    def update(event=None) -> None:
+        column.objects = render(messages.items)
+
+    messages.param.watch(update, "items")
+    update()
+    return column
+
+
+def view_controls(session: DashboardSession) -> pn.Column:
+    """How models are drawn and scored: product, member, thresholds, channel, differences."""
+    state = session.state
+    threshold_options = {f"{t:g} mm/h": t for t in THRESHOLD_CHOICES}
+    return pn.Column(
+        pn.widgets.RadioButtonGroup.from_param(state.param.view, name="Model map", button_type="light"),
+        pn.widgets.IntInput.from_param(state.param.member, name="Member shown", width=120),
+        pn.widgets.Select.from_param(state.param.threshold, name="Exceedance / FSS threshold",
+                                     options=threshold_options),
+        pn.widgets.MultiChoice.from_param(state.param.thresholds, name="Score thresholds",
+                                          options=threshold_options),
+        pn.widgets.Select.from_param(state.param.channel, name="IR channel"),
+        pn.widgets.Checkbox.from_param(state.param.difference, name="show model − radar"),
+        sizing_mode="stretch_width",
+    )
+
+
+def build_app(settings: DashboardSettings):
+    """The page of one session (a template), or an error page if the data cannot be opened."""
+    try:
+        session = DashboardSession(settings)
+    except QpeError as err:
+        return pn.Column(f"# {TITLE}", pn.pane.Alert(f"The dashboard cannot start: {err}", alert_type="danger",
+                                                     css_classes=["qpe-message"]))
+    state = session.state
+    sync_with_url(state, session.messages)  # a shared link sets the case before anything is drawn
+    case = CasePicker(session)
+    models = ModelPicker(session)
+    maps = MapGrid(session, live=lambda: state.tab == "maps")
+    scores = ScoresPanel(session)
+    ensemble = EnsembleBrowser(session, live=lambda: state.tab == "ensemble")
+    state.param.watch(lambda e: (maps.wake(), ensemble.grid.wake()), "tab")
+    tabs = pn.Tabs(("Maps", maps), ("Scores", scores), ("Ensemble", ensemble), dynamic=True,
+                   active=TABS.index(state.tab), sizing_mode="stretch_width")
+    tabs.param.watch(lambda e: setattr(state, "tab", TABS[e.new]), "active")
+    state.param.watch(lambda e: setattr(tabs, "active", TABS.index(e.new)), "tab")
+    exports = pn.Row(png_download(session, lambda: maps.update_panels()), csv_download(session),
+                     sizing_mode="stretch_width")
+    sidebar = [
+        pn.pane.Markdown("### Case"), case,
+        pn.pane.Markdown("### Models"), models,
+        pn.pane.Markdown("### View"), view_controls(session),
+        pn.pane.Markdown("### Export"), exports,
+        pn.pane.Markdown(f"data: `{session.data_path}`  \nmodels: `{session.registry.root}`",
+                         styles={"font-size": "0.8em", "color": "#666"}),
+    ]
+    template = pn.template.BootstrapTemplate(
+        title=TITLE, sidebar=sidebar, main=[messages_view(session.messages), tabs], sidebar_width=340,
+        header_background="#1f5f8b",
+    )
+
+    def on_load() -> None:
+        write_full_query(state)  # the address bar is a complete link from the start
+        models.start()           # estimate the models of the link (from the cache when there)
+
+    pn.state.onload(on_load)
+    template.session = session  # for tests and benchmarks that drive a session in-process
+    return template
+
+
+if __name__.startswith("bokeh"):  # run by `panel serve dashboard/app.py [--args ...]`
+    build_app(DashboardSettings.from_args(sys.argv[1:])).servable(title="qpe dashboard")

@@ -1,0 +1,117 @@
+"""The checkpoints a dashboard offers: found under the models folder, loaded once per server process."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from qpe.errors import CheckpointError
+from qpe.models import FoundCheckpoint, LoadedModel, ModelCard, find_checkpoints, load
+
+_LOADED: dict[tuple[str, int], LoadedModel] = {}
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint folder offered by the dashboard, under the name ``key`` (its path under the root)."""
+
+    key: str
+    path: Path
+    card: ModelCard
+
+    @property
+    def is_ensemble(self) -> bool:
+        """Whether it samples several members (DDPM, flow) rather than one (U-Net)."""
+        return self.card.family != "unet"
+
+    def describe(self) -> str:
+        """A few Markdown lines: family, inputs, sampling defaults, training and validation scores."""
+        card = self.card
+        flow = f" ({card.flow.source} source)" if card.flow is not None else ""
+        lines = [
+            f"**{self.key}** — {card.family}{flow}",
+            f"- input: T = {card.input.frames} frames x {', '.join(card.input.channels)}",
+        ]
+        if card.sampling.sampler:
+            lines.append(f"- sampling: {card.sampling.sampler}, {card.sampling.steps} steps")
+        if card.training.steps:
+            lines.append(f"- trained {card.training.steps} steps (seed {card.training.seed})")
+        if card.weights is not None:
+            lines.append(f"- {card.weights.parameters:,} parameters, weights {card.weights.sha256[:12]}")
+        if card.validation:
+            scores = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                               for k, v in card.validation.items())
+            lines.append(f"- validation: {scores}")
+        if card.description:
+            lines.append(f"- {card.description}")
+        return "\n".join(lines)
+
+
+class CheckpointRegistry:
+    """Checkpoints under a root folder; the folders whose card is unusable, with the reason.
+
+    Parameters
+    ----------
+    root : Path
+        Folder searched recursively (:func:`qpe.models.find_checkpoints`).
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.checkpoints: dict[str, Checkpoint] = {}
+        self.problems: dict[str, str] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Search the root again (new or removed checkpoints)."""
+        self.checkpoints, self.problems = {}, {}
+        if not self.root.is_dir():
+            self.problems[str(self.root)] = f"no checkpoint folder at {self.root}"
+            return
+        found: list[FoundCheckpoint] = find_checkpoints(self.root)
+        for item in found:
+            key = self._key(item.path)
+            if item.card is None:
+                self.problems[key] = item.error or "unreadable model card"
+            else:
+                self.checkpoints[key] = Checkpoint(key, item.path, item.card)
+
+    def _key(self, path: Path) -> str:
+        try:
+            relative = path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            relative = path.name
+        return path.name if relative in ("", ".") else relative
+
+    @property
+    def keys(self) -> list[str]:
+        return sorted(self.checkpoints)
+
+    def __getitem__(self, key: str) -> Checkpoint:
+        if key not in self.checkpoints:
+            reason = self.problems.get(key)
+            known = ", ".join(self.keys) or "none"
+            raise CheckpointError(
+                f"checkpoint {key!r}: {reason}" if reason else
+                f"no checkpoint {key!r} under {self.root} (found: {known})"
+            )
+        return self.checkpoints[key]
+
+    def load(self, key: str) -> LoadedModel:
+        """The model of checkpoint ``key``, loaded (and verified) once per process and card version.
+
+        Raises
+        ------
+        CheckpointError
+            Unknown key, or the checkpoint does not load (modified weights, missing U-Net...).
+        """
+        checkpoint = self[key]
+        card_files = [p for p in checkpoint.path.iterdir() if p.name.startswith("card.")]
+        stamp = max((p.stat().st_mtime_ns for p in card_files), default=0)
+        cache_key = (str(checkpoint.path), stamp)
+        with _LOCK:
+            if cache_key not in _LOADED:
+                _LOADED[cache_key] = load(checkpoint.path)
+            return _LOADED[cache_key]

@@ -1,0 +1,224 @@
+"""Model picker: the checkpoints found under the models folder, their cards, and estimates on demand.
+
+:class:`EstimateRunner` computes the missing (model, time) estimates off the event loop (so the
+server stays responsive), one at a time with a progress bar, and reports a failing checkpoint or
+estimate as a message without stopping the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import pandas as pd
+import panel as pn
+from panel.viewable import Viewer
+
+from dashboard.case_picker import times_on
+from dashboard.session import DashboardSession
+from dashboard.state import format_time
+from qpe.errors import CheckpointError, QpeError
+
+log = logging.getLogger("dashboard")
+
+#: Estimates run on this thread, one at a time per server (torch already uses every core for one; the
+#: event loop only waits for it, so sessions stay responsive).
+_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qpe-estimate")
+
+
+def failure_message(model: str, time: pd.Timestamp, err: Exception) -> tuple[str, str]:
+    """(topic, one line) for a failed estimate: a checkpoint that does not load, or an estimate error."""
+    if isinstance(err, CheckpointError):
+        return f"checkpoint:{model}", f"Checkpoint {model} failed to load: {err}"
+    reason = str(err) if str(err) else type(err).__name__
+    return f"estimate:{model}", f"Estimate of {model} at {format_time(time)} failed: {reason}"
+
+
+class EstimateRunner:
+    """Estimates of the shown models at chosen times, with progress, for one session."""
+
+    def __init__(self, session: DashboardSession) -> None:
+        self.session = session
+        self.progress = pn.indicators.Progress(value=0, max=1, visible=False, sizing_mode="stretch_width",
+                                               bar_color="primary")
+        self.status = pn.pane.Str("", styles={"font-size": "0.85em"}, margin=(0, 10))
+        self._auto_generation = 0
+        self.running = 0
+
+    def missing(self, models: Sequence[str], times: Sequence[pd.Timestamp]) -> list[tuple[str, pd.Timestamp]]:
+        """The (model, time) pairs not in memory yet, time by time."""
+        return [(m, t) for t in times for m in models if self.session.recall(m, t) is None]
+
+    def _one(self, model: str, time: pd.Timestamp) -> str | None:
+        """Compute one estimate; on failure report it and return its topic (``checkpoint:...``)."""
+        session = self.session
+        key = (model, format_time(time))
+        try:
+            session.estimates.field(model, time, session.estimate_settings())
+        except Exception as err:  # shown with its cause; anything but a QpeError is also logged in full
+            topic, text = failure_message(model, time, err)
+            if not isinstance(err, QpeError):
+                log.exception("estimate of %s at %s failed", model, key[1], exc_info=err)
+            session.failures[key] = text
+            session.messages.set(topic, text)
+            return topic
+        session.failures.pop(key, None)
+        session.messages.clear(f"checkpoint:{model}")
+        session.messages.clear(f"estimate:{model}")
+        return None
+
+    def run_blocking(self, models: Sequence[str], times: Sequence[pd.Timestamp]) -> int:
+        """Compute the missing estimates in this thread (scripts, tests); returns how many failed."""
+        failed = 0
+        for model, time in self.missing(models, times):
+            failed += self._one(model, time) is not None
+        self.session.revision += 1
+        return failed
+
+    async def run(self, models: Sequence[str], times: Sequence[pd.Timestamp], auto: bool = False) -> None:
+        """Compute the missing estimates on worker threads, updating the progress bar.
+
+        A newer automatic run (the case changed again) supersedes an older one; runs asked for with
+        the Run button always finish.
+        """
+        if auto:
+            self._auto_generation += 1
+        generation = self._auto_generation
+        jobs = self.missing(models, times)
+        if not jobs:
+            self.session.revision += 1
+            return
+        loop = asyncio.get_running_loop()
+        self.running += 1
+        self.progress.max, self.progress.value, self.progress.visible = len(jobs), 0, True
+        broken: set[str] = set()
+        shown = self.session.state.timestamp
+        try:
+            for done, (model, time) in enumerate(jobs):
+                if auto and generation != self._auto_generation:
+                    return
+                if model in broken:
+                    continue
+                self.status.object = f"estimating {model} at {format_time(time)} ({done + 1}/{len(jobs)})"
+                self.session.pending.add((model, format_time(time)))
+                try:
+                    problem = await loop.run_in_executor(_EXECUTOR, self._one, model, time)
+                finally:
+                    self.session.pending.discard((model, format_time(time)))
+                if problem is not None and problem.startswith("checkpoint:"):
+                    broken.add(model)  # a checkpoint that does not load fails at every time
+                self.progress.value = done + 1
+                if time == shown or done == len(jobs) - 1:
+                    self.session.revision += 1
+            self.status.object = f"{len(jobs)} estimate(s) done" if not broken else \
+                f"done; {', '.join(sorted(broken))} failed to load"
+        finally:
+            self.running -= 1
+            if not self.running:
+                self.progress.visible = False
+            self.session.revision += 1
+
+
+class ModelPicker(Viewer):
+    """Checkpoints with their model cards; members, sampler steps, seed; Run with a progress bar."""
+
+    def __init__(self, session: DashboardSession, **params) -> None:
+        super().__init__(**params)
+        self.session = session
+        self.state = session.state
+        registry = session.registry
+        self.runner = EstimateRunner(session)
+        known = [m for m in self.state.models if m in registry.checkpoints]
+        unknown = [m for m in self.state.models if m not in registry.checkpoints]
+        if unknown:
+            session.messages.set(
+                "models", f"Checkpoint(s) {', '.join(unknown)} of the link are not under {registry.root} "
+                f"(found: {', '.join(registry.keys) or 'none'})."
+            )
+            self.state.models = known
+        self.choice = pn.widgets.MultiChoice(
+            name="Models", options=registry.keys, value=list(self.state.models), sizing_mode="stretch_width",
+            placeholder="choose checkpoints" if registry.keys else "no checkpoint found",
+        )
+        self.members = pn.widgets.IntInput.from_param(self.state.param.members, name="Members", width=90)
+        self.steps = pn.widgets.IntInput.from_param(self.state.param.steps, name="Steps (0: card)", width=100)
+        self.seed = pn.widgets.IntInput.from_param(self.state.param.seed, name="Seed", width=80)
+        self.auto = pn.widgets.Checkbox(name="estimate when the case changes", value=True)
+        self.scope = pn.widgets.RadioButtonGroup(options=["shown time", "whole day"], value="shown time",
+                                                 button_type="light", sizing_mode="stretch_width")
+        self.run_button = pn.widgets.Button(name="Run", button_type="primary", sizing_mode="stretch_width",
+                                            description="estimate the chosen models (cached results are reused)")
+        self.cards = pn.Column(sizing_mode="stretch_width")
+        self.problems = pn.pane.Alert(alert_type="warning", visible=False, sizing_mode="stretch_width")
+        self._show_problems()
+        self.choice.param.watch(self._on_choice, "value")
+        self.state.param.watch(self._on_state_models, "models")
+        self.state.param.watch(self._on_case, ["time", "models", "members", "steps", "seed"])
+        self.run_button.on_click(self._on_run)
+        self._show_cards()
+
+    def _show_problems(self) -> None:
+        registry = self.session.registry
+        lines = []
+        if not registry.checkpoints:
+            lines.append(
+                f"No checkpoint found under `{registry.root}`. Train one (see models/README.md) or start "
+                "the dashboard with `--models` pointing at a folder of checkpoints; radar and IR are shown "
+                "meanwhile."
+            )
+        lines += [f"`{key}`: {reason}" for key, reason in sorted(registry.problems.items())
+                  if key != str(registry.root)]
+        self.problems.object = "\n\n".join(lines)
+        self.problems.visible = bool(lines)
+
+    def _show_cards(self) -> None:
+        registry = self.session.registry
+        self.cards.objects = [
+            pn.pane.Markdown(registry[m].describe(), styles={"font-size": "0.85em"}, margin=(0, 5))
+            for m in self.state.models if m in registry.checkpoints
+        ]
+
+    def _on_choice(self, event) -> None:
+        if list(event.new) != list(self.state.models):
+            self.state.models = list(event.new)
+
+    def _on_state_models(self, event) -> None:
+        if list(self.choice.value) != list(event.new):
+            self.choice.value = [m for m in event.new if m in self.session.registry.checkpoints]
+        self._show_cards()
+
+    def _on_case(self, event=None) -> None:
+        if self.auto.value and self.state.models and self.state.timestamp is not None:
+            pn.state.execute(self._auto_run)
+
+    async def _auto_run(self) -> None:
+        await self.runner.run(list(self.state.models), [self.state.timestamp], auto=True)
+
+    def times_to_run(self) -> list[pd.Timestamp]:
+        """The shown time, or every time of its date."""
+        shown = self.state.timestamp
+        if shown is None:
+            return []
+        if self.scope.value == "whole day":
+            return list(times_on(self.session.times, shown.date()))
+        return [shown]
+
+    async def _on_run(self, event) -> None:
+        if not self.state.models:
+            self.runner.status.object = "choose at least one model first"
+            return
+        await self.runner.run(list(self.state.models), self.times_to_run())
+
+    def start(self) -> None:
+        """Estimate the models of a restored link once the session is up."""
+        self._on_case()
+
+    def __panel__(self):
+        return pn.Column(
+            self.problems, self.choice, pn.Row(self.members, self.steps, self.seed), self.auto,
+            self.scope, self.run_button, self.runner.progress, self.runner.status,
+            pn.Card(self.cards, title="Model cards", collapsed=False, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        )

@@ -1,0 +1,74 @@
+"""Sharing a case: the URL's query string mirrors the :class:`~dashboard.state.CaseState`.
+
+Opening a link applies its query to the state before the views are built; every later change of the
+state rewrites the query (``history.replaceState``, no reload), so the address bar is always a link
+that reopens the same case: time, models, sampling, view, thresholds, region and tab.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+from dashboard.session import Messages
+from dashboard.state import CaseState
+
+#: State parameter -> query parameter.
+URL_PARAMETERS: dict[str, str] = {
+    "time": "time", "models": "models", "members": "members", "steps": "steps", "seed": "seed",
+    "view": "view", "member": "member", "threshold": "threshold", "thresholds": "thresholds",
+    "channel": "channel", "difference": "diff", "region": "region", "ensemble_model": "ensemble",
+    "tab": "tab",
+}
+
+
+def query_values(state: CaseState) -> dict[str, str]:
+    """The query parameters of a state, serialised as Panel's location sync writes them."""
+    out = {}
+    for name, key in URL_PARAMETERS.items():
+        value = state.param[name].serialize(getattr(state, name))
+        out[key] = value if isinstance(value, str) else json.dumps(value)
+    return out
+
+
+def share_query(state: CaseState) -> str:
+    """``?time=...&models=...``: the query string of a link to this state."""
+    return "?" + urlencode(query_values(state))
+
+
+def apply_query(state: CaseState, query: dict[str, str], messages: Messages | None = None) -> list[str]:
+    """Set the state from query values one parameter at a time; returns (and reports) those refused."""
+    refused = []
+    for name, key in URL_PARAMETERS.items():
+        if key not in query:
+            continue
+        try:
+            value = state.param[name].deserialize(query[key]) if isinstance(query[key], str) else query[key]
+            setattr(state, name, value)
+        except (ValueError, TypeError):  # an unusable value: keep the default, say which
+            refused.append(f"{key}={query[key]}")
+    if refused and messages is not None:
+        messages.set("link", f"The link's {', '.join(refused)} could not be used; default values are shown.")
+    return refused
+
+
+def sync_with_url(state: CaseState, messages: Messages, location=None) -> None:
+    """Keep the state and the browser's query string in step (in a served session; no-op otherwise)."""
+    import panel as pn
+
+    location = location if location is not None else pn.state.location
+    if location is None:
+        return
+    def refused(values: dict) -> None:
+        apply_query(state, {URL_PARAMETERS[k]: v for k, v in values.items()}, messages)
+
+    location.sync(state, URL_PARAMETERS, on_error=refused)
+
+
+def write_full_query(state: CaseState, location=None) -> None:
+    """Put every parameter of the state in the query (so the link is complete, defaults included)."""
+    import panel as pn
+
+    location = location if location is not None else pn.state.location
+    if location is not None:
+        location.update_query(**query_values(state))
