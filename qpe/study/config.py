@@ -1,0 +1,237 @@
+"""Settings of a model comparison study (``studies/*.yaml``), with an optional ``quick`` profile.
+
+::
+
+    name: demo
+    train_data: demo                       # catalog name or path: what every model is trained on
+    frames: [1, 4]                         # every family is trained once per T
+    training: {architecture: {...}, optim: {steps: 800, ...}, validation: {...}, seed: 0}
+    models:
+      unet: {family: unet}
+      ddpm: {family: ddpm, diffusion: {...}, sampler: ddim, steps: [10, 50, 250]}
+      flow_gaussian: {family: flow, flow: {source: gaussian}, sampler: euler, steps: [1, 2, 4, 8, 16]}
+      flow_residual: {family: flow, flow: {source: residual}, base: unet, sampler: euler, steps: [...]}
+    baseline: {channel: IR_108, cirrus_split_k: null}   # the IR probability-matching rule
+    benchmarks:
+      - {name: synthetic, data: holdout, stride: 4}
+      - {name: semisynthetic, data: opera-semisynthetic, optional: true, stride: 4, box: [...]}
+    evaluation: {members: 4, seed: 0, n_resamples: 200}
+    quick: {training: {optim: {steps: 40}}, ...}      # deep-merged over the above by --quick
+
+Mappings of ``quick`` are merged key by key into the main settings; lists and values replace them.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qpe.errors import InputError, QpeError
+from qpe.models.families import FAMILIES, FAMILY_SAMPLERS
+from qpe.verify.pairs import DEFAULT_SCALES_KM, DEFAULT_THRESHOLDS
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One family of the study, trained for every T.
+
+    Parameters
+    ----------
+    name : str
+        Name of the family in the study (``unet``, ``ddpm``, ``flow_gaussian``, ``flow_residual``).
+    family : str
+        Model family.
+    sections : dict
+        Family sections of the training config (``diffusion``, ``flow``, ``architecture`` ...),
+        merged over the study's ``training``.
+    base : str or None
+        Name of the study model whose checkpoint (same T) is this residual flow's U-Net.
+    sampler : str or None
+        Sampler used in the evaluation.
+    steps : tuple of int
+        Sampler steps K evaluated (empty for the U-Net).
+    reference_steps : int or None
+        The K of the headline table and of the T comparison (default: the middle of ``steps``).
+    """
+
+    name: str
+    family: str
+    sections: dict[str, Any] = field(default_factory=dict)
+    base: str | None = None
+    sampler: str | None = None
+    steps: tuple[int, ...] = ()
+    reference_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.steps and self.reference_steps is None:
+            object.__setattr__(self, "reference_steps", sorted(self.steps)[(len(self.steps) - 1) // 2])
+        if self.reference_steps is not None and self.reference_steps not in self.steps:
+            raise InputError(f"study model {self.name!r}: reference_steps {self.reference_steps} is not "
+                             f"among its steps {list(self.steps)}")
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """A dataset the models are scored on.
+
+    Parameters
+    ----------
+    name : str
+        Label of the benchmark in the outputs.
+    data : str
+        Catalog name or path.
+    description : str
+        One line for the page.
+    stride : int
+        Score every ``stride``-th time that has the frames every model needs (1: all).
+    max_times : int or None
+        At most this many times (evenly spread), after the stride.
+    box : tuple of float or None
+        ``(xmin, ymin, xmax, ymax)`` in m: the models run on this part of the grid only.
+    optional : bool
+        Skip (and say why) when the dataset cannot be built, e.g. real radar files are absent.
+    """
+
+    name: str
+    data: str
+    description: str = ""
+    stride: int = 1
+    max_times: int | None = None
+    box: tuple[float, float, float, float] | None = None
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Everything that defines a study (see the module docstring)."""
+
+    name: str
+    train_data: str
+    models: tuple[ModelSpec, ...]
+    benchmarks: tuple[BenchmarkSpec, ...]
+    frames: tuple[int, ...] = (1, 4)
+    training: dict[str, Any] = field(default_factory=dict)
+    baseline: dict[str, Any] | None = field(default_factory=lambda: {"channel": "IR_108"})
+    members: int = 4
+    seed: int = 0
+    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
+    scales_km: tuple[float, ...] = DEFAULT_SCALES_KM
+    n_resamples: int = 200
+    title: str = ""
+    profile: str = "full"
+
+    def __post_init__(self) -> None:
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise InputError(f"study models must have distinct names, got {names}")
+        for m in self.models:
+            if m.family not in FAMILIES:
+                raise InputError(f"study model {m.name!r}: unknown family {m.family!r}")
+            if m.family == "unet" and m.steps:
+                raise InputError(f"study model {m.name!r}: a U-Net has no sampler steps")
+            if m.family != "unet":
+                if not m.steps or m.sampler not in FAMILY_SAMPLERS[m.family]:
+                    raise InputError(f"study model {m.name!r}: give steps and a {m.family} sampler "
+                                     f"({' or '.join(FAMILY_SAMPLERS[m.family])})")
+            if m.base is not None and m.base not in names:
+                raise InputError(f"study model {m.name!r}: base {m.base!r} is not a model of the study")
+        if not self.benchmarks:
+            raise InputError("a study needs at least one benchmark")
+        if not self.frames or not all(1 <= t <= 8 for t in self.frames):
+            raise InputError(f"study frames must be between 1 and 8, got {list(self.frames)}")
+        if self.members < 2:
+            raise InputError("a study needs at least 2 ensemble members (CRPS, rank histograms)")
+
+    def model(self, name: str) -> ModelSpec:
+        return next(m for m in self.models if m.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+
+def load_study(path: str | Path, *, quick: bool = False) -> StudyConfig:
+    """Read a study config, with its ``quick`` profile merged in when asked."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise InputError(f"cannot read study config {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise InputError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{path} must hold a mapping of study settings")
+    raw = copy.deepcopy(raw)
+    overrides = raw.pop("quick", None) or {}
+    if quick:
+        raw = deep_merge(raw, overrides)
+    raw["profile"] = "quick" if quick else "full"
+    try:
+        return _parse(raw)
+    except QpeError as err:
+        raise InputError(f"{path}: {err}") from None
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """``override`` merged into ``base``: mappings key by key (recursively), anything else replaced.
+
+    A ``benchmarks`` list in the override is matched to the base's benchmarks by ``name``.
+    """
+    out = dict(base)
+    for key, value in override.items():
+        if key == "benchmarks" and isinstance(value, list) and isinstance(base.get(key), list):
+            by_name = {b.get("name"): b for b in value}
+            out[key] = [deep_merge(b, by_name.get(b.get("name"), {})) for b in base[key]]
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
+            out[key] = deep_merge(base[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+_MODEL_KEYS = {"family", "base", "sampler", "steps", "reference_steps"}
+_STUDY_KEYS = {f.name for f in dataclasses.fields(StudyConfig)}
+
+
+def _parse(raw: dict) -> StudyConfig:
+    unknown = sorted(set(raw) - _STUDY_KEYS)
+    if unknown:
+        raise InputError(f"unknown study setting(s) {', '.join(unknown)}; known: {', '.join(sorted(_STUDY_KEYS))}")
+    models = []
+    for name, spec in (raw.get("models") or {}).items():
+        if not isinstance(spec, dict) or "family" not in spec:
+            raise InputError(f"study model {name!r} needs a 'family'")
+        sections = {k: v for k, v in spec.items() if k not in _MODEL_KEYS}
+        models.append(ModelSpec(str(name), spec["family"], sections, spec.get("base"), spec.get("sampler"),
+                                tuple(int(k) for k in spec.get("steps") or ()), spec.get("reference_steps")))
+    benchmarks = []
+    for spec in raw.get("benchmarks") or []:
+        if not isinstance(spec, dict) or "name" not in spec or "data" not in spec:
+            raise InputError("every study benchmark needs a 'name' and 'data'")
+        known = {f.name for f in dataclasses.fields(BenchmarkSpec)}
+        bad = sorted(set(spec) - known)
+        if bad:
+            raise InputError(f"benchmark {spec['name']!r}: unknown setting(s) {', '.join(bad)}")
+        if spec.get("box") is not None:
+            spec = {**spec, "box": tuple(float(v) for v in spec["box"])}
+        benchmarks.append(BenchmarkSpec(**spec))
+    kwargs = {k: v for k, v in raw.items() if k not in ("models", "benchmarks")}
+    for key in ("frames", "thresholds", "scales_km"):
+        if key in kwargs:
+            kwargs[key] = tuple(kwargs[key])
+    try:
+        return StudyConfig(models=tuple(models), benchmarks=tuple(benchmarks), **kwargs)
+    except TypeError as err:
+        raise InputError(f"study config: {err}") from None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value

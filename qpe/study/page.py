@@ -1,0 +1,219 @@
+"""The study page: ``study.md`` and ``study.html`` with the headline tables, verdicts and figures.
+
+Figures (``figures/<benchmark>_*.png``): quality against network evaluations (the cost axis), the
+headline scores of each family at its reference K for every T, and the power-spectrum ratio and
+exceedance curves of those reference models (drawn by :mod:`qpe.evaluation.figures`).
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from qpe.evaluation.figures import exceedance_curves, model_colors, power_spectrum_ratio
+from qpe.study.hypotheses import Roles
+from qpe.study.metrics import PSD_BAND_KM
+from qpe.study.plan import variant_name
+
+#: Headline columns: (column of the metrics table, header, number format).
+HEADLINE = (
+    ("csi_1", "CSI 1 mm/h", "{:.3f}"),
+    ("csi_01", "CSI 0.1 mm/h", "{:.3f}"),
+    ("fss_5_32", "FSS 5 mm/h 32 km", "{:.3f}"),
+    ("psd_ratio", f"PSD ratio {PSD_BAND_KM[0]:g}-{PSD_BAND_KM[1]:g} km", "{:.2f}"),
+    ("wet_fraction_ratio", "wet fraction / radar", "{:.2f}"),
+    ("p99_ratio", "p99 / radar", "{:.2f}"),
+    ("crps", "CRPS mm/h", "{:.4f}"),
+    ("nfe", "NFE", "{:.0f}"),
+)
+
+
+def reference_models(result, frames: int | None = None) -> list[str]:
+    """The baseline and each family at its reference K, for every T (or one T)."""
+    config = result.config
+    names = ["ir_rule"] if config.baseline is not None else []
+    for t in config.frames if frames is None else (frames,):
+        names += [variant_name(m.name, t, m.reference_steps) for m in config.models]
+    return names
+
+
+def headline_frame(table: pd.DataFrame, models: list[str]) -> pd.DataFrame:
+    rows = table.loc[[m for m in models if m in table.index]]
+    out = pd.DataFrame(index=rows.index)
+    for column, header, fmt in HEADLINE:
+        out[header] = [fmt.format(v) if np.isfinite(v) else "-" for v in rows[column].astype(float)]
+    return out
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    header = "| model | " + " | ".join(frame.columns) + " |"
+    rule = "|---" * (len(frame.columns) + 1) + "|"
+    rows = [f"| {name} | " + " | ".join(map(str, row)) + " |" for name, row in frame.iterrows()]
+    return "\n".join([header, rule, *rows])
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["model", *frame.columns])
+    body = "".join(
+        "<tr><th>" + html.escape(str(name)) + "</th>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row)
+        + "</tr>" for name, row in frame.iterrows())
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+# -- figures -------------------------------------------------------------------------------------------------
+def cost_figure(table: pd.DataFrame, result) -> Figure:
+    """CSI at 1 mm/h, CRPS, spectral ratio and p99 ratio against network evaluations, per family and T."""
+    config = result.config
+    fig = Figure(figsize=(12, 8), layout="constrained")
+    axes = fig.subplots(2, 2).ravel()
+    panels = (("csi_1", "CSI at 1 mm/h (higher is better)"), ("crps", "CRPS, mm/h (lower is better)"),
+              ("psd_ratio", f"PSD ratio {PSD_BAND_KM[0]:g}-{PSD_BAND_KM[1]:g} km (1 = radar)"),
+              ("p99_ratio", "wet p99 / radar (1 = radar)"))
+    samplers = [m for m in config.models if m.steps]
+    colors = model_colors([m.name for m in config.models] + ["ir_rule"])
+    for ax, (column, title) in zip(axes, panels):
+        for spec in samplers:
+            for t, style in zip(sorted(config.frames), ("--", "-", ":", "-.")):
+                rows = table[(table["base_model"] == spec.name) & (table["frames"] == t)].sort_values("nfe")
+                if not rows.empty:
+                    ax.plot(rows["nfe"], rows[column], style, marker="o", color=colors[spec.name],
+                            label=f"{spec.name} T={t}")
+        for name in [m.name for m in config.models if not m.steps] + ["ir_rule"]:
+            for t, style in zip(sorted(config.frames), ("--", "-", ":", "-.")):
+                key = variant_name(name, t, None) if name != "ir_rule" else "ir_rule"
+                if key in table.index:
+                    ax.axhline(table.loc[key, column], color=colors[name], linestyle=style, linewidth=1.2,
+                               label=key if name != "ir_rule" else "IR rule")
+                if name == "ir_rule":
+                    break
+        if column in ("psd_ratio", "p99_ratio"):
+            ax.axhline(1.0, color="black", linewidth=2, label="radar")
+            ax.set_yscale("log")
+        ax.set_xscale("log")
+        ax.set_xlabel("network evaluations per sample")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", fontsize=8)
+    fig.suptitle("Quality against sampling cost")
+    return fig
+
+
+def headline_figure(table: pd.DataFrame, result) -> Figure:
+    """Bars of the headline scores of each family at its reference K, one bar per T."""
+    config = result.config
+    columns = (("csi_1", "CSI 1 mm/h"), ("fss_5_32", "FSS 5 mm/h, 32 km"), ("crps", "CRPS, mm/h"),
+               ("psd_ratio", "PSD ratio 8-32 km"), ("wet_fraction_ratio", "wet fraction / radar"),
+               ("p99_ratio", "p99 / radar"))
+    fig = Figure(figsize=(13, 6.5), layout="constrained")
+    axes = fig.subplots(2, 3).ravel()
+    families = [m.name for m in config.models] + (["ir_rule"] if config.baseline is not None else [])
+    frames = sorted(config.frames)
+    width = 0.8 / len(frames)
+    for ax, (column, title) in zip(axes, columns):
+        for j, t in enumerate(frames):
+            values = []
+            for name in families:
+                key = "ir_rule" if name == "ir_rule" else variant_name(name, t, config.model(name).reference_steps)
+                values.append(table.loc[key, column] if key in table.index else np.nan)
+            ax.bar(np.arange(len(families)) + (j - (len(frames) - 1) / 2) * width, values, width,
+                   label=f"T={t}", alpha=0.85)
+        if column in ("psd_ratio", "wet_fraction_ratio", "p99_ratio"):
+            ax.axhline(1.0, color="black", linewidth=1.5)
+        ax.set_xticks(np.arange(len(families)), families, rotation=20, fontsize=8)
+        ax.set_title(title)
+        ax.grid(True, axis="y", alpha=0.3)
+    axes[0].legend()
+    fig.suptitle("Headline scores at each family's reference K (IR rule: T = 1)")
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def write_study_page(result) -> tuple[Path, Path]:
+    """Write ``study.md`` and ``study.html`` (and their figures) into the study's folder."""
+    config, out = result.config, result.out
+    roles = Roles.of(config)
+    sections_md, sections_html = [], []
+    for bench in result.benchmarks:
+        table, name = bench.table, bench.spec.name
+        focus = [m for m in reference_models(result, max(config.frames))]
+        subset = bench.scores.sel(model=[m for m in focus if m in bench.scores["model"].values])
+        figures = {
+            "cost": _save(cost_figure(table, result), out / "figures" / f"{name}_cost.png"),
+            "headline": _save(headline_figure(table, result), out / "figures" / f"{name}_headline.png"),
+            "spectra": _save(power_spectrum_ratio(subset), out / "figures" / f"{name}_spectra.png"),
+            "exceedance": _save(exceedance_curves(subset), out / "figures" / f"{name}_exceedance.png"),
+        }
+        headline = headline_frame(table, reference_models(result))
+        full = headline_frame(table, list(table.index))
+        verdicts_md = "\n".join(
+            f"**H{v.number} — {v.label}.** {v.statement}.\n" + "\n".join(f"  - {e}" for e in v.evidence)
+            for v in bench.verdicts)
+        times = f"{len(bench.times)} times, {bench.times[0]:%Y-%m-%d %H:%M} .. {bench.times[-1]:%Y-%m-%d %H:%M} UTC"
+        size = f"{bench.scores.attrs.get('data', bench.spec.data)}"
+        sections_md.append("\n\n".join([
+            f"## Benchmark `{name}`: {bench.spec.description or bench.spec.data}",
+            f"Data `{size}`, {times}; scored in {bench.seconds / 60:.1f} min. Full evaluation outputs: "
+            f"[`{name}/report.html`]({name}/report.html), [`{name}/scores.csv`]({name}/scores.csv).",
+            "### Headline (each family at its reference K)", _markdown(headline),
+            "### Hypotheses", verdicts_md,
+            *(f"![{k}](figures/{p.name})" for k, p in figures.items()),
+            "<details><summary>Every model and K</summary>\n\n" + _markdown(full) + "\n\n</details>",
+        ]))
+        verdicts_html = "".join(
+            f"<div class='verdict {'ok' if v.holds else 'no' if v.holds is False else 'na'}'><b>H{v.number} — "
+            f"{html.escape(v.label)}.</b> {html.escape(v.statement)}.<ul>"
+            + "".join(f"<li>{html.escape(e)}</li>" for e in v.evidence) + "</ul></div>" for v in bench.verdicts)
+        sections_html.append(
+            f"<h2>Benchmark <code>{html.escape(name)}</code>: {html.escape(bench.spec.description or bench.spec.data)}</h2>"
+            f"<p>Data <code>{html.escape(size)}</code>, {html.escape(times)}; scored in {bench.seconds / 60:.1f} min. "
+            f"Full outputs: <a href='{name}/report.html'>{name}/report.html</a>, "
+            f"<a href='{name}/scores.csv'>{name}/scores.csv</a>.</p>"
+            f"<h3>Headline (each family at its reference K)</h3>{_html_table(headline)}"
+            f"<h3>Hypotheses</h3>{verdicts_html}"
+            + "".join(f"<figure><img src='figures/{p.name}' alt='{k}'></figure>" for k, p in figures.items())
+            + f"<details><summary>Every model and K</summary>{_html_table(full)}</details>")
+    train_minutes = sum(result.training_seconds.values()) / 60
+    steps = {m.name: m.reference_steps for m in config.models if m.reference_steps}
+    intro = (
+        f"Profile **{config.profile}**. {len(config.models)} families x T = {list(config.frames)} trained on "
+        f"`{config.train_data}` ({train_minutes:.1f} min of training this run), plus the IR probability-matching "
+        f"rule. Each generative model draws {config.members} members; ensemble scores are means over members "
+        f"(they judge one realisation). Reference K: {steps}. Residual flow = `{roles.residual}` on "
+        f"`{roles.unet}`."
+    )
+    skipped = "".join(f"\n\nBenchmark `{k}` skipped: {v}" for k, v in result.skipped.items())
+    conventions = (
+        "Conventions: H1-H3 concern the largest T; 'at K <= 8' holds when some K <= 8 meets every condition; "
+        "the spectral ratio must lie in range over every wavelength bin of 8-32 km; H3's realism match allows "
+        "0.05 more error than DDPM at its largest K on |log PSD ratio|, |wet fraction ratio - 1| and "
+        "|p99 ratio - 1| with a tenth of its network evaluations; H4 compares each family at its reference K "
+        "(the U-Net's CRPS is its mean absolute error)."
+    )
+    title = config.title or f"qpe study {config.name}"
+    md = "\n\n".join([f"# {title}", intro + skipped, conventions, *sections_md]) + "\n"
+    md_path = out / "study.md"
+    md_path.write_text(md)
+    style = ("body{font-family:system-ui,sans-serif;max-width:1300px;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;"
+             "padding:3px 7px;text-align:right}th:first-child{text-align:left}img{max-width:100%}"
+             ".verdict{margin:.6em 0;padding:.4em .8em;border-left:5px solid #999}.ok{border-color:#2a2}"
+             ".no{border-color:#c22}.na{border-color:#aaa}li{font-size:13px}")
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>"
+            + "".join(f"<p>Benchmark <code>{html.escape(k)}</code> skipped: {html.escape(v)}</p>"
+                      for k, v in result.skipped.items())
+            + f"<p><small>{html.escape(conventions)}</small></p>" + "".join(sections_html) + "</body></html>")
+    html_path = out / "study.html"
+    html_path.write_text(page)
+    return md_path, html_path
+

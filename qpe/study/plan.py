@@ -1,0 +1,109 @@
+"""What a study trains and what it scores: training configs per (family, T), estimators per (model, K).
+
+Names follow one pattern everywhere (folders, scores, tables, figures): ``<model>_t<T>`` for a trained
+checkpoint, ``<model>_t<T>_k<K>`` for a generative model sampled with K steps, ``ir_rule`` for the
+baseline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import xarray as xr
+
+from qpe.inference.cache import EstimateCache
+from qpe.inference.engine import EstimateConfig
+from qpe.inference.estimators import CheckpointEstimator
+from qpe.study.config import ModelSpec, StudyConfig, deep_merge
+from qpe.training import TrainConfig
+
+
+def checkpoint_name(model: str, frames: int) -> str:
+    return f"{model}_t{frames}"
+
+
+def variant_name(model: str, frames: int, steps: int | None) -> str:
+    return checkpoint_name(model, frames) + (f"_k{steps}" if steps is not None else "")
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """One checkpoint the study trains: its config and folder."""
+
+    spec: ModelSpec
+    frames: int
+    config: TrainConfig
+    out: Path
+
+
+def training_runs(study: StudyConfig, models_dir: str | os.PathLike) -> list[TrainingRun]:
+    """Every (family, T) to train, bases (the U-Nets of residual flows) first."""
+    models_dir = Path(models_dir)
+    ordered = sorted(study.models, key=lambda m: m.base is not None)
+    runs = []
+    for frames in study.frames:
+        for spec in ordered:
+            name = checkpoint_name(spec.name, frames)
+            settings = deep_merge(study.training, spec.sections)
+            settings.update(name=name, family=spec.family, data=study.train_data,
+                            input={**settings.get("input", {}), "frames": frames},
+                            description=settings.get("description") or f"{study.name} study: {spec.name}, T={frames}")
+            settings.setdefault("seed", study.seed)
+            if spec.base is not None:
+                settings["base_checkpoint"] = str(models_dir / checkpoint_name(spec.base, frames))
+            if spec.sampler is not None:
+                settings["sampling"] = {"sampler": spec.sampler, "steps": spec.reference_steps}
+            runs.append(TrainingRun(spec, frames, TrainConfig.from_dict(settings, f"study model {name}"),
+                                    models_dir / name))
+    return runs
+
+
+class SampledEstimator:
+    """A checkpoint estimator sampled with a fixed sampler and number of steps, under its own name.
+
+    Parameters
+    ----------
+    inner : CheckpointEstimator
+        The checkpoint.
+    steps : int or None
+        Sampler steps K (None for a U-Net).
+    sampler : str or None
+        Sampler name (None: the card's).
+    name : str
+        Name in scores and figures.
+    """
+
+    def __init__(self, inner: CheckpointEstimator, steps: int | None, sampler: str | None, name: str) -> None:
+        self.inner, self.steps, self.sampler, self.name = inner, steps, sampler, name
+
+    def __repr__(self) -> str:
+        return f"SampledEstimator({self.name!r}, steps={self.steps}, sampler={self.sampler!r})"
+
+    family = property(lambda self: self.inner.family)
+    frames = property(lambda self: self.inner.frames)
+    source = property(lambda self: self.inner.source)
+
+    def check(self, ds: xr.Dataset, times: Sequence | pd.DatetimeIndex = ()) -> None:
+        self.inner.check(ds, times)
+
+    def estimate(self, ds: xr.Dataset, times, config: EstimateConfig = EstimateConfig(), *,
+                 cache: EstimateCache | None = None, progress: bool = True) -> xr.Dataset:
+        config = dataclasses.replace(config, steps=self.steps, sampler=self.sampler)
+        out = self.inner.estimate(ds, times, config, cache=cache, progress=progress)
+        return out.assign_attrs(model=self.name)
+
+
+def study_estimators(study: StudyConfig, runs: Sequence[TrainingRun], baseline=None) -> list:
+    """The estimators a benchmark scores: the baseline, then every model at every K, by T."""
+    estimators = [baseline] if baseline is not None else []
+    for run in runs:
+        inner = CheckpointEstimator(run.out)
+        for steps in run.spec.steps or (None,):
+            estimators.append(SampledEstimator(inner, steps, run.spec.sampler,
+                                               variant_name(run.spec.name, run.frames, steps)))
+    return estimators

@@ -1,0 +1,147 @@
+"""Running a study: train (or reuse) every model, fit the IR baseline, score every benchmark, judge.
+
+``run_study(load_study("studies/demo.yaml"), "results/demo")`` writes::
+
+    results/demo/study.yaml                 the resolved settings (profile full or quick)
+    results/demo/models/<model>_t<T>/       checkpoints (and their resumable .state beside them)
+    results/demo/models/ir_rule.yaml        the fitted baseline
+    results/demo/<benchmark>/               qpe evaluate outputs: scores.nc, scores.csv, figures, report.html
+    results/demo/study.md, study.html       the comparison page (headline tables, hypotheses, figures)
+
+A second run reuses what exists: trained checkpoints are kept (an interrupted training resumes), and
+estimates come from the on-disk cache (``results/demo/cache``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+import yaml
+
+from qpe.data.catalog import resolve_data
+from qpe.data.paired import open_paired
+from qpe.errors import DatasetError, QpeError
+from qpe.evaluation import EvaluationConfig, evaluate_period, write_outputs
+from qpe.inference.cache import EstimateCache
+from qpe.inference.engine import EstimateConfig
+from qpe.inference.rule import IRRuleEstimator
+from qpe.models.ir_rule import fit_ir_rule
+from qpe.study.config import BenchmarkSpec, StudyConfig
+from qpe.study.hypotheses import Verdict, judge
+from qpe.study.metrics import headline_metrics
+from qpe.study.plan import study_estimators, training_runs
+from qpe.training import state_dir, train
+from qpe.training.state import has_state
+from qpe.verify import ScoreConfig
+
+
+@dataclass
+class BenchmarkResult:
+    """The scores, headline table and verdicts of one benchmark."""
+
+    spec: BenchmarkSpec
+    scores: xr.Dataset
+    table: pd.DataFrame
+    verdicts: list[Verdict]
+    times: pd.DatetimeIndex
+    seconds: float
+
+
+@dataclass
+class StudyResult:
+    config: StudyConfig
+    out: Path
+    benchmarks: list[BenchmarkResult] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    training_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def crop_to_box(ds: xr.Dataset, box: tuple[float, float, float, float] | None) -> xr.Dataset:
+    """The part of ``ds`` whose pixel centres lie in ``(xmin, ymin, xmax, ymax)`` (m)."""
+    if box is None:
+        return ds
+    xmin, ymin, xmax, ymax = box
+    x, y = ds["x"].values, ds["y"].values
+    cols, rows = np.flatnonzero((x >= xmin) & (x <= xmax)), np.flatnonzero((y >= ymin) & (y <= ymax))
+    if cols.size < 16 or rows.size < 16:
+        raise DatasetError(f"benchmark box {box} leaves {rows.size} x {cols.size} pixels of the data")
+    return ds.isel(x=slice(cols[0], cols[-1] + 1), y=slice(rows[0], rows[-1] + 1))
+
+
+def benchmark_times(ds: xr.Dataset, spec: BenchmarkSpec, frames: int) -> pd.DatetimeIndex:
+    """Every ``stride``-th time that has ``frames`` - 1 predecessors at 15 minutes, at most ``max_times``."""
+    from qpe.data.samples import target_indices
+
+    index = pd.DatetimeIndex(ds["time"].values)
+    usable = target_indices(ds["time"].values, frames)[:: spec.stride]
+    if spec.max_times is not None and usable.size > spec.max_times:
+        usable = usable[np.linspace(0, usable.size - 1, spec.max_times).round().astype(int)]
+    if usable.size == 0:
+        raise DatasetError(f"benchmark {spec.name}: no time has the {frames} IR frames the models need")
+    return index[usable]
+
+
+def run_study(
+    config: StudyConfig,
+    out: str | os.PathLike,
+    *,
+    scheduler=None,
+    progress: bool = True,
+    log=print,
+) -> StudyResult:
+    """Train, evaluate and judge a study; returns its results and writes the files of the module notes."""
+    from qpe.study.page import write_study_page
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "study.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    result = StudyResult(config, out)
+    models_dir = out / "models"
+
+    runs = training_runs(config, models_dir)
+    for i, run in enumerate(runs, 1):
+        log(f"[study] training {i}/{len(runs)}: {run.config.name} ({run.config.optim.steps} steps)")
+        start = time.perf_counter()
+        train(run.config, out=run.out, resume=has_state(state_dir(run.out)), progress=progress, log=log)
+        result.training_seconds[run.config.name] = time.perf_counter() - start
+
+    baseline = None
+    if config.baseline is not None:
+        train_ds = open_paired(resolve_data(config.train_data), require=("ir", "rain"))
+        rule = fit_ir_rule(train_ds, source=f"probability matching on {config.train_data}", **config.baseline)
+        baseline = IRRuleEstimator(rule.write(models_dir / "ir_rule.yaml"))
+    estimators = study_estimators(config, runs, baseline)
+    evaluation = EvaluationConfig(
+        scores=ScoreConfig(thresholds=config.thresholds, scales_km=config.scales_km),
+        estimate=EstimateConfig(members=config.members, seed=config.seed),
+        n_resamples=config.n_resamples,
+    )
+    cache = EstimateCache(out / "cache")
+    for spec in config.benchmarks:
+        try:
+            ds = crop_to_box(open_paired(resolve_data(spec.data, progress=progress), require=("ir", "rain")),
+                             spec.box)
+        except QpeError as err:
+            if not spec.optional:
+                raise
+            result.skipped[spec.name] = str(err)
+            log(f"[study] benchmark {spec.name} skipped: {err}")
+            continue
+        times = benchmark_times(ds, spec, max(config.frames))
+        log(f"[study] scoring {len(estimators)} models on {spec.name}: {len(times)} times of "
+            f"{ds.sizes['y']} x {ds.sizes['x']} pixels, {config.members} members")
+        start = time.perf_counter()
+        scores = evaluate_period(ds.load(), estimators, times=times, config=evaluation, scheduler=scheduler,
+                                 cache=cache, progress=progress)
+        seconds = time.perf_counter() - start
+        write_outputs(scores, out / spec.name)
+        table = headline_metrics(scores)
+        result.benchmarks.append(BenchmarkResult(spec, scores, table, judge(table, config), times, seconds))
+    write_study_page(result)
+    return result
