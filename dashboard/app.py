@@ -55,14 +55,14 @@ def view_controls(session: DashboardSession) -> pn.Column:
     state = session.state
     threshold_options = {f"{t:g} mm/h": t for t in THRESHOLD_CHOICES}
     return pn.Column(
-        pn.widgets.RadioButtonGroup.from_param(state.param.view, name="Model map", button_type="light"),
-        pn.widgets.IntInput.from_param(state.param.member, name="Member shown", width=120),
-        pn.widgets.Select.from_param(state.param.threshold, name="Exceedance / FSS threshold",
+        pn.widgets.RadioButtonGroup.from_param(state.param.view, label="Model map", color="light"),
+        pn.widgets.IntInput.from_param(state.param.member, label="Member shown", width=120),
+        pn.widgets.Select.from_param(state.param.threshold, label="Exceedance / FSS threshold",
                                      options=threshold_options),
-        pn.widgets.MultiChoice.from_param(state.param.thresholds, name="Score thresholds",
+        pn.widgets.MultiChoice.from_param(state.param.thresholds, label="Score thresholds",
                                           options=threshold_options),
-        pn.widgets.Select.from_param(state.param.channel, name="IR channel"),
-        pn.widgets.Checkbox.from_param(state.param.difference, name="show model − radar"),
+        pn.widgets.Select.from_param(state.param.channel, label="IR channel"),
+        pn.widgets.Checkbox.from_param(state.param.difference, label="show model − radar"),
         sizing_mode="stretch_width",
     )
 

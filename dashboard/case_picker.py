@@ -58,14 +58,14 @@ class CasePicker(Viewer):
         dates = dates_with_data(times)
         self._syncing = False
         self.date = pn.widgets.DatePicker(
-            name="Date (UTC)", start=dates[0], end=dates[-1], enabled_dates=dates, value=dates[0],
+            label="Date (UTC)", start=dates[0], end=dates[-1], enabled_dates=dates, value=dates[0],
             sizing_mode="stretch_width",
         )
-        self.time_of_day = pn.widgets.Select(name="Time (UTC)", options=[], sizing_mode="stretch_width")
-        self.previous = pn.widgets.Button(name="◀ 15 min", width=90, description="previous time step")
-        self.next = pn.widgets.Button(name="15 min ▶", width=90, description="next time step")
+        self.time_of_day = pn.widgets.Select(label="Time (UTC)", options=[], sizing_mode="stretch_width")
+        self.previous = pn.widgets.Button(label="◀ 15 min", width=90, description="previous time step")
+        self.next = pn.widgets.Button(label="15 min ▶", width=90, description="next time step")
         self.player = pn.widgets.Player(
-            name="Animate", start=0, end=len(times) - 1, value=0, interval=1200, loop_policy="once",
+            label="Animate", start=0, end=len(times) - 1, value=0, interval=1200, loop_policy="once",
             show_loop_controls=False, show_value=False, scale_buttons=0.7, width=260,
         )
         self.summary = pn.pane.Markdown(
@@ -84,14 +84,11 @@ class CasePicker(Viewer):
     def show(self, requested: str) -> None:
         """Show ``requested`` (or the nearest time with data, with a message)."""
         time, problem = resolve_time(self.session.times, requested)
+        if format_time(time) != self.state.time:
+            self.state.time = format_time(time)  # comes back through _on_state_time (clears the message)
+        self._update_widgets(time)
         if problem:
             self.session.messages.set("case", problem)
-        else:
-            self.session.messages.clear("case")
-        if format_time(time) != self.state.time:
-            self.state.time = format_time(time)  # comes back through _on_state_time
-        else:
-            self._update_widgets(time)
 
     def _on_state_time(self, event) -> None:
         if self._syncing:

@@ -45,8 +45,8 @@ class EnsembleBrowser(Viewer):
         super().__init__(**params)
         self.session = session
         self.state = session.state
-        self.model = pn.widgets.Select(name="Ensemble model", options=[], width=220)
-        self.member = pn.widgets.Player(name="Member", start=0, end=max(self.state.members - 1, 1),
+        self.model = pn.widgets.Select(label="Ensemble model", options=[], width=220)
+        self.member = pn.widgets.Player(label="Member", start=0, end=max(self.state.members - 1, 1),
                                         value=self.state.member, interval=900, loop_policy="loop",
                                         show_loop_controls=False, scale_buttons=0.7, width=300)
         self.note = pn.pane.Markdown(styles={"font-size": "0.85em", "color": "#555"})

@@ -40,15 +40,10 @@ def export_name(session: DashboardSession, suffix: str) -> str:
 
 def _colormap(kind: str) -> mcolors.Colormap:
     style = STYLES[kind]
-    if isinstance(style.cmap, str):
-        cmap = matplotlib.colormaps[style.cmap].copy()
-    else:
-        cmap = mcolors.ListedColormap(style.cmap)
-    cmap.set_bad(CLIPPING["NaN"])
-    if kind != "ir":
-        cmap.set_under(CLIPPING["min"])
-        cmap.set_over(CLIPPING["max"])
-    return cmap
+    cmap = matplotlib.colormaps[style.cmap] if isinstance(style.cmap, str) else mcolors.ListedColormap(style.cmap)
+    if kind == "ir":
+        return cmap.with_extremes(bad=CLIPPING["NaN"])
+    return cmap.with_extremes(bad=CLIPPING["NaN"], under=CLIPPING["min"], over=CLIPPING["max"])
 
 
 def _norm(kind: str, session: DashboardSession, channel: str) -> mcolors.Normalize:
@@ -109,7 +104,7 @@ def csv_download(session: DashboardSession):
         return io.StringIO(scores_csv(session))
 
     download = pn.widgets.FileDownload(callback=content, filename=export_name(session, "csv"),
-                                       label="Scores CSV", button_type="default", sizing_mode="stretch_width")
+                                       label="Scores CSV", color="default", sizing_mode="stretch_width")
     return download
 
 
@@ -122,5 +117,5 @@ def png_download(session: DashboardSession, panels):
         return io.BytesIO(map_grid_png(panels(), session, region=session.state.region_box))
 
     download = pn.widgets.FileDownload(callback=content, filename=export_name(session, "png"),
-                                       label="Maps PNG", button_type="default", sizing_mode="stretch_width")
+                                       label="Maps PNG", color="default", sizing_mode="stretch_width")
     return download

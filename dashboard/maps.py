@@ -155,13 +155,11 @@ def empty_field(session: DashboardSession) -> xr.DataArray:
 
 
 def image_of(panel: MapPanel, session: DashboardSession) -> hv.Image:
-    """The panel's field as an ``hv.Image`` on x/y in m (shared dims: linked axes)."""
+    """The panel's field as an ``hv.Image`` on x/y in m (shared dims: linked axes); titles come from a hook."""
     field = panel.field if panel.field is not None else empty_field(session)
     values = np.asarray(field.transpose("y", "x").values, dtype="float32")
-    return hv.Image(
-        (field["x"].values, field["y"].values, values), kdims=["x", "y"], vdims=[hv.Dimension("value")],
-        label=panel.heading,
-    )
+    # no label: holoviews matches overlay layers by label, a changing one would add a layer per update
+    return hv.Image((field["x"].values, field["y"].values, values), kdims=["x", "y"], vdims=["value"])
 
 
 def basemap_overlay(session: DashboardSession) -> hv.Overlay:

@@ -139,16 +139,16 @@ class ModelPicker(Viewer):
             )
             self.state.models = known
         self.choice = pn.widgets.MultiChoice(
-            name="Models", options=registry.keys, value=list(self.state.models), sizing_mode="stretch_width",
+            label="Models", options=registry.keys, value=list(self.state.models), sizing_mode="stretch_width",
             placeholder="choose checkpoints" if registry.keys else "no checkpoint found",
         )
-        self.members = pn.widgets.IntInput.from_param(self.state.param.members, name="Members", width=90)
-        self.steps = pn.widgets.IntInput.from_param(self.state.param.steps, name="Steps (0: card)", width=100)
-        self.seed = pn.widgets.IntInput.from_param(self.state.param.seed, name="Seed", width=80)
-        self.auto = pn.widgets.Checkbox(name="estimate when the case changes", value=True)
+        self.members = pn.widgets.IntInput.from_param(self.state.param.members, label="Members", width=90)
+        self.steps = pn.widgets.IntInput.from_param(self.state.param.steps, label="Steps (0: card)", width=100)
+        self.seed = pn.widgets.IntInput.from_param(self.state.param.seed, label="Seed", width=80)
+        self.auto = pn.widgets.Checkbox(label="estimate when the case changes", value=True)
         self.scope = pn.widgets.RadioButtonGroup(options=["shown time", "whole day"], value="shown time",
-                                                 button_type="light", sizing_mode="stretch_width")
-        self.run_button = pn.widgets.Button(name="Run", button_type="primary", sizing_mode="stretch_width",
+                                                 color="light", sizing_mode="stretch_width")
+        self.run_button = pn.widgets.Button(label="Run", color="primary", sizing_mode="stretch_width",
                                             description="estimate the chosen models (cached results are reused)")
         self.cards = pn.Column(sizing_mode="stretch_width")
         self.problems = pn.pane.Alert(alert_type="warning", visible=False, sizing_mode="stretch_width")

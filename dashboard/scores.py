@@ -277,7 +277,7 @@ class ScoresPanel(Viewer):
         self.table = pn.pane.DataFrame(sizing_mode="stretch_width", css_classes=["qpe-score-table"],
                                        escape=True, index=True, bold_rows=True)
         self.figures = pn.pane.HoloViews(sizing_mode="stretch_width")
-        self.clear_region = pn.widgets.Button(name="Score the whole grid", button_type="light", width=180)
+        self.clear_region = pn.widgets.Button(label="Score the whole grid", color="light", width=180)
         self.clear_region.on_click(lambda _: setattr(self.state, "region", []))
         self._signature: tuple | None = None
         self._stale = True

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from urllib.parse import urlencode
 
+import param
+
 from dashboard.session import Messages
 from dashboard.state import CaseState
 
@@ -36,16 +38,26 @@ def share_query(state: CaseState) -> str:
     return "?" + urlencode(query_values(state))
 
 
+def _json_or_text(text: str):
+    """A query value as JSON (numbers, lists, booleans) when it parses, else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def apply_query(state: CaseState, query: dict[str, str], messages: Messages | None = None) -> list[str]:
     """Set the state from query values one parameter at a time; returns (and reports) those refused."""
     refused = []
     for name, key in URL_PARAMETERS.items():
         if key not in query:
             continue
+        value = query[key]
         try:
-            value = state.param[name].deserialize(query[key]) if isinstance(query[key], str) else query[key]
+            if isinstance(value, str) and not isinstance(state.param[name], param.String):
+                value = state.param[name].deserialize(_json_or_text(value))
             setattr(state, name, value)
-        except (ValueError, TypeError):  # an unusable value: keep the default, say which
+        except (ValueError, TypeError):  # an unusable value: keep the default
             refused.append(f"{key}={query[key]}")
     if refused and messages is not None:
         messages.set("link", f"The link's {', '.join(refused)} could not be used; default values are shown.")

@@ -1,4 +1,4 @@
-"""``qpe demo``: build the embedded demo data (if needed) and show what to do with it."""
+"""``qpe demo``: build the embedded demo data (if needed) and open the dashboard on it."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import dashboard
     from qpe.data.catalog import REPO_ROOT, ensure_dataset
     from qpe.data.paired import open_paired, summarize
     from qpe.models import find_checkpoints
@@ -24,8 +25,9 @@ def run(args: argparse.Namespace) -> int:
     path = ensure_dataset("demo", progress=True)
     times = summarize(open_paired(path))["times"]
     models = REPO_ROOT / "models" / "demo"
-    found = find_checkpoints(models) if models.is_dir() else []
+    found = [c for c in find_checkpoints(models) if c.card is not None] if models.is_dir() else []
     print(f"demo data: {path} ({times['count']} times, {times['first']} .. {times['last']} UTC)")
-    print(f"demo checkpoints: {', '.join(c.name for c in found) or 'none yet'} ({models})")
-    print(f"next: qpe data info {path}")
+    print(f"demo checkpoints: {', '.join(c.name for c in found) or 'none yet (the dashboard says how to add some)'}"
+          f" ({models})")
+    dashboard.serve(path, models, port=args.port, show=not args.no_browser)
     return 0

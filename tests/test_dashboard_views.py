@@ -1,0 +1,256 @@
+"""Dashboard views without a browser: estimates, maps, scores, ensemble browser and exports.
+
+Every number the dashboard shows is compared with the library computing it directly.
+"""
+
+from __future__ import annotations
+
+import io
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import pytest
+from bokeh.plotting import figure
+from PIL import Image
+
+from dashboard_testing import make_checkpoints, make_dataset
+from dashboard.app import build_app
+from dashboard.checkpoints import CheckpointRegistry
+from dashboard.ensemble import ensemble_panels
+from dashboard.estimates import MEMORY
+from dashboard.export import map_grid_png, scores_csv
+from dashboard.maps import MapGrid, map_panels
+from dashboard.model_picker import EstimateRunner, ModelPicker
+from dashboard.scores import ScoresPanel, case_scores, score_frame, score_table, scored_field
+from dashboard.session import DashboardSession, DashboardSettings
+from qpe.data.paired import open_paired
+from qpe.errors import CheckpointError
+from qpe.inference.engine import EstimateConfig, estimate
+from qpe.inference.products import ensemble_mean, ensemble_spread, exceedance_probability
+from qpe.models import load
+from qpe.verify import scores_to_frame, verify
+
+TIME = pd.Timestamp("2021-06-01T23:45")
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dashboard")
+    data = make_dataset(root / "data.zarr")
+    models = make_checkpoints(root / "models", data)
+    return DashboardSettings(str(data), models, root / "cache")
+
+
+@pytest.fixture
+def session(setup):
+    MEMORY.clear()
+    session = DashboardSession(setup)
+    session.state.time = "2021-06-01T23:45"
+    return session
+
+
+def _library_estimate(setup, model: str, members: int = 4) -> "xr.DataArray":  # noqa: F821
+    ds = open_paired(setup.data)
+    out = estimate(load(setup.models / model), ds, [TIME], EstimateConfig(members=members), progress=False)
+    return out["rain"].isel(time=0)
+
+
+def test_registry_lists_checkpoints_and_why_others_are_unusable(setup):
+    registry = CheckpointRegistry(setup.models)
+    assert registry.keys == ["broken", "ddpm", "flow_residual", "needs_ir134", "unet"]
+    assert "not a qpe model card" in registry.problems["bad_card"]
+    assert "ddpm" in registry["ddpm"].describe() and "T = 2 frames x WV_062, IR_108" in registry["ddpm"].describe()
+    with pytest.raises(CheckpointError, match="weights modified or replaced"):
+        registry.load("broken")
+    with pytest.raises(CheckpointError, match="no checkpoint 'nope'"):
+        registry["nope"]
+
+
+def test_runner_estimates_like_the_library_and_reports_failures(setup, session):
+    runner = EstimateRunner(session)
+    models = ["unet", "ddpm", "broken", "needs_ir134"]
+    assert runner.run_blocking(models, [TIME]) == 2
+    np.testing.assert_allclose(session.recall("ddpm").values, _library_estimate(setup, "ddpm").values, rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(session.recall("unet").values, _library_estimate(setup, "unet").values, rtol=1e-5,
+                               atol=1e-6)
+    assert session.recall("unet").sizes["member"] == 1 and session.recall("ddpm").sizes["member"] == 4
+    messages = session.messages.items
+    assert "Checkpoint broken failed to load" in messages["checkpoint:broken"]
+    assert "needs IR channel(s) IR_134" in messages["estimate:needs_ir134"]
+    assert session.recall("broken") is None and ("broken", "2021-06-01T23:45") in session.failures
+
+
+def test_estimates_come_back_from_the_disk_cache(setup, session):
+    EstimateRunner(session).run_blocking(["flow_residual"], [TIME])
+    first = session.recall("flow_residual")
+    files = sorted(setup.cache_dir.rglob("*.nc"))
+    MEMORY.clear()
+    assert session.recall("flow_residual") is None
+    again = session.estimates.field("flow_residual", TIME, session.estimate_settings())
+    np.testing.assert_array_equal(again.values, first.values)
+    assert sorted(setup.cache_dir.rglob("*.nc")) == files  # read, not recomputed
+
+
+def test_map_panels_for_each_view(session):
+    EstimateRunner(session).run_blocking(["unet", "ddpm"], [TIME])
+    state = session.state
+    state.models = ["unet", "ddpm"]
+    estimate_ddpm = session.recall("ddpm")
+    panels = {p.slot: p for p in map_panels(session)}
+    assert list(panels) == ["ir", "radar", "unet", "ddpm"]
+    np.testing.assert_array_equal(panels["radar"].field.values, session.radar(TIME).values)
+    np.testing.assert_allclose(panels["ddpm"].field.values, ensemble_mean(estimate_ddpm).values)
+    assert panels["ddpm"].title == "ddpm mean of 4" and panels["unet"].title == "unet"
+    state.view, state.member = "member", 2
+    panels = {p.slot: p for p in map_panels(session)}
+    np.testing.assert_array_equal(panels["ddpm"].field.values, estimate_ddpm.isel(member=2).values)
+    state.view, state.threshold, state.difference = "probability", 0.5, True
+    panels = {p.slot: p for p in map_panels(session)}
+    assert panels["ddpm"].kind == "probability"
+    np.testing.assert_array_equal(panels["ddpm"].field.values, exceedance_probability(estimate_ddpm, 0.5).values)
+    difference = panels["ddpm-radar"].field  # probability view: the mean is compared with radar
+    np.testing.assert_allclose(difference.values, (ensemble_mean(estimate_ddpm) - session.radar(TIME)).values)
+
+
+def test_missing_and_failed_estimates_are_shown_as_such(session):
+    state = session.state
+    state.models = ["unet", "broken"]
+    panels = {p.slot: p for p in map_panels(session)}
+    assert panels["unet"].field is None and "press Run" in panels["unet"].heading
+    EstimateRunner(session).run_blocking(["broken"], [TIME])
+    panels = {p.slot: p for p in map_panels(session)}
+    assert "failed" in panels["broken"].heading
+
+
+def test_map_grid_is_rasterised_linked_and_follows_the_case(session):
+    EstimateRunner(session).run_blocking(["ddpm"], [TIME, TIME + pd.Timedelta("15min")])
+    session.state.models = ["ddpm"]
+    grid = MapGrid(session, width=120)
+    plot = hv.renderer("bokeh").get_plot(grid.pane.object)  # kept alive: streams update it in place
+    figures = sorted(plot.state.select({"type": figure}), key=lambda f: f.id)
+    assert len(figures) == 3
+    assert len({id(f.x_range) for f in figures}) == 1 and len({id(f.y_range) for f in figures}) == 1  # linked
+    images = [r for f in figures for r in f.renderers if type(r.glyph).__name__ == "Image"]
+    shown = images[1].data_source.data["image"][0]
+    assert shown.shape[1] <= 120 < session.grid.nx * 2  # datashader sent about the frame, not the grid
+    before = np.nan_to_num(shown).copy()
+    session.state.time = "2021-06-02T00:00"
+    after = np.nan_to_num(images[1].data_source.data["image"][0])
+    assert not np.array_equal(before, after), "the radar map must follow the time"
+
+
+def test_scores_equal_qpe_verify(setup, session):
+    EstimateRunner(session).run_blocking(["unet", "ddpm"], [TIME])
+    state = session.state
+    state.models = ["unet", "ddpm"]
+    state.thresholds = [0.1, 1.0, 2.0]
+    scores, waiting = case_scores(session)
+    assert waiting == [] and list(scores) == ["unet", "ddpm"]
+    radar = session.radar(TIME)
+    expected = {
+        "unet": verify(_library_estimate(setup, "unet").isel(member=0, drop=True), radar, thresholds=[0.1, 1.0, 2.0]),
+        "ddpm": verify(_library_estimate(setup, "ddpm"), radar, thresholds=[0.1, 1.0, 2.0]),
+    }
+    table = score_table(score_frame(scores))
+    for model, ds in expected.items():
+        frame = scores_to_frame(ds)
+        for metric, threshold, label in (("POD", 1.0, "POD ≥ 1 mm/h"), ("CSI", 0.1, "CSI ≥ 0.1 mm/h"),
+                                         ("BIAS", 2.0, "frequency bias ≥ 2 mm/h"), ("RMSE", None, "RMSE (mm/h)")):
+            rows = frame[(frame.metric == metric) & (frame.threshold.isna() if threshold is None else
+                                                     frame.threshold == threshold)]
+            np.testing.assert_allclose(table.loc[label, model], rows.value.iloc[0], rtol=1e-5, equal_nan=True)
+    assert np.isnan(table.loc["CRPS (mm/h)", "unet"]) and np.isfinite(table.loc["CRPS (mm/h)", "ddpm"])
+    assert table.loc["wet fraction (> 0.1 mm/h)", "radar"] == pytest.approx(
+        float(expected["ddpm"]["wet_fraction_radar"]))
+
+
+def test_region_restricts_the_scores(session):
+    EstimateRunner(session).run_blocking(["ddpm"], [TIME])
+    state = session.state
+    state.models = ["ddpm"]
+    x, y = session.grid.x, session.grid.y
+    box = [float(x[10]), float(y[40]), float(x[30]), float(y[20])]  # 21 x 21 pixel centres
+    state.region = box
+    scores, _ = case_scores(session)
+    radar = session.radar(TIME)
+    expected = verify(session.recall("ddpm"), radar, region=tuple(box))
+    inside = np.isfinite(radar.values[20:41, 10:31]).sum()
+    assert int(scores["ddpm"]["n_valid"]) == inside == int(expected["n_valid"])
+    np.testing.assert_allclose(scores["ddpm"]["CSI"].values, expected["CSI"].values, equal_nan=True)
+    state.region = []
+    whole, _ = case_scores(session)
+    assert int(whole["ddpm"]["n_valid"]) == int(np.isfinite(radar.values).sum())
+
+
+def test_scores_panel_waits_then_shows_and_reports_bad_regions(session):
+    state = session.state
+    state.tab = "scores"
+    panel = ScoresPanel(session)
+    state.models = ["ddpm", "broken"]
+    assert "Waiting for the estimate of ddpm, broken" in panel.message.object
+    EstimateRunner(session).run_blocking(["ddpm", "broken"], [TIME])
+    assert "No scores for broken" in panel.message.object and "Waiting" not in panel.message.object
+    assert "POD ≥ 0.1 mm/h" in panel.table.object.index
+    state.region = [0.0, 0.0, 1000.0, 1000.0]  # far from the grid
+    assert "region contains no pixel" in session.messages.items["scores"]
+    state.region = []
+    assert "scores" not in session.messages.items
+
+
+def test_ensemble_browser_panels(session):
+    EstimateRunner(session).run_blocking(["flow_residual"], [TIME])
+    state = session.state
+    state.models, state.ensemble_model, state.member = ["flow_residual"], "flow_residual", 3
+    panels = {p.slot: p for p in ensemble_panels(session)}
+    rain = session.recall("flow_residual")
+    np.testing.assert_array_equal(panels["member"].field.values, rain.isel(member=3).values)
+    np.testing.assert_allclose(panels["spread"].field.values, ensemble_spread(rain).values)
+    assert panels["member"].title == "flow_residual member 3 of 4"
+
+
+def test_csv_export_holds_the_verify_rows(session):
+    EstimateRunner(session).run_blocking(["ddpm"], [TIME])
+    session.state.models = ["ddpm"]
+    session.state.region = [float(session.grid.x[5]), float(session.grid.y[60]), float(session.grid.x[70]),
+                            float(session.grid.y[5])]
+    table = pd.read_csv(io.StringIO(scores_csv(session)))
+    assert list(table.columns[:4]) == ["time", "region", "model", "metric"]
+    assert (table.time == "2021-06-01T23:45").all() and table.region.nunique() == 1
+    expected = scores_to_frame(verify(scored_field(session.recall("ddpm")), session.radar(TIME),
+                                      region=session.state.region_box, model="ddpm"))
+    merged = table.merge(expected, on=["model", "metric", "threshold", "scale"], suffixes=("", "_verify"))
+    assert len(merged) == len(expected)
+    np.testing.assert_allclose(merged.value, merged.value_verify, rtol=1e-9, equal_nan=True)
+
+
+def test_png_export_draws_every_map(session):
+    EstimateRunner(session).run_blocking(["ddpm"], [TIME])
+    session.state.models, session.state.difference = ["ddpm"], True
+    png = map_grid_png(map_panels(session), session, columns=2, region=(1.25e6, -3.05e6, 1.3e6, -3.0e6))
+    image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    assert image.shape[0] > 500 and image.shape[1] > 500
+    assert len(np.unique(image.reshape(-1, 3), axis=0)) > 50  # maps, colour bars and text, not a blank page
+
+
+def test_model_picker_explains_an_empty_models_folder(tmp_path, setup):
+    (tmp_path / "empty").mkdir()
+    session = DashboardSession(DashboardSettings(setup.data, tmp_path / "empty", tmp_path / "cache"))
+    picker = ModelPicker(session)
+    assert picker.problems.visible and "No checkpoint found under" in picker.problems.object
+    assert picker.choice.options == []
+
+
+def test_model_picker_drops_unknown_models_of_a_link(setup):
+    session = DashboardSession(setup)
+    session.state.models = ["unet", "gone"]
+    ModelPicker(session)
+    assert session.state.models == ["unet"]
+    assert "gone" in session.messages.items["models"]
+
+
+def test_app_page_on_bad_data_shows_the_cause(tmp_path):
+    page = build_app(DashboardSettings(str(tmp_path / "missing.zarr"), tmp_path, tmp_path))
+    alert = page.objects[1]
+    assert "cannot start" in alert.object and "missing.zarr not found" in alert.object
