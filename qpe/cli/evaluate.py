@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--scheduler",
         metavar="ADDRESS",
-        help="Dask distributed scheduler, e.g. tcp://10.0.0.5:8786 (default: local threads)",
+        help="Dask distributed scheduler, e.g. tcp://10.0.0.5:8786 (default: local threads); the "
+        "workers read --data and the checkpoints from the same paths",
     )
     p.add_argument("--workers", type=int, default=None, help="local threads (default: one per CPU)")
     p.add_argument("--chunk-times", type=int, default=8, help="most times per task (default 8)")

@@ -132,7 +132,8 @@ h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 1.8em; border-botto
 table { border-collapse: collapse; font-size: 0.88em; margin: 0.6em 0; }
 th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: right; }
 thead th { background: #f3f3f3; } tbody th { text-align: left; background: #fafafa; }
-.ci { color: #777; font-size: 0.9em; } .meta td, .meta th { text-align: left; }
+.ci { color: #777; font-size: 0.85em; display: block; white-space: nowrap; }
+.meta td, .meta th { text-align: left; }
 figure { margin: 1.2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.92em; max-width: 60em; }
 """

@@ -525,7 +525,8 @@ def evaluate_period(
         Scores, estimate settings, task size, mask and bootstrap.
     scheduler : str or distributed.Client, optional
         Address of a ``distributed`` scheduler (e.g. ``tcp://10.0.0.1:8786``) or a client; the local
-        threaded scheduler when None.
+        threaded scheduler when None. The workers open the dataset, checkpoint and CRR paths
+        themselves (the weights are never shipped), so those paths must be readable on every worker.
     workers : int, optional
         Threads of the local scheduler (default: the CPU count, at most one per task).
     cache : EstimateCache, optional
