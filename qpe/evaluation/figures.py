@@ -136,10 +136,14 @@ def performance_diagram(scores: xr.Dataset) -> Figure:
             va="top" if bias <= 1 else "bottom",
         )
     thresholds = data["threshold"].values
+    never = []  # (model, thresholds it never exceeds): POD 0, success ratio undefined, no point to draw
     for model in models:
         pod_m = _member_mean(data["POD"].sel(model=model)).values
         sr_m = _member_mean(data["SR"].sel(model=model)).values
         ok = np.isfinite(pod_m) & np.isfinite(sr_m)
+        silent = np.isfinite(pod_m) & (pod_m == 0) & ~np.isfinite(sr_m)
+        if silent.any():
+            never.append(f"{model}: {', '.join(f'{v:g}' for v in thresholds[silent])} mm/h")
         ax.plot(sr_m[ok], pod_m[ok], color=colors[model], linewidth=1.2, alpha=0.8)
         for i in np.flatnonzero(ok):
             ax.plot(
@@ -158,8 +162,20 @@ def performance_diagram(scores: xr.Dataset) -> Figure:
     ax.set_xlabel("success ratio (1 - FAR)")
     ax.set_ylabel("probability of detection (POD)")
     ax.set_title("Performance diagram (dashed: frequency bias)")
-    handles = [Line2D([], [], color=colors[m], linewidth=2.5, label=m) for m in models]
-    handles += [
+    if never:
+        ax.text(
+            0.98,
+            0.02,
+            "never above\n" + "\n".join(never),
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color="0.2",
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "0.7"},
+        )
+    model_handles = [Line2D([], [], color=colors[m], linewidth=2.5, label=m) for m in models]
+    threshold_handles = [
         Line2D(
             [],
             [],
@@ -172,9 +188,12 @@ def performance_diagram(scores: xr.Dataset) -> Figure:
         )
         for i, t in enumerate(thresholds)
     ]
-    fig.legend(
-        handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=8, frameon=False
-    )
+    # one legend, models on the first row and thresholds on the second (legends fill column by column)
+    ncols = max(len(model_handles), len(threshold_handles))
+    blank = Line2D([], [], linestyle="none", label=" ")
+    rows = [h + [blank] * (ncols - len(h)) for h in (model_handles, threshold_handles)]
+    handles = [h for pair in zip(*rows, strict=True) for h in pair]
+    fig.legend(handles=handles, loc="outside lower center", ncols=ncols, fontsize=8, frameon=False)
     return fig
 
 
