@@ -327,3 +327,18 @@ def test_has_frames_and_tasks_respect_gaps_and_days():
         ["00:00", "00:30"],
         ["00:45"],
     ]
+
+
+def test_find_estimators_dedupes_and_names_checkpoints(tmp_path, models_dir):
+    import shutil
+
+    from qpe.errors import CheckpointError
+
+    twice = find_estimators([models_dir, models_dir / "unet"])
+    assert [e.name for e in twice] == MODELS
+    for folder in ("a", "b"):
+        shutil.copytree(models_dir / "unet", tmp_path / "two" / folder)
+    assert [e.name for e in find_estimators([tmp_path / "two"])] == ["unet (a)", "unet (b)"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="no checkpoint .* at or below"):
+        find_estimators([tmp_path / "empty"])

@@ -149,7 +149,7 @@ def find_estimators(
     from qpe.inference.reference import CrrReference
     from qpe.models import find_checkpoints
 
-    found = []
+    by_path = {}  # a checkpoint given twice (itself and through its parent folder) counts once
     for root in checkpoints:
         here = find_checkpoints(root)
         if not here:
@@ -157,7 +157,8 @@ def find_estimators(
         bad = next((c for c in here if c.error), None)
         if bad is not None:
             raise CheckpointError(f"checkpoint {bad.path}: {bad.error}")
-        found.extend(c for c in here if c.path not in {f.path for f in found})
+        by_path.update({c.path: c for c in here if c.path not in by_path})
+    found = list(by_path.values())
     names = [c.card.name for c in found]
     estimators: list[Estimator] = [
         CheckpointEstimator(
