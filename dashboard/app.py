@@ -22,7 +22,7 @@ from dashboard.maps import MapGrid
 from dashboard.model_picker import ModelPicker
 from dashboard.scores import ScoresPanel
 from dashboard.session import DashboardSession, DashboardSettings, Messages
-from dashboard.sharing import sync_with_url, write_full_query
+from dashboard.sharing import sync_with_url
 from dashboard.state import TABS, THRESHOLD_CHOICES
 from qpe.errors import QpeError
 
@@ -101,11 +101,7 @@ def build_app(settings: DashboardSettings):
         header_background="#1f5f8b",
     )
 
-    def on_load() -> None:
-        write_full_query(state)  # the address bar is a complete link from the start
-        models.start()           # estimate the models of the link (from the cache when there)
-
-    pn.state.onload(on_load)
+    pn.state.onload(models.start)  # estimate the models of the link (from the cache when there)
     template.session = session  # for tests and benchmarks that drive a session in-process
     return template
 

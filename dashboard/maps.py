@@ -223,7 +223,8 @@ class MapGrid(Viewer):
         self.panels: dict[str, MapPanel] = {}
         self._refresh = hv.streams.Stream.define("Refresh", revision=0)()
         self._region = hv.streams.Params(self.state, ["region"])
-        self.pane = pn.pane.HoloViews(sizing_mode="stretch_width", linked_axes=True)
+        self.pane = pn.pane.HoloViews(sizing_mode="stretch_width", linked_axes=True, css_classes=["qpe-maps"])
+        self.status = pn.pane.Str("", css_classes=["qpe-map-status"], styles={"font-size": "0.8em"})
         self.legend = pn.pane.Markdown(
             "Rain on a log scale (0.1–100 mm/h; white: dry, grey: no radar). Draw a box with the "
             "box-select tool to score a region.", styles={"font-size": "0.85em", "color": "#555"},
@@ -241,6 +242,7 @@ class MapGrid(Viewer):
         """Recompute the panels of the current case; returns them in grid order."""
         panels = self._panels_of(self.session)
         self.panels = {p.slot: p for p in panels}
+        self.status.object = "Shown: " + " · ".join(p.heading for p in panels)
         return panels
 
     def _on_rebuild(self, event=None) -> None:
@@ -312,4 +314,4 @@ class MapGrid(Viewer):
         self.pane.object = hv.Layout(maps).cols(self.columns).opts(shared_axes=True)
 
     def __panel__(self):
-        return pn.Column(self.legend, self.pane, sizing_mode="stretch_width")
+        return pn.Column(self.legend, self.status, self.pane, sizing_mode="stretch_width")

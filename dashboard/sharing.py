@@ -65,22 +65,22 @@ def apply_query(state: CaseState, query: dict[str, str], messages: Messages | No
 
 
 def sync_with_url(state: CaseState, messages: Messages, location=None) -> None:
-    """Keep the state and the browser's query string in step (in a served session; no-op otherwise)."""
+    """Apply the link's query to the state, then keep the query equal to :func:`share_query` of the state.
+
+    In a served session only (no-op otherwise). The query is always written whole, in one canonical
+    form (JSON values), so equal cases give equal links.
+    """
     import panel as pn
 
     location = location if location is not None else pn.state.location
     if location is None:
         return
-    def refused(values: dict) -> None:
-        apply_query(state, {URL_PARAMETERS[k]: v for k, v in values.items()}, messages)
+    apply_query(state, location.query_params, messages)
 
-    location.sync(state, URL_PARAMETERS, on_error=refused)
+    def write(*events) -> None:
+        query = share_query(state)
+        if location.search != query:
+            location.search = query
 
-
-def write_full_query(state: CaseState, location=None) -> None:
-    """Put every parameter of the state in the query (so the link is complete, defaults included)."""
-    import panel as pn
-
-    location = location if location is not None else pn.state.location
-    if location is not None:
-        location.update_query(**query_values(state))
+    state.param.watch(write, list(URL_PARAMETERS))
+    pn.state.onload(write)  # the address bar is a complete link from the start

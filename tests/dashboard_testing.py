@@ -73,13 +73,13 @@ def _make_checkpoints(root: Path, data: Path, steps: int) -> Path:
     base = load(root / "unet")
 
     ddpm_card = card("ddpm", "ddpm", diffusion=DiffusionConfig(timesteps=100, prediction="v"),
-                     sampling=SamplingDefaults("ddim", 8))
+                     sampling=SamplingDefaults("ddim", 4))
     ddpm = build_model(ddpm_card)
     train(ddpm, batch, steps)
     save_checkpoint(ddpm, ddpm_card, root / "ddpm")
 
     flow_card = dataclasses.replace(
-        card("flow", "flow_residual", flow=FlowConfig(source="residual"), sampling=SamplingDefaults("heun", 4)),
+        card("flow", "flow_residual", flow=FlowConfig(source="residual"), sampling=SamplingDefaults("heun", 2)),
         base_checkpoint=FileReference("../unet", base.sha256),
     )
     flow = build_model(flow_card, base.model)

@@ -1,0 +1,417 @@
+"""The dashboard in a real browser: Debian's Chromium, driven by Playwright, against a real ``panel serve``.
+
+The server runs ``panel serve dashboard/app.py`` on a free port with a small dataset and tiny
+checkpoints made here (see tests/dashboard_testing.py) and its own estimate cache. The tests click
+what a user clicks and check what a user sees; the numbers in the score table and the CSV are
+compared with :func:`qpe.verify.verify` run here on estimates computed here. Screenshots go to
+``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlparse
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from dashboard_testing import make_checkpoints, make_dataset
+from qpe.data.paired import open_paired
+from qpe.inference.engine import EstimateConfig, estimate
+from qpe.models import load
+from qpe.verify import scores_to_frame, verify
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+MODELS = ("ddpm", "flow_residual")
+TIME = "2021-06-01T23:45"
+WAIT_MS = 45_000
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    data: Path
+    models: Path
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """``panel serve dashboard/app.py`` on a small dataset and tiny checkpoints."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    root = tmp_path_factory.mktemp("served")
+    data = make_dataset(root / "data.zarr")
+    models = make_checkpoints(root / "models", data)
+    port = _free_port()
+    log = root / "panel.log"
+    env = {**os.environ, "QPE_CACHE_DIR": str(root / "cache"), "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "panel", "serve", "dashboard/app.py", "--port", str(port),
+               "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}",
+               "--args", "--data", str(data), "--models", str(models), "--cache-dir", str(root / "cache")]
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/app"
+    try:
+        for _ in range(120):
+            if process.poll() is not None:
+                pytest.fail(f"panel serve exited: {log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        yield Served(url, data, models, log)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser(served):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    for old in ARTIFACTS.glob("dashboard_*"):  # screenshots of this run only
+        old.unlink()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+def link(served: Served, **query) -> str:
+    parts = [f"{k}={quote(v if isinstance(v, str) else json.dumps(v))}" for k, v in query.items()]
+    return served.url + ("?" + "&".join(parts) if parts else "")
+
+
+def open_page(browser, url: str, wait: bool = True):
+    context = browser.new_context(viewport={"width": 1600, "height": 1300}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(url, wait_until="commit" if not wait else "load")
+    if wait:
+        page.wait_for_selector("canvas")
+    return page
+
+
+def href(page) -> str:
+    return page.evaluate("window.location.href")
+
+
+def query_of(page) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlparse(href(page)).query).items()}
+
+
+_DEEP_TEXT = """el => {
+    const skip = new Set(["STYLE", "SCRIPT", "LINK"]);
+    const walk = n => skip.has(n.nodeName) ? "" : (n.shadowRoot ? walk(n.shadowRoot) : "") + Array.from(
+        n.childNodes).map(c => c.nodeType === Node.TEXT_NODE ? c.textContent : walk(c)).join("");
+    return walk(el);
+}"""
+
+
+def deep_text(locator) -> str:
+    """The text of an element including its shadow DOM (where Bokeh renders widgets and panes)."""
+    return " ".join(locator.evaluate(_DEEP_TEXT).split())
+
+
+def wait_for_text(page, selector: str | None, text: str) -> str:
+    """Wait until an element (matching ``selector``, or any) shows ``text``; returns its whole text."""
+    locator = (page.get_by_text(text) if selector is None else page.locator(selector, has_text=text)).first
+    try:
+        locator.wait_for()
+    except Exception:  # keep what the page showed instead, for the report
+        page.screenshot(path=ARTIFACTS / f"dashboard_failed_waiting_{re.sub(r'[^a-z0-9]+', '_', text.lower())}.png")
+        raise
+    return deep_text(locator)
+
+
+def choose(page, label: str, option: str) -> None:
+    """Add ``option`` to the multiple choice labelled ``label`` the way a user does: open it, click."""
+    group = page.locator(".bk-input-group", has_text=label)
+    group.locator("input[type=search]").click()
+    group.locator(".choices__list--dropdown .choices__item--choice", has_text=option).first.click()
+    page.keyboard.press("Escape")
+
+
+def wait_for_maps(page, *headings: str) -> None:
+    """Wait until the map grid shows these headings (its status line) and has redrawn."""
+    for heading in headings:
+        wait_for_text(page, ".qpe-map-status", heading)
+    page.wait_for_timeout(800)
+
+
+def map_images(page) -> list[np.ndarray]:
+    """The pixels of each map of the grid (one canvas per figure, in grid order)."""
+    boxes, images = [], []
+    for canvas in page.locator(".qpe-maps canvas").all():
+        box = canvas.bounding_box()
+        key = (round(box["x"]), round(box["y"]))
+        if key in boxes or box["width"] < 100:
+            continue
+        boxes.append(key)
+        images.append(np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("RGB")))
+    order = sorted(range(len(boxes)), key=lambda i: (boxes[i][1], boxes[i][0]))
+    return [images[i] for i in order]
+
+
+def coloured_pixels(image: np.ndarray) -> int:
+    """Pixels that are neither white, nor grey/black (axes, text, no-data): the colours of a field."""
+    rgb = image.astype(int)
+    saturation = rgb.max(axis=2) - rgb.min(axis=2)
+    return int((saturation > 40).sum())
+
+
+def read_table(page) -> dict[tuple[str, str], float]:
+    """The score table as {(row label, column): value}; blank cells are NaN."""
+    table = page.locator("table.panel-df").first
+    table.wait_for()
+    rows = table.evaluate(
+        "t => Array.from(t.querySelectorAll('tr')).map(r => Array.from(r.children).map(c => c.innerText.trim()))")
+    header = next(r for r in rows if len(r) > 1 and r[0] == "")
+    out = {}
+    for row in rows:
+        if row is header or len(row) != len(header) or row[0] in ("", "score"):
+            continue
+        for column, cell in zip(header[1:], row[1:]):
+            out[(row[0], column)] = float(cell) if cell else np.nan
+    return out
+
+
+@functools.cache
+def library_estimate(models: Path, data: Path, model: str, time_: str):
+    """(member, y, x) estimate computed here with the library (no cache, no dashboard)."""
+    out = estimate(load(models / model), open_paired(data), [time_], EstimateConfig(members=4), progress=False)
+    return out["rain"].isel(time=0)
+
+
+def wait_for_table(page, ready) -> dict[tuple[str, str], float]:
+    """Read the score table until ``ready(table)`` (its cells update after the header)."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        table = read_table(page)
+        if ready(table) or time.monotonic() > deadline:
+            return table
+        page.wait_for_timeout(300)
+
+
+def expected_scores(served: Served, time_: str, thresholds=(0.1, 1.0, 5.0, 10.0), region=None) -> pd.DataFrame:
+    """What qpe.verify says for the case, on estimates computed here."""
+    radar = open_paired(served.data)["rain"].sel(time=pd.Timestamp(time_))
+    frames = []
+    for model in MODELS:
+        rain = library_estimate(served.models, served.data, model, time_)
+        scores = verify(rain, radar, thresholds=list(thresholds), region=region, model=model)
+        frames.append(scores_to_frame(scores))
+    return pd.concat(frames, ignore_index=True)
+
+
+def lookup(frame: pd.DataFrame, model: str, metric: str, threshold: float | None = None) -> float:
+    rows = frame[(frame.model == model) & (frame.metric == metric)]
+    rows = rows[rows.threshold.isna()] if threshold is None else rows[rows.threshold == threshold]
+    return float(rows.value.iloc[0])
+
+
+def assert_table_matches(table: dict, frame: pd.DataFrame, thresholds) -> int:
+    """Every model cell of the table equals qpe.verify to the 4 digits shown; returns the cells checked."""
+    labels = {"POD": "POD", "FAR": "FAR", "CSI": "CSI", "ETS": "ETS", "HSS": "HSS", "BIAS": "frequency bias"}
+    checked = 0
+    for model in MODELS:
+        for metric, label in labels.items():
+            for threshold in thresholds:
+                cell = table.get((f"{label} ≥ {threshold:g} mm/h", model))
+                if cell is None:  # the row is left out when no model has a value
+                    assert np.isnan(lookup(frame, model, metric, threshold)), (metric, threshold)
+                    continue
+                np.testing.assert_allclose(cell, lookup(frame, model, metric, threshold), rtol=6e-4, atol=1e-9,
+                                           equal_nan=True, err_msg=f"{model} {metric} {threshold}")
+                checked += 1
+        for metric, label in (("ME", "mean error (mm/h)"), ("RMSE", "RMSE (mm/h)"), ("CORR", "correlation"),
+                              ("CRPS", "CRPS (mm/h)"), ("n_valid", "valid pixels")):
+            np.testing.assert_allclose(table[(label, model)], lookup(frame, model, metric), rtol=6e-4,
+                                       err_msg=f"{model} {metric}")
+            checked += 1
+    return checked
+
+
+# -- tests ----------------------------------------------------------------------------------------------------
+def test_load_pick_a_date_and_two_models(served, browser):
+    page = open_page(browser, served.url)
+    assert "qpe" in page.title()
+    wait_for_maps(page, "radar ")
+    page.screenshot(path=ARTIFACTS / "dashboard_01_loaded.png")
+    # the calendar: open it and pick 1 June (the data span 1 and 2 June)
+    page.locator(".bk-input-group", has_text="Date (UTC)").locator("input:not([type=hidden])").first.click()
+    page.locator('.flatpickr-day[aria-label="June 1, 2021"]').first.click()
+    page.locator(".bk-input-group", has_text="Time (UTC)").locator("select").select_option("23:45")
+    for model in MODELS:
+        choose(page, "Models", model)
+    wait_for_maps(page, f"radar {TIME}", "ddpm mean of 4", "flow_residual mean of 4")
+    images = map_images(page)
+    assert len(images) == 4  # IR, radar, two models
+    assert len(np.unique(images[0].reshape(-1, 3), axis=0)) > 40, "the IR map is blank"
+    for name, image in zip(("radar", "ddpm", "flow_residual"), images[1:]):
+        assert coloured_pixels(image) > 100, f"the {name} map shows no rain"
+    query = query_of(page)
+    assert query["time"] == TIME and json.loads(query["models"].replace("'", '"')) in (list(MODELS),
+                                                                                      list(MODELS)[::-1])
+    page.screenshot(path=ARTIFACTS / "dashboard_02_two_models.png")
+    page.context.close()
+
+
+def test_scores_thresholds_region_and_exports(served, browser):
+    """The score table equals qpe.verify; more thresholds; a box drawn on a map, then none; CSV and PNG."""
+    page = open_page(browser, link(served, time=TIME, models=list(MODELS), tab="scores"))
+    wait_for_text(page, None, f"Scores at {TIME} UTC — region: whole grid")
+    table = read_table(page)
+    whole = expected_scores(served, TIME)
+    assert assert_table_matches(table, whole, (0.1, 1.0, 5.0, 10.0)) >= 20
+    page.screenshot(path=ARTIFACTS / "dashboard_03_scores.png")
+    # a threshold more: 2 mm/h
+    choose(page, "Score thresholds", "2 mm/h")
+    table = wait_for_table(page, lambda t: ("POD ≥ 2 mm/h", "ddpm") in t)
+    frame = expected_scores(served, TIME, thresholds=(0.1, 1.0, 2.0, 5.0, 10.0))
+    assert assert_table_matches(table, frame, (2.0,)) >= 2
+    assert json.loads(query_of(page)["thresholds"]) == [0.1, 1.0, 5.0, 10.0, 2.0]
+    # a box drawn with the box-select tool on the radar map
+    page.locator(".bk-tab", has_text="Maps").click()
+    wait_for_maps(page, "ddpm mean of 4", "flow_residual mean of 4")
+    page.locator(".bk-tool-icon-box-select").first.click()
+    radar = [c for c in page.locator(".qpe-maps canvas").all() if c.bounding_box()["width"] > 100][2]
+    box = radar.bounding_box()
+    page.mouse.move(box["x"] + 0.2 * box["width"], box["y"] + 0.2 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.45 * box["width"], box["y"] + 0.7 * box["height"], steps=8)
+    page.mouse.up()
+    page.wait_for_function("() => /region=%5B[-0-9]/.test(window.location.href)")
+    region = None
+    while region != (region := json.loads(query_of(page)["region"])):  # until the last drag event is in
+        page.wait_for_timeout(700)
+    region = [float(v) for v in region]
+    assert region[0] < region[2] and region[1] < region[3]
+    page.wait_for_timeout(800)
+    page.screenshot(path=ARTIFACTS / "dashboard_04_region_box.png")
+    page.locator(".bk-tab", has_text="Scores").click()
+    wait_for_text(page, None, "region: x ")
+    table = wait_for_table(page, lambda t: t[("valid pixels", "ddpm")] < lookup(whole, "ddpm", "n_valid"))
+    inside = expected_scores(served, TIME, thresholds=(0.1, 1.0, 2.0, 5.0, 10.0), region=tuple(region))
+    assert assert_table_matches(table, inside, (0.1, 1.0, 2.0)) >= 10
+    assert table[("valid pixels", "ddpm")] < lookup(whole, "ddpm", "n_valid")
+    page.screenshot(path=ARTIFACTS / "dashboard_05_region_scores.png")
+    # the CSV holds the region's scores at full precision
+    with page.expect_download() as info:
+        page.locator(".bk-btn", has_text="Scores CSV").click()
+    path = ARTIFACTS / "dashboard_scores.csv"
+    info.value.save_as(path)
+    csv = pd.read_csv(path)
+    assert (csv.time == TIME).all() and set(csv.model) == {*MODELS, "radar"}
+    assert [float(v) for v in csv.region.iloc[0].split()] == pytest.approx(region, abs=1)
+    merged = csv.merge(inside, on=["model", "metric", "threshold", "scale"], suffixes=("", "_verify"))
+    assert len(merged) == len(inside)
+    np.testing.assert_allclose(merged.value, merged.value_verify, rtol=1e-4, atol=1e-9, equal_nan=True)
+    # the PNG of the map grid
+    with page.expect_download() as info:
+        page.locator(".bk-btn", has_text="Maps PNG").click()
+    path = ARTIFACTS / "dashboard_maps_export.png"
+    info.value.save_as(path)
+    image = np.asarray(Image.open(path).convert("RGB"))
+    assert image.shape[0] > 300 and coloured_pixels(image) > 1000
+    # no region again
+    page.get_by_role("button", name="Score the whole grid").click()
+    wait_for_text(page, None, "region: whole grid")
+    page.wait_for_function("() => /region=%5B%5D/.test(window.location.href)")
+    table = wait_for_table(page, lambda t: t[("valid pixels", "ddpm")] == lookup(whole, "ddpm", "n_valid"))
+    assert table[("valid pixels", "ddpm")] == lookup(whole, "ddpm", "n_valid")
+    page.context.close()
+
+
+def test_reload_from_the_shared_url_restores_the_case(served, browser):
+    page = open_page(browser, link(served, time=TIME, models=list(MODELS)))
+    wait_for_maps(page, "ddpm mean of 4")
+    page.locator(".bk-btn", has_text="probability").click()
+    page.locator(".bk-input-group", has_text="Exceedance / FSS threshold").locator("select").select_option(
+        label="0.5 mm/h")
+    page.locator(".bk-input-group", has_text="IR channel").locator("select").select_option("WV_062")
+    wait_for_maps(page, "ddpm P(≥ 0.5 mm/h)", f"WV_062 {TIME}")
+    shared = href(page)
+    status = deep_text(page.locator(".qpe-map-status").first)
+    page.context.close()
+
+    again = open_page(browser, shared)
+    wait_for_maps(again, "ddpm P(≥ 0.5 mm/h)", "flow_residual P(≥ 0.5 mm/h)")
+    assert deep_text(again.locator(".qpe-map-status").first) == status and "P(≥ 0.5 mm/h)" in status
+    assert query_of(again) == {k: v[0] for k, v in parse_qs(urlparse(shared).query).items()}
+    assert again.locator(".bk-input-group", has_text="Date (UTC)").locator("input[type=hidden]").first.input_value() \
+        == "2021-06-01"
+    assert again.locator(".bk-input-group", has_text="Time (UTC)").locator("select").input_value() == "23:45"
+    assert again.locator(".bk-input-group", has_text="IR channel").locator("select").input_value() == "WV_062"
+    chips = again.locator(".bk-input-group", has_text="Models").locator(".choices__list--multiple .choices__item")
+    assert sorted(c.get_attribute("data-value") for c in chips.all()) == sorted(MODELS)
+    images = map_images(again)
+    assert coloured_pixels(images[2]) > 100, "the probability map is blank"
+    again.screenshot(path=ARTIFACTS / "dashboard_06_restored_from_link.png")
+    # the ensemble browser of the restored case
+    again.locator(".bk-tab", has_text="Ensemble").click()
+    wait_for_text(again, ".qpe-map-status", "member 0 of 4")
+    again.wait_for_timeout(1000)
+    again.screenshot(path=ARTIFACTS / "dashboard_07_ensemble.png")
+    again.context.close()
+
+
+def test_problems_are_shown_and_the_rest_keeps_working(served, browser):
+    page = open_page(browser, link(served, time="2021-07-01T00:00", models=["ddpm", "broken", "needs_ir134"]))
+    messages = ".qpe-message"
+    assert "No data on 2021-07-01" in wait_for_text(page, messages, "No data on")
+    assert "SHA-256" in wait_for_text(page, messages, "Checkpoint broken failed to load")
+    text = wait_for_text(page, messages, "Estimate of needs_ir134")
+    assert "needs IR channel(s) IR_134" in text
+    assert "not a qpe model card" in wait_for_text(page, None, "not a qpe model card")
+    wait_for_maps(page, "ddpm mean of 4", "broken — failed")
+    assert coloured_pixels(map_images(page)[2]) > 100, "the working model must still be drawn"
+    page.screenshot(path=ARTIFACTS / "dashboard_08_messages.png")
+    page.context.close()
+
+
+def test_five_sessions_at_once(served, browser):
+    times = ["2021-06-01T23:00", "2021-06-01T23:15", "2021-06-01T23:30", "2021-06-02T00:15", "2021-06-02T00:30"]
+    pages = [open_page(browser, link(served, time=t, models=["ddpm"]), wait=False) for t in times]
+    for i, (page, time_) in enumerate(zip(pages, times)):
+        page.wait_for_selector("canvas")
+        wait_for_maps(page, f"radar {time_}", "ddpm mean of 4")
+        images = map_images(page)
+        assert len(images) == 3 and coloured_pixels(images[2]) > 100, f"session {i} shows no estimate"
+        assert query_of(page)["time"] == time_
+        page.screenshot(path=ARTIFACTS / f"dashboard_09_session_{i + 1}.png")
+    for page in pages:
+        page.context.close()
+    log = served.log.read_text()
+    assert not re.search(r"^(?!.*WebSocket).*Error running application handler", log, re.M), log[-3000:]
