@@ -54,7 +54,7 @@ class EnsembleBrowser(Viewer):
         self.grid = MapGrid(session, panels=ensemble_panels, rebuild_on=("ensemble_model",), columns=3, live=live)
         self.model.param.watch(self._on_model, "value")
         self.member.param.watch(self._on_member, "value")
-        self.state.param.watch(lambda e: self._sync_models(), ["models"])
+        self.state.param.watch(lambda *events: self._sync_models(), ["models"])
         self.state.param.watch(self._on_state_member, ["member", "members"])
 
     def _sync_models(self) -> None:
@@ -73,7 +73,7 @@ class EnsembleBrowser(Viewer):
         if event.new != self.state.member:
             self.state.member = int(event.new)
 
-    def _on_state_member(self, event) -> None:
+    def _on_state_member(self, *events) -> None:
         self.member.end = max(self.state.members - 1, 1)
         if self.member.value != self.state.member:
             self.member.value = min(self.state.member, self.member.end)

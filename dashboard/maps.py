@@ -22,7 +22,7 @@ import numpy as np
 import panel as pn
 import xarray as xr
 from bokeh.models import CustomJSTickFormatter
-from holoviews.operation.datashader import rasterize
+from holoviews.operation.datashader import regrid
 from panel.viewable import Viewer
 
 from dashboard.session import DashboardSession
@@ -164,7 +164,7 @@ def image_of(panel: MapPanel, session: DashboardSession) -> hv.Image:
 
 def basemap_overlay(session: DashboardSession) -> hv.Overlay:
     """Coastlines (dark) and borders (dashed) on the grid."""
-    lines = session.basemap()
+    lines = {k: v.astype("float32") for k, v in session.basemap().items()}  # half the bytes, < 1 m off
     coast = hv.Path([lines["coastline"]], kdims=["x", "y"]).opts(color="#333333", line_width=1)
     border = hv.Path([lines["border"]], kdims=["x", "y"]).opts(color="#555555", line_width=0.8,
                                                                line_dash="dashed")
@@ -218,7 +218,7 @@ class MapGrid(Viewer):
         self._panels_of = panels
         self._live = live
         self._signature: tuple | None = None
-        self._stale = False
+        self._stale = self._stale_layout = False
         self.width, self.columns = width, columns
         self.panels: dict[str, MapPanel] = {}
         self._refresh = hv.streams.Stream.define("Refresh", revision=0)()
@@ -232,7 +232,10 @@ class MapGrid(Viewer):
         self._signature = self.signature()
         self.update_panels()
         self._kinds: tuple = ()
-        self.rebuild()
+        if self._live():
+            self.rebuild()
+        else:
+            self._stale_layout = True
         redraw = [p for p in ("time", "view", "member", "threshold", "channel") if p not in rebuild_on]
         self.state.param.watch(self._on_case, redraw)
         self.state.param.watch(self._on_rebuild, list(rebuild_on))
@@ -245,7 +248,10 @@ class MapGrid(Viewer):
         self.status.object = "Shown: " + " · ".join(p.heading for p in panels)
         return panels
 
-    def _on_rebuild(self, event=None) -> None:
+    def _on_rebuild(self, *events) -> None:
+        if not self._live():
+            self._stale = self._stale_layout = True
+            return
         self._signature = self.signature()
         self.update_panels()
         self.rebuild()
@@ -258,7 +264,7 @@ class MapGrid(Viewer):
         return (state.time, state.view, state.member, state.threshold, state.channel, state.difference,
                 state.ensemble_model, estimates)
 
-    def _on_case(self, event=None) -> None:
+    def _on_case(self, *events) -> None:
         if not self._live():
             self._stale = True
             return
@@ -274,7 +280,10 @@ class MapGrid(Viewer):
 
     def wake(self) -> None:
         """Bring the maps up to date after the grid was off screen."""
-        if self._stale:
+        if self._stale_layout:
+            self._stale = self._stale_layout = False
+            self._on_rebuild()
+        elif self._stale:
             self._stale = False
             self._on_case()
 
@@ -285,7 +294,11 @@ class MapGrid(Viewer):
         def title(plot, element) -> None:  # runs on every update: the title follows the panel
             plot.handles["plot"].title.text = self.panels[slot].heading if slot in self.panels else ""
 
-        raster = rasterize(hv.DynamicMap(draw, streams=[self._refresh]), aggregator="mean")
+        # the first aggregate already at the frame's size (until the plot reports it, datashader would
+        # use 400 x 400 pixels and the browser would receive every map twice)
+        ny, nx = self.session.grid.shape
+        size = {"width": self.width, "height": max(int(round(self.width * ny / nx)), 1)}
+        raster = regrid(hv.DynamicMap(draw, streams=[self._refresh]), aggregator="mean", **size)
         raster = raster.opts(**style_options(kind, self.session, self.state.channel, self.width), hooks=[title])
         bounds = hv.streams.BoundsXY(source=raster)
         bounds.add_subscriber(self._on_bounds)

@@ -189,7 +189,7 @@ class ModelPicker(Viewer):
             self.choice.value = [m for m in event.new if m in self.session.registry.checkpoints]
         self._show_cards()
 
-    def _on_case(self, event=None) -> None:
+    def _on_case(self, *events) -> None:
         if self.auto.value and self.state.models and self.state.timestamp is not None:
             pn.state.execute(self._auto_run)
 

@@ -283,7 +283,7 @@ class ScoresPanel(Viewer):
         self._stale = True
         self.scores: dict[str, xr.Dataset] = {}
         self.refresh()
-        self.state.param.watch(lambda e: self.refresh(), ["time", "models", "thresholds", "region", "threshold",
+        self.state.param.watch(lambda *events: self.refresh(), ["time", "models", "thresholds", "region", "threshold",
                                                           "members", "steps", "seed", "tab"])
         session.param.watch(lambda e: self.refresh(), "revision")
 

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from bokeh.plotting import figure
+from dashboard_testing import make_checkpoints, make_dataset
 from PIL import Image
 
-from dashboard_testing import make_checkpoints, make_dataset
 from dashboard.app import build_app
 from dashboard.checkpoints import CheckpointRegistry
 from dashboard.ensemble import ensemble_panels
@@ -50,7 +50,7 @@ def session(setup):
     return session
 
 
-def _library_estimate(setup, model: str, members: int = 4) -> "xr.DataArray":  # noqa: F821
+def _library_estimate(setup, model: str, members: int = 4) -> xr.DataArray:  # noqa: F821
     ds = open_paired(setup.data)
     out = estimate(load(setup.models / model), ds, [TIME], EstimateConfig(members=members), progress=False)
     return out["rain"].isel(time=0)
@@ -254,3 +254,17 @@ def test_app_page_on_bad_data_shows_the_cause(tmp_path):
     page = build_app(DashboardSettings(str(tmp_path / "missing.zarr"), tmp_path, tmp_path))
     alert = page.objects[1]
     assert "cannot start" in alert.object and "missing.zarr not found" in alert.object
+
+
+def test_several_case_changes_at_once_update_every_view(session):
+    """A link or a script may change many parameters in one go (batched param events)."""
+    EstimateRunner(session).run_blocking(["ddpm"], [TIME + pd.Timedelta("15min")])
+    state = session.state
+    state.tab = "scores"
+    grid, scores = MapGrid(session, width=120), ScoresPanel(session)
+    picker = ModelPicker(session)
+    picker.auto.value = False
+    state.param.update(models=["ddpm"], time="2021-06-02T00:00", view="member", member=1, difference=True)
+    assert [p.slot for p in grid.panels.values()] == ["ir", "radar", "ddpm", "ddpm-radar"]
+    assert grid.panels["ddpm"].title == "ddpm member 1"
+    assert list(scores.scores) == ["ddpm"] and "Scores at 2021-06-02T00:00" in scores.header.object

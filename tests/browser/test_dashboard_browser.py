@@ -26,9 +26,9 @@ from urllib.parse import parse_qs, quote, urlparse
 import numpy as np
 import pandas as pd
 import pytest
+from dashboard_testing import make_checkpoints, make_dataset
 from PIL import Image
 
-from dashboard_testing import make_checkpoints, make_dataset
 from qpe.data.paired import open_paired
 from qpe.inference.engine import EstimateConfig, estimate
 from qpe.models import load
@@ -414,4 +414,4 @@ def test_five_sessions_at_once(served, browser):
     for page in pages:
         page.context.close()
     log = served.log.read_text()
-    assert not re.search(r"^(?!.*WebSocket).*Error running application handler", log, re.M), log[-3000:]
+    assert not re.search(r"^(?!.*WebSocket).*Error running application handler", log, re.MULTILINE), log[-3000:]
