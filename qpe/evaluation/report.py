@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,23 +18,29 @@ import xarray as xr
 
 from qpe.evaluation.figures import FIGURES
 
-#: Headline columns: (metric, at the headline threshold?, at the headline scale?).
-HEADLINE = (
-    ("CSI", True, False),
-    ("ETS", True, False),
-    ("POD", True, False),
-    ("FAR", True, False),
-    ("BIAS", True, False),
-    ("FSS", True, True),
-    ("ME", False, False),
-    ("RMSE", False, False),
-    ("CORR", False, False),
-    ("wet_fraction", False, False),
-    ("wet_p99", False, False),
-    ("maximum", False, False),
-    ("CRPS", False, False),
-    ("spread_skill_ratio", False, False),
-)
+#: Headline tables, each a list of (metric, at the headline threshold?, at the headline scale?):
+#: the spatial axis (placement) and the statistical axis (amounts, distribution, ensemble).
+HEADLINES = {
+    "Spatial: detection and placement": (
+        ("CSI", True, False),
+        ("ETS", True, False),
+        ("POD", True, False),
+        ("FAR", True, False),
+        ("BIAS", True, False),
+        ("FSS", True, True),
+        ("RMSE", False, False),
+        ("CORR", False, False),
+    ),
+    "Statistical: amounts, distribution, ensemble": (
+        ("ME", False, False),
+        ("wet_fraction", False, False),
+        ("wet_p90", False, False),
+        ("wet_p99", False, False),
+        ("maximum", False, False),
+        ("CRPS", False, False),
+        ("spread_skill_ratio", False, False),
+    ),
+}
 
 
 def headline_levels(table: pd.DataFrame) -> tuple[float | None, float | None]:
@@ -58,13 +64,15 @@ def _format(value: float, low: float = np.nan, high: float = np.nan) -> str:
     return text
 
 
-def headline_frame(table: pd.DataFrame) -> tuple[pd.DataFrame, float | None, float | None]:
-    """Rows: models (and radar), columns: headline metrics, cells: formatted value [CI]."""
+def headline_frame(
+    table: pd.DataFrame, metrics: Sequence[tuple[str, bool, bool]]
+) -> tuple[pd.DataFrame, float | None, float | None]:
+    """Rows: models (and radar), columns: ``metrics`` (see :data:`HEADLINES`), cells: value [CI]."""
     threshold, scale = headline_levels(table)
     models = list(dict.fromkeys(table["model"]))
     rows = {}
     columns = []
-    for metric, at_threshold, at_scale in HEADLINE:
+    for metric, at_threshold, at_scale in metrics:
         sel = table["metric"] == metric
         sel &= (table["threshold"] == threshold) if at_threshold else table["threshold"].isna()
         sel &= (table["scale"] == scale) if at_scale else table["scale"].isna()
@@ -136,6 +144,7 @@ thead th { background: #f3f3f3; } tbody th { text-align: left; background: #fafa
 .meta td, .meta th { text-align: left; }
 figure { margin: 1.2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.92em; max-width: 60em; }
+h3 { font-size: 1.05em; margin: 1em 0 0.3em; } .wide { overflow-x: auto; }
 """
 
 
@@ -164,7 +173,14 @@ def write_report(
     """
     path = Path(path)
     attrs = scores.attrs
-    headline, threshold, scale = headline_frame(table)
+    threshold, scale = headline_levels(table)
+    headlines = []
+    for title, metrics in HEADLINES.items():
+        frame, _, _ = headline_frame(table, metrics)
+        if not frame.empty:
+            headlines.append(
+                f"<h3>{html.escape(title)}</h3><div class='wide'>{_table_html(frame, 'model')}</div>"
+            )
     meta = {
         "data": attrs.get("data", ""),
         "period (UTC)": f"{attrs.get('period_start', '')} .. {attrs.get('period_end', '')}",
@@ -209,7 +225,7 @@ def write_report(
 {meta_html}
 <h2>Headline scores</h2>
 <p>{note}</p>
-{_table_html(headline, "model")}
+{"".join(headlines)}
 <h2>Models</h2>
 {_models_html(scores)}
 <h2>Figures</h2>
@@ -217,7 +233,8 @@ def write_report(
 <h2>All scores</h2>
 <p>Also in <a href="scores.csv">scores.csv</a> (tidy table), <a href="scores.nc">scores.nc</a> (every score
 and curve, xarray / NetCDF) and <a href="evaluation.yaml">evaluation.yaml</a> (the settings).</p>
-<details><summary>every scalar score ({len(table)} rows)</summary>{_full_html(table)}</details>
+<details><summary>every scalar score ({len(table)} rows)</summary><div class='wide'>{_full_html(table)}</div>
+</details>
 </body></html>
 """
     tmp = path.with_name(f".{path.name}.tmp")
