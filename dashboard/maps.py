@@ -297,7 +297,7 @@ class MapGrid(Viewer):
         # the first aggregate already at the frame's size (until the plot reports it, datashader would
         # use 400 x 400 pixels and the browser would receive every map twice)
         ny, nx = self.session.grid.shape
-        size = {"width": self.width, "height": max(int(round(self.width * ny / nx)), 1)}
+        size = {"width": self.width, "height": max(round(self.width * ny / nx), 1)}
         raster = regrid(hv.DynamicMap(draw, streams=[self._refresh]), aggregator="mean", **size)
         raster = raster.opts(**style_options(kind, self.session, self.state.channel, self.width), hooks=[title])
         bounds = hv.streams.BoundsXY(source=raster)
