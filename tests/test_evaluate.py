@@ -145,7 +145,7 @@ def test_local_cluster_gives_identical_scores(data_path, models_dir, local_run):
     distributed = pytest.importorskip("distributed")
     config = EvaluationConfig(estimate=EstimateConfig(members=3, steps=2), n_resamples=50)
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None
     ) as cluster:
         on_cluster = evaluate_period(
             data_path,
