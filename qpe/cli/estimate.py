@@ -8,9 +8,10 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "estimate", help="estimate rain with a checkpoint on chosen times",
+        "estimate", help="estimate rain with a checkpoint (or NWC SAF CRR) on chosen times",
         description="Estimate rain rate (member, time, y, x) in mm/h with a checkpoint on chosen times of a "
-        "paired dataset, and write it as NetCDF.",
+        "paired dataset, and write it as NetCDF. With --crr instead of --checkpoint, NWC SAF CRR files are "
+        "regridded onto the dataset's grid and written in the same layout (one member).",
     )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", help="checkpoint folder (card.yaml + weights.safetensors)")
