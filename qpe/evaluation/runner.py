@@ -51,7 +51,7 @@ from qpe.data.grid import Grid
 from qpe.data.paired import SEVIRI_STEP, open_paired, validate_paired
 from qpe.errors import DatasetError, InputError
 from qpe.inference.cache import EstimateCache
-from qpe.inference.engine import EstimateConfig
+from qpe.inference.engine import EstimateConfig, find_times
 from qpe.inference.estimators import Estimator
 from qpe.verify import ScoreAccumulator, ScoreConfig, bootstrap_ci, scores_to_frame, window_sizes
 
@@ -360,6 +360,7 @@ def accumulate_period(
     workers: int | None = None,
     cache: EstimateCache | None = None,
     progress: bool = True,
+    times: Sequence | pd.DatetimeIndex | None = None,
 ) -> tuple[dict[str, ScoreAccumulator], dict]:
     """Run the tasks of a period and merge their accumulators (see :func:`evaluate_period`).
 
@@ -379,7 +380,10 @@ def accumulate_period(
         raise InputError(f"model names must differ, got {names}")
     ds, source, described = open_data(data)
     _check_scales(ds, config.scores)
-    period = select_period(ds, start, end)
+    if times is None:
+        period = select_period(ds, start, end)
+    else:  # explicit valid times: each must be in the data (one clear error naming the first that is not)
+        period = pd.DatetimeIndex(ds["time"].values[find_times(ds, times)])
     times = usable_times(ds, period, estimators)
     for est in estimators:  # channels, weights, reference files: every error before any work
         est.check(ds, times)
@@ -509,6 +513,7 @@ def evaluate_period(
     workers: int | None = None,
     cache: EstimateCache | None = None,
     progress: bool = True,
+    times: Sequence | pd.DatetimeIndex | None = None,
 ) -> xr.Dataset:
     """Score several models against radar over a period of a paired dataset.
 
@@ -533,6 +538,9 @@ def evaluate_period(
         Estimate cache (reused across runs; none when None).
     progress : bool
         Show a progress bar over tasks.
+    times : sequence of datetime-like, optional
+        Explicit valid times to score instead of the period ``start .. end`` (e.g. every hour); each
+        must be in the data.
 
     Returns
     -------
@@ -554,6 +562,7 @@ def evaluate_period(
         workers=workers,
         cache=cache,
         progress=progress,
+        times=times,
     )
     return summarize_scores(accumulators, info, config)
 

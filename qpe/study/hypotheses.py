@@ -25,6 +25,8 @@ from qpe.study.plan import checkpoint_name, variant_name
 
 #: Tolerance of H3's "matches realism".
 REALISM_TOLERANCE = 0.05
+#: A CSI below this is no skill (H1 then compares with nothing and says so).
+NO_SKILL = 0.02
 
 
 @dataclass
@@ -93,7 +95,8 @@ def _h1(unet, budget, t, max_steps) -> Verdict:
     if unet is None or budget.empty:
         return v
     good = []
-    v.evidence.append(f"U-Net (T={t}): CSI@1 {_f(unet.csi_1)}, FSS(5, 32 km) {_f(unet.fss_5_32)}")
+    v.evidence.append(f"U-Net (T={t}): CSI@1 {_f(unet.csi_1)}, FSS(5, 32 km) {_f(unet.fss_5_32)}"
+                      + (" (no skill at 1 mm/h: the comparison is degenerate)" if unet.csi_1 < NO_SKILL else ""))
     for name, row in budget.iterrows():
         ok = row.csi_1 >= 0.95 * unet.csi_1 and row.fss_5_32 >= unet.fss_5_32 - 0.02
         good += [int(row.steps)] if ok else []

@@ -155,8 +155,8 @@ def write_study_page(result) -> tuple[Path, Path]:
         }
         headline = headline_frame(table, reference_models(result))
         full = headline_frame(table, list(table.index))
-        verdicts_md = "\n".join(
-            f"**H{v.number} — {v.label}.** {v.statement}.\n" + "\n".join(f"  - {e}" for e in v.evidence)
+        verdicts_md = "\n\n".join(
+            f"**H{v.number} — {v.label}.** {v.statement}.\n\n" + "\n".join(f"- {e}" for e in v.evidence)
             for v in bench.verdicts)
         times = f"{len(bench.times)} times, {bench.times[0]:%Y-%m-%d %H:%M} .. {bench.times[-1]:%Y-%m-%d %H:%M} UTC"
         size = f"{bench.scores.attrs.get('data', bench.spec.data)}"
