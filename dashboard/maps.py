@@ -23,6 +23,7 @@ import panel as pn
 import xarray as xr
 from bokeh.models import CustomJSTickFormatter
 from holoviews.operation.datashader import regrid
+from panel.io import hold
 from panel.viewable import Viewer
 
 from dashboard.session import DashboardSession
@@ -275,7 +276,9 @@ class MapGrid(Viewer):
         kinds = tuple(p.kind for p in self.update_panels())
         if kinds != self._kinds:  # e.g. mean -> probability: other colour maps
             self.rebuild()
-        else:
+            return
+        # one recomputation of the document's model graph for all maps, not one per map
+        with hold(freeze=True):
             self._refresh.event(revision=self._refresh.revision + 1)
 
     def wake(self) -> None:

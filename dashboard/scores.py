@@ -9,11 +9,14 @@ are the background isolines of the performance diagram.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
 import xarray as xr
+from panel.io import hold
 from panel.viewable import Viewer
 
 from dashboard.session import DashboardSession
@@ -253,15 +256,24 @@ def rank_plot(scores: dict[str, xr.Dataset]) -> hv.Overlay | None:
                                  legend_position="top")
 
 
+#: Size and style of every score figure.
+FIGURE_OPTIONS = {"width": 380, "height": 300, "show_grid": True, "fontsize": {"title": "10pt"}, "toolbar": "right"}
+
+
+def figure_makers(scores: dict[str, xr.Dataset]) -> list[Callable[[dict, float], hv.Overlay]]:
+    """The figures of the scores tab, in order, as ``make(scores, threshold)`` (rank histogram for ensembles)."""
+    makers = [
+        lambda sc, thr: performance_diagram(sc), fss_plot, lambda sc, thr: spectrum_plot(sc),
+        lambda sc, thr: exceedance_plot(sc), lambda sc, thr: histogram_plot(sc),
+    ]
+    if rank_plot(scores) is not None:
+        makers.append(lambda sc, thr: rank_plot(sc))
+    return makers
+
+
 def score_figures(scores: dict[str, xr.Dataset], threshold: float) -> list:
-    """Every figure of the scores tab, in order."""
-    figures = [performance_diagram(scores), fss_plot(scores, threshold), spectrum_plot(scores),
-               exceedance_plot(scores), histogram_plot(scores)]
-    rank = rank_plot(scores)
-    if rank is not None:
-        figures.append(rank)
-    size = {"width": 380, "height": 300, "show_grid": True, "fontsize": {"title": "10pt"}, "toolbar": "right"}
-    return [f.opts(**size) for f in figures]
+    """Every figure of the scores tab, in order (static elements)."""
+    return [make(scores, threshold).opts(**FIGURE_OPTIONS) for make in figure_makers(scores)]
 
 
 class ScoresPanel(Viewer):
@@ -281,6 +293,8 @@ class ScoresPanel(Viewer):
         self.clear_region.on_click(lambda _: setattr(self.state, "region", []))
         self._signature: tuple | None = None
         self._stale = True
+        self._figure_layout: tuple | None = None
+        self._figure_refresh = hv.streams.Stream.define("ScoresRefresh", revision=0)()
         self.scores: dict[str, xr.Dataset] = {}
         self.refresh()
         self.state.param.watch(lambda *events: self.refresh(), ["time", "models", "thresholds", "region", "threshold",
@@ -303,6 +317,10 @@ class ScoresPanel(Viewer):
         if signature == self._signature and not force:
             return
         self._signature, self._stale = signature, False
+        with hold(freeze=True):  # one recomputation of the document's model graph for the whole tab
+            self._redraw()
+
+    def _redraw(self) -> None:
         state = self.state
         self.header.object = (f"**Scores at {state.time} UTC** — region: {region_text(state.region_box)} — "
                               f"thresholds {', '.join(f'{t:g}' for t in sorted(state.thresholds))} mm/h")
@@ -331,9 +349,24 @@ class ScoresPanel(Viewer):
         self.table.object = format_table(table)
         self.table.visible = bool(scores)
         if scores:
-            self.figures.object = hv.Layout(score_figures(scores, state.threshold)).cols(3).opts(
-                shared_axes=False)
+            self._draw_figures(scores)
         self.figures.visible = bool(scores)
+
+    def _draw_figures(self, scores: dict[str, xr.Dataset]) -> None:
+        """Update the figures in place while the same models are shown; build them anew otherwise."""
+        makers = figure_makers(scores)
+        layout = (tuple(scores), len(makers))
+        if layout == self._figure_layout:
+            self._figure_refresh.event(revision=self._figure_refresh.revision + 1)
+            return
+        self._figure_layout = layout
+
+        def dynamic(make) -> hv.DynamicMap:
+            def draw(revision: int) -> hv.Overlay:
+                return make(self.scores, self.state.threshold).opts(**FIGURE_OPTIONS)
+            return hv.DynamicMap(draw, streams=[self._figure_refresh])
+
+        self.figures.object = hv.Layout([dynamic(make) for make in makers]).cols(3).opts(shared_axes=False)
 
     def __panel__(self):
         return pn.Column(pn.Row(self.header, self.clear_region), self.message, self.table, self.figures,
