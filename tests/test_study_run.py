@@ -1,0 +1,76 @@
+"""``qpe study studies/demo.yaml --quick``, end to end as a user runs it (trains 8 tiny models, scores
+29 models and K on the held-out benchmark, and on the semi-synthetic one when the OPERA files exist)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from qpe.models import load
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = [f"{m}_t{t}" for t in (1, 4) for m in ("unet", "ddpm", "flow_gaussian", "flow_residual")]
+
+
+def run_quick(out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "qpe", "study", "studies/demo.yaml", "--quick", "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=1500)
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study") / "quick"
+    done = run_quick(out)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, done
+
+
+@pytest.mark.slow
+def test_trains_every_family_for_every_t_and_the_baseline(quick):
+    out, _ = quick
+    for name in MODELS:
+        card = load(out / "models" / name).card
+        assert card.name == name and card.input.frames == int(name[-1]) and card.training.steps == 30
+    assert load(out / "models" / "flow_residual_t4").card.base_checkpoint.path == "../unet_t4"
+    assert (out / "models" / "ir_rule.yaml").is_file()
+
+
+@pytest.mark.slow
+def test_scores_every_model_and_k_and_writes_the_page(quick):
+    out, done = quick
+    table = pd.read_csv(out / "synthetic" / "scores.csv")
+    expected = {"ir_rule"} | {f"unet_t{t}" for t in (1, 4)} | {
+        f"{m}_t{t}_k{k}" for t in (1, 4) for m, ks in (("ddpm", (10, 50, 250)), ("flow_gaussian", (1, 2, 4, 8, 16)),
+                                                       ("flow_residual", (1, 2, 4, 8, 16))) for k in ks}
+    assert set(table["model"]) - {"radar"} == expected
+    md = (out / "study.md").read_text()
+    assert md.count("### Hypotheses") == len(re.findall(r"^## Benchmark", md, re.M)) >= 1
+    for number in (1, 2, 3, 4):
+        assert re.search(rf"\*\*H{number} — (holds|does not hold|not tested)\.\*\*", md)
+    headline = md.split("### Headline")[1].split("### Hypotheses")[0]
+    assert headline.count("\n| ") == 1 + 9  # header + IR rule + 4 families x 2 T
+    assert "| flow_residual_t4_k8 |" in headline and "| ddpm_t4_k50 |" in headline
+    html = (out / "study.html").read_text()
+    for figure in ("cost", "headline", "spectra", "exceedance"):
+        assert (out / "figures" / f"synthetic_{figure}.png").stat().st_size > 10_000
+        assert f"figures/synthetic_{figure}.png" in html
+    assert "synthetic: H1" in done.stdout
+    semi = out / "semisynthetic" / "scores.csv"
+    assert semi.is_file() or "semisynthetic: skipped" in done.stdout
+
+
+@pytest.mark.slow
+def test_a_second_run_reuses_the_checkpoints_and_the_estimates(quick):
+    out, _ = quick
+    weights = {name: (out / "models" / name / "weights.safetensors").stat().st_mtime_ns for name in MODELS}
+    cached = sorted(p.name for p in (out / "cache").rglob("*.nc"))
+    again = run_quick(out)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "already trained for 30 steps" in again.stdout + again.stderr
+    assert weights == {name: (out / "models" / name / "weights.safetensors").stat().st_mtime_ns for name in MODELS}
+    assert sorted(p.name for p in (out / "cache").rglob("*.nc")) == cached
