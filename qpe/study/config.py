@@ -29,10 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from qpe.errors import InputError, QpeError
 from qpe.models.families import FAMILIES, FAMILY_SAMPLERS
+from qpe.settings import read_yaml_mapping
 from qpe.verify.pairs import DEFAULT_SCALES_KM, DEFAULT_THRESHOLDS
 
 
@@ -157,14 +156,7 @@ class StudyConfig:
 def load_study(path: str | Path, *, quick: bool = False) -> StudyConfig:
     """Read a study config, with its ``quick`` profile merged in when asked."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise InputError(f"cannot read study config {path}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise InputError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise InputError(f"{path} must hold a mapping of study settings")
+    raw = read_yaml_mapping(path, "study config")
     raw = copy.deepcopy(raw)
     overrides = raw.pop("quick", None) or {}
     if quick:

@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -37,6 +36,7 @@ from qpe.models.card import SamplingDefaults
 from qpe.models.families import FAMILIES, DiffusionConfig, FlowConfig
 from qpe.models.transforms import RainTransform
 from qpe.models.unet import UNetConfig
+from qpe.settings import read_yaml_mapping
 
 
 @dataclass(frozen=True)
@@ -197,13 +197,7 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> TrainConfig:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except OSError as err:
-            raise InputError(f"cannot read training config {path}: {err.strerror}") from None
-        except yaml.YAMLError as err:
-            raise InputError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+        data = read_yaml_mapping(path, "training config")
         try:
             return cls.from_dict(data, str(path))
         except QpeError as err:

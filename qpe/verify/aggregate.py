@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-import yaml
 
 from qpe.errors import DatasetError, InputError
+from qpe.settings import read_yaml_mapping
 from qpe.verify import categorical, continuous, distribution, ensemble, fss, sal, spectra
 from qpe.verify.pairs import DEFAULT_SCALES_KM, DEFAULT_THRESHOLDS, FieldPair, Region, pair_fields
 from qpe.verify.statistics import add_statistics, check_compatible, group_statistics
@@ -111,11 +111,7 @@ class ScoreConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> ScoreConfig:
-        try:
-            values = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise InputError(f"cannot read score settings {path}: {err}".replace("\n", " ")) from err
-        return cls.from_dict(values)
+        return cls.from_dict(read_yaml_mapping(path, "score settings", empty_ok=True))
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}

@@ -18,6 +18,7 @@ import yaml
 from qpe.data.grid import REGIONS
 from qpe.data.paired import SEVIRI_CHANNELS
 from qpe.errors import InputError
+from qpe.settings import read_yaml_mapping
 
 #: Calibration target: the rain statistics (:func:`qpe.data.rain_statistics.rain_statistics`) of the
 #: OPERA composite over the France region, 2018-08-24 18:00-23:45 UTC (24 times, 4 outliers above
@@ -263,17 +264,7 @@ class SynthConfig:
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> SynthConfig:
         """Load a config written by :meth:`to_yaml` (or a hand-written subset of it)."""
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except OSError as err:
-            raise InputError(f"cannot read synthetic config {path}: {err.strerror}") from err
-        except yaml.YAMLError as err:
-            raise InputError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from err
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise InputError(f"{path} must hold a mapping of synthetic-config settings")
+        data = read_yaml_mapping(path, "synthetic config", empty_ok=True)
         return cls.from_dict(data)
 
 
