@@ -49,6 +49,10 @@ class EnsembleBrowser(Viewer):
         self.member = pn.widgets.Player(label="Member", start=0, end=max(self.state.members - 1, 1),
                                         value=self.state.member, interval=900, loop_policy="loop",
                                         show_loop_controls=False, scale_buttons=0.7, width=300)
+        self.previous = pn.widgets.Button(label="◀ member", width=100, description="previous member")
+        self.next = pn.widgets.Button(label="member ▶", width=100, description="next member")
+        self.previous.on_click(lambda _: self.step(-1))
+        self.next.on_click(lambda _: self.step(1))
         self.note = pn.pane.Markdown(styles={"font-size": "0.85em", "color": "#555"})
         self._sync_models()
         self.grid = MapGrid(session, panels=ensemble_panels, rebuild_on=("ensemble_model",), columns=3, live=live)
@@ -65,6 +69,12 @@ class EnsembleBrowser(Viewer):
         self.model.value = self.state.ensemble_model or None
         self.note.object = "" if options else "Choose a DDPM or flow model to browse its members."
 
+    def step(self, steps: int) -> None:
+        """Show the member ``steps`` further on (wrapping around the ensemble)."""
+        estimate = self.session.recall(self.state.ensemble_model) if self.state.ensemble_model else None
+        members = estimate.sizes["member"] if estimate is not None else self.state.members
+        self.state.member = (self.state.member + steps) % max(members, 1)
+
     def _on_model(self, event) -> None:
         if event.new and event.new != self.state.ensemble_model:
             self.state.ensemble_model = event.new
@@ -79,4 +89,5 @@ class EnsembleBrowser(Viewer):
             self.member.value = min(self.state.member, self.member.end)
 
     def __panel__(self):
-        return pn.Column(pn.Row(self.model, self.member), self.note, self.grid, sizing_mode="stretch_width")
+        return pn.Column(pn.Row(self.model, self.previous, self.next, self.member), self.note, self.grid,
+                         sizing_mode="stretch_width")

@@ -268,3 +268,16 @@ def test_several_case_changes_at_once_update_every_view(session):
     assert [p.slot for p in grid.panels.values()] == ["ir", "radar", "ddpm", "ddpm-radar"]
     assert grid.panels["ddpm"].title == "ddpm member 1"
     assert list(scores.scores) == ["ddpm"] and "Scores at 2021-06-02T00:00" in scores.header.object
+
+
+def test_ensemble_browser_steps_through_members_and_wraps(session):
+    from dashboard.ensemble import EnsembleBrowser
+
+    EstimateRunner(session).run_blocking(["ddpm"], [TIME])
+    session.state.models = ["ddpm"]
+    browser = EnsembleBrowser(session)
+    assert session.state.ensemble_model == "ddpm" and browser.model.options == ["ddpm"]
+    browser.step(1)
+    assert session.state.member == 1
+    browser.step(-2)
+    assert session.state.member == 3  # wraps around the 4 members

@@ -184,6 +184,18 @@ def map_images(page) -> list[np.ndarray]:
     return [images[i] for i in order]
 
 
+def wait_for_images(page, count: int) -> list[np.ndarray]:
+    """The map images once ``count`` maps are drawn (a grid built anew renders after its status line)."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        images = map_images(page)
+        if len(images) >= count or time.monotonic() > deadline:
+            assert len(images) == count, f"{len(images)} maps drawn, expected {count}"
+            page.wait_for_timeout(500)
+            return map_images(page)
+        page.wait_for_timeout(300)
+
+
 def coloured_pixels(image: np.ndarray) -> int:
     """Pixels that are neither white, nor grey/black (axes, text, no-data): the colours of a field."""
     rgb = image.astype(int)
@@ -379,10 +391,17 @@ def test_reload_from_the_shared_url_restores_the_case(served, browser):
     images = map_images(again)
     assert coloured_pixels(images[2]) > 100, "the probability map is blank"
     again.screenshot(path=ARTIFACTS / "dashboard_06_restored_from_link.png")
-    # the ensemble browser of the restored case
+    # the ensemble browser of the restored case: step through the members next to radar and spread
     again.locator(".bk-tab", has_text="Ensemble").click()
-    wait_for_text(again, ".qpe-map-status", "member 0 of 4")
-    again.wait_for_timeout(1000)
+    wait_for_maps(again, "ddpm member 0 of 4", "ddpm spread (std of 4)")
+    first = wait_for_images(again, 3)
+    again.get_by_role("button", name="member ▶").click()
+    wait_for_maps(again, "ddpm member 1 of 4")
+    second = wait_for_images(again, 3)
+    assert query_of(again)["member"] == "1"
+    assert coloured_pixels(second[1]) > 100 and coloured_pixels(second[2]) > 100, "member or spread map blank"
+    assert not np.array_equal(first[1], second[1]), "the member map must change with the member"
+    assert coloured_pixels(second[0]) > 100, "the radar map beside the members is blank"
     again.screenshot(path=ARTIFACTS / "dashboard_07_ensemble.png")
     again.context.close()
 
