@@ -170,3 +170,12 @@ def test_bad_study_configs_give_one_clear_error(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(InputError, match=message):
         load_study(path)
+
+
+@pytest.mark.parametrize("name", ["demo", "gpu"])
+def test_committed_studies_plan_eight_models_with_their_residual_bases(name):
+    study = load_study(REPO / "studies" / f"{name}.yaml")
+    runs = training_runs(study, "/tmp/m")
+    assert len(runs) == 8 and {r.frames for r in runs} == {1, 4}
+    order = [r.config.name for r in runs]
+    assert order.index("unet_t4") < order.index("flow_residual_t4")
