@@ -375,7 +375,9 @@ def rank_histogram(scores: xr.Dataset) -> Figure:
     ax.set_ylabel("relative frequency")
     ax.set_title("Rank histogram (dashed: flat histogram of a reliable ensemble)")
     ax.set_xticks(np.arange(int(data["rank"].values.max()) + 1))
-    ax.legend(fontsize=9)
+    tallest = float(np.nanmax(data["rank_histogram"].sel(model=models).values))
+    ax.set_ylim(0, 1.3 * tallest)  # room for the legend above the bars
+    ax.legend(fontsize=9, loc="upper center", ncols=min(len(models) + len(flat), 4))
     return fig
 
 
