@@ -184,9 +184,15 @@ def estimate(
 
     if isinstance(model, (str, os.PathLike)):
         model = load(model)
-    validate_paired(ds, require=("ir",))
-    check_compatible(model, ds)
+    if "time" not in ds.coords:
+        raise DatasetError("dataset has no 'time' coordinate")
     positions = find_times(ds, times)
+    # Validate (units, ranges, grid) only the frames these estimates read: a long dataset is not
+    # read in full for one time.
+    frames = model.card.input.frames
+    needed = np.unique(np.concatenate([np.arange(max(0, p - frames + 1), p + 1) for p in positions]))
+    validate_paired(ds.isel(time=needed), require=("ir",))
+    check_compatible(model, ds)
     device = resolve_device(config.device)
     card = model.card
     steps = config.steps if config.steps is not None else card.sampling.steps
