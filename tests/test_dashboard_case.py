@@ -175,3 +175,5 @@ def test_qpe_demo_builds_the_data_and_serves_the_dashboard(tmp_path):
         process.terminate()
         output, _ = process.communicate(timeout=30)
     assert "demo data:" in output and "4 times" in output and f"http://localhost:{port}/" in output
+    # the link of the demo case: the U-Net and the residual flow (the committed demo checkpoints)
+    assert f"http://localhost:{port}/?time=2021-06-02T21%3A00&models=%5B%22unet%22%2C+%22flow_residual%22%5D" in output

@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
+import threading
+import webbrowser
+from urllib.parse import urlencode
+
+#: The case the demo opens on: a rainy time of the held-out last hours of the demo data, with the
+#: deterministic U-Net and the residual flow (the study's two main contenders).
+DEMO_TIME = "2021-06-02T21:00"
+DEMO_MODELS = ("unet", "flow_residual")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,5 +38,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"demo data: {path} ({times['count']} times, {times['first']} .. {times['last']} UTC)")
     print(f"demo checkpoints: {', '.join(c.name for c in found) or 'none yet (the dashboard says how to add some)'}"
           f" ({models})")
-    dashboard.serve(path, models, port=args.port, show=not args.no_browser)
+    shown = [name for name in DEMO_MODELS if name in {c.path.name for c in found}]
+    query = urlencode({"time": DEMO_TIME, "models": json.dumps(shown), "members": 4})
+    link = f"http://localhost:{args.port}/?{query}"
+    print(f"demo case (U-Net and residual flow at {DEMO_TIME} UTC): {link}")
+    if not args.no_browser:  # open the demo case once the server listens
+        threading.Timer(2.0, webbrowser.open, args=(link,)).start()
+    dashboard.serve(path, models, port=args.port, show=False)
     return 0
