@@ -57,5 +57,11 @@ def test_residual_flow_ensemble_mean_stays_closer_to_the_unet_than_the_gaussian_
 
     residual, gaussian = distance("flow_residual"), distance("flow_gaussian")
     assert residual < 0.7 * gaussian, (residual, gaussian)
-    # and the residual flow is an ensemble, not a copy of the U-Net
-    assert float(np.nanmean(y["flow_residual"].std(axis=0))) > 0.05
+    # and the residual flow is an ensemble, not a copy of the U-Net: where its mean is wet (> 0.1 mm/h)
+    # its members spread about as much as the Gaussian flow's (measured: 0.14 and 0.14 in log1p space)
+    def wet_spread(name: str) -> float:
+        wet = np.expm1(y[name].mean(axis=0)) > 0.1
+        return float(y[name].std(axis=0)[wet].mean())
+
+    assert wet_spread("flow_residual") > max(0.05, 0.5 * wet_spread("flow_gaussian"))
+    assert float(np.abs(fields["flow_residual"][0] - fields["flow_residual"][1]).max()) > 1.0  # mm/h
