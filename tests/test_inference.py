@@ -129,6 +129,44 @@ def test_concurrent_writers_leave_complete_files(tmp_path, small_paired, unet_di
     np.testing.assert_array_equal(cache.get(path.stem)["rain"].values, results[0][:, 0])
 
 
+_CONCURRENT_READERS = """
+import sys, threading
+import numpy as np, xarray as xr
+from qpe.inference.cache import EstimateCache
+cache = EstimateCache(sys.argv[1])
+field = np.random.default_rng(0).gamma(0.3, 2.0, (4, 64, 64)).astype("float32")
+keys = [f"{k:032x}" for k in range(16)]
+for k in keys:
+    cache.put(k, xr.Dataset({"rain": (("member", "y", "x"), field + int(k, 16))}))
+errors = []
+def read(offset):
+    try:
+        for i in range(60):
+            k = keys[(i + offset) % len(keys)]
+            assert float(cache.get(k)["rain"][0, 0, 0]) == float(field[0, 0, 0] + int(k, 16))
+            if i % 10 == 0:
+                cache.put(k, xr.Dataset({"rain": (("member", "y", "x"), field + int(k, 16))}))
+    except Exception as err:
+        errors.append(repr(err))
+threads = [threading.Thread(target=read, args=(n,)) for n in range(6)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print("errors", errors)
+sys.exit(1 if errors else 0)
+"""
+
+
+def test_cache_survives_many_threads_reading_and_writing(tmp_path):
+    # netCDF-C/HDF5 is not thread-safe: unguarded, concurrent reads crash the process (seen in
+    # `qpe study` on a warm cache), so this runs in a child process and checks its exit status
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _CONCURRENT_READERS, str(tmp_path / "cache")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.returncode, done.stdout[-2000:], done.stderr[-2000:])
+
+
 @pytest.mark.parametrize(
     "times, message",
     [

@@ -36,6 +36,7 @@ import json
 import os
 import uuid
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,6 +54,7 @@ from qpe.errors import DatasetError, InputError
 from qpe.inference.cache import EstimateCache
 from qpe.inference.engine import EstimateConfig, find_times
 from qpe.inference.estimators import Estimator
+from qpe.netcdf import NETCDF_LOCK
 from qpe.verify import ScoreAccumulator, ScoreConfig, bootstrap_ci, scores_to_frame, window_sizes
 
 #: Suffix of the confidence-bound variables in the scores Dataset.
@@ -215,7 +217,8 @@ def _open_source(source: str | os.PathLike | xr.Dataset) -> xr.Dataset:
     path = Path(source)
     if path.is_dir():
         return xr.open_zarr(path, chunks=None, decode_timedelta=False)
-    return xr.open_dataset(path, decode_timedelta=False)
+    with NETCDF_LOCK:  # tasks run in threads; netCDF-C is not thread-safe
+        return xr.open_dataset(path, decode_timedelta=False)
 
 
 def _batch_size(ds: xr.Dataset, estimators: Sequence[Estimator], config: EvaluationConfig) -> int:
@@ -250,6 +253,7 @@ def score_times(
         Cache of estimates.
     """
     ds = _open_source(source)
+    zarr = not isinstance(source, xr.Dataset) and Path(source).is_dir()
     index = pd.DatetimeIndex(ds["time"].values)
     positions = index.get_indexer(times)
     frames = max(e.frames for e in estimators)
@@ -259,7 +263,9 @@ def score_times(
     try:
         for start in range(0, positions.size, batch):
             chosen = positions[start : start + batch]
-            window = ds.isel(time=slice(chosen[0] - frames + 1, chosen[-1] + 1)).load()
+            window = ds.isel(time=slice(chosen[0] - frames + 1, chosen[-1] + 1))
+            with nullcontext() if zarr else NETCDF_LOCK:  # a Zarr store reads in parallel
+                window = window.load()
             when = index[chosen]
             radar = window["rain"].sel(time=when)
             estimates = {}

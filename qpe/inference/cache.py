@@ -4,7 +4,8 @@ An estimate is stored as a NetCDF file named after the hash of everything that d
 checkpoint's weights hash, the exact input IR values, the valid time, members, sampler steps, seed
 and tiling. Files are written under a temporary name and moved into place with ``os.replace``, so a
 reader sees either no file or a complete one, never a half-written file; two users computing the
-same estimate at once simply write the same bytes twice.
+same estimate at once simply write the same bytes twice. Within a process, threads read and write
+under :data:`qpe.netcdf.NETCDF_LOCK` (the netCDF library is not thread-safe).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+
+from qpe.netcdf import NETCDF_LOCK
 
 #: Environment variable that moves the cache (default ``~/.cache/qpe/estimates``).
 CACHE_ENV = "QPE_CACHE_DIR"
@@ -56,7 +59,7 @@ class EstimateCache:
         path = self.path(key)
         if not path.exists():
             return None
-        with xr.open_dataset(path) as ds:
+        with NETCDF_LOCK, xr.open_dataset(path) as ds:  # netCDF-C is not thread-safe
             return ds.load()
 
     def put(self, key: str, ds: xr.Dataset) -> Path:
@@ -65,7 +68,8 @@ class EstimateCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            ds.to_netcdf(tmp, engine="netcdf4")
+            with NETCDF_LOCK:
+                ds.to_netcdf(tmp, engine="netcdf4")
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
