@@ -327,6 +327,10 @@ def test_has_frames_and_tasks_respect_gaps_and_days():
         ["00:00", "00:30"],
         ["00:45"],
     ]
+    day = pd.date_range("2021-06-03T00:00", periods=12, freq="15min")
+    assert [t.size for t in plan_tasks(day, 8)] == [6, 6]  # balanced, not 8 + 4
+    assert [t.size for t in plan_tasks(day, 5)] == [4, 4, 4]
+    assert [t.size for t in plan_tasks(day, 12)] == [12]
 
 
 def test_find_estimators_dedupes_and_names_checkpoints(tmp_path, models_dir):

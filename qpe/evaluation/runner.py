@@ -191,12 +191,18 @@ def usable_times(
 
 
 def plan_tasks(times: pd.DatetimeIndex, chunk_times: int) -> list[pd.DatetimeIndex]:
-    """Runs of at most ``chunk_times`` times, each within one UTC day, in time order."""
+    """Runs of at most ``chunk_times`` times, each within one UTC day, in time order.
+
+    A day is cut into the fewest runs that fit, of near-equal length (12 times in runs of at most 8
+    give 6 + 6, not 8 + 4), so that parallel workers finish together.
+    """
     tasks = []
     days = times.normalize()
     for day in days.unique():
         in_day = times[days == day]
-        tasks.extend(in_day[k : k + chunk_times] for k in range(0, in_day.size, chunk_times))
+        parts = -(-in_day.size // chunk_times)
+        bounds = np.linspace(0, in_day.size, parts + 1).round().astype(int)
+        tasks.extend(in_day[a:b] for a, b in zip(bounds[:-1], bounds[1:]))
     return tasks
 
 
