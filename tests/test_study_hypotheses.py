@@ -64,6 +64,14 @@ def test_h1_fails_when_the_flow_loses_placement(study):
     assert judge(table(rows), study)[0].holds is False
 
 
+def test_h1_is_not_tested_against_a_unet_without_skill(study):
+    rows = good_rows(4) + good_rows(1, shift=0.02)
+    rows[0].update(csi_1=0.0, fss_5_32=0.0)  # a U-Net that never reaches 1 mm/h: anything "matches" it
+    h1 = judge(table(rows), study)[0]
+    assert h1.holds is None and h1.label == "not tested"
+    assert "without skill" in h1.evidence[-1]
+
+
 @pytest.mark.parametrize(("column", "value"), [("psd_ratio_max", 1.5), ("psd_ratio_min", 0.6), ("p99_ratio", 0.8),
                                               ("wet_fraction_ratio", 1.2)])
 def test_h2_needs_the_whole_band_and_the_amounts(study, column, value):

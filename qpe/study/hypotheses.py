@@ -25,7 +25,7 @@ from qpe.study.plan import checkpoint_name, variant_name
 
 #: Tolerance of H3's "matches realism".
 REALISM_TOLERANCE = 0.05
-#: A CSI below this is no skill (H1 then compares with nothing and says so).
+#: A U-Net CSI below this is no skill: H1 then has nothing to match and is "not tested".
 NO_SKILL = 0.02
 
 
@@ -103,6 +103,9 @@ def _h1(unet, budget, t, max_steps) -> Verdict:
         v.evidence.append(f"{name}: CSI@1 {_f(row.csi_1)} ({_f(row.csi_1 / unet.csi_1 if unet.csi_1 else np.nan)}"
                           f" x U-Net), FSS {_f(row.fss_5_32)} ({row.fss_5_32 - unet.fss_5_32:+.3f}) "
                           f"-> {'yes' if ok else 'no'}")
+    if unet.csi_1 < NO_SKILL:  # matching a U-Net that never reaches 1 mm/h says nothing about placement
+        v.evidence.append(f"conditions met at K = {good}, but against a U-Net without skill: not a test")
+        return v
     v.holds = bool(good)
     v.evidence.append(f"holds at K = {good}" if good else "holds at no K")
     return v
