@@ -188,11 +188,14 @@ def performance_diagram(scores: xr.Dataset) -> Figure:
         )
         for i, t in enumerate(thresholds)
     ]
-    # one legend, models on the first row and thresholds on the second (legends fill column by column)
-    ncols = max(len(model_handles), len(threshold_handles))
+    # one legend: models on the first rows, thresholds on the next (at most 4 a row, to fit the width); legends fill column
+    # by column, so the rows are padded and read out column-major
+    ncols = min(4, max(len(model_handles), len(threshold_handles)))
     blank = Line2D([], [], linestyle="none", label=" ")
-    rows = [h + [blank] * (ncols - len(h)) for h in (model_handles, threshold_handles)]
-    handles = [h for pair in zip(*rows, strict=True) for h in pair]
+    rows = [group[k : k + ncols] for group in (model_handles, threshold_handles)
+            for k in range(0, len(group), ncols)]
+    rows = [r + [blank] * (ncols - len(r)) for r in rows]
+    handles = [row[c] for c in range(ncols) for row in rows]
     fig.legend(handles=handles, loc="outside lower center", ncols=ncols, fontsize=8, frameon=False)
     return fig
 
