@@ -188,8 +188,8 @@ def performance_diagram(scores: xr.Dataset) -> Figure:
         )
         for i, t in enumerate(thresholds)
     ]
-    # one legend: models on the first rows, thresholds on the next (at most 4 a row, to fit the width); legends fill column
-    # by column, so the rows are padded and read out column-major
+    # one legend: models on the first rows, thresholds on the next, at most 4 a row to fit the width;
+    # legends fill column by column, so the rows are padded and read out column-major
     ncols = min(4, max(len(model_handles), len(threshold_handles)))
     blank = Line2D([], [], linestyle="none", label=" ")
     rows = [group[k : k + ncols] for group in (model_handles, threshold_handles)

@@ -259,7 +259,7 @@ def score_times(
         Cache of estimates.
     """
     ds = _open_source(source)
-    zarr = not isinstance(source, xr.Dataset) and Path(source).is_dir()
+    zarr = not isinstance(source, xr.Dataset) and Path(source).is_dir()  # as _open_source decided
     index = pd.DatetimeIndex(ds["time"].values)
     positions = index.get_indexer(times)
     frames = max(e.frames for e in estimators)

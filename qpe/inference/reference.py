@@ -7,8 +7,9 @@ reader (:func:`qpe.data.readers.crr.read_crr`: nearest neighbour, NaN outside th
 CRR has no data). Regridded fields are cached on disk like model estimates, keyed by the CRR file's
 content hash, the target grid and the time.
 
-HDF5 (under netCDF4) is not thread-safe: CRR files are read under xarray's process-wide HDF5 lock,
-so estimates may run in threads (the Dask threaded scheduler) beside xarray's own NetCDF reads.
+HDF5 (under netCDF4) is not thread-safe: CRR files are read under :data:`qpe.netcdf.NETCDF_LOCK`, the
+one lock under which qpe touches NetCDF from threads (the estimate cache, evaluation tasks), so
+estimates may run in threads (the Dask threaded scheduler).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import netCDF4
 import numpy as np
 import pandas as pd
 import xarray as xr
-from xarray.backends.locks import HDF5_LOCK
 
 from qpe import __version__
 from qpe.data.grid import GRID_MAPPING_NAME, Grid
@@ -32,6 +32,7 @@ from qpe.errors import InputError
 from qpe.inference.cache import EstimateCache, cache_key
 from qpe.inference.engine import EstimateConfig, find_times
 from qpe.models.checkpoint import sha256_file
+from qpe.netcdf import NETCDF_LOCK
 
 #: Model name of the CRR reference in scores and figures.
 CRR_NAME = "nwcsaf_crr"
@@ -46,7 +47,7 @@ def crr_nominal_time(path: str | os.PathLike) -> pd.Timestamp:
         Not NetCDF, or no usable ``nominal_product_time`` attribute.
     """
     try:
-        with HDF5_LOCK, netCDF4.Dataset(path) as nc:
+        with NETCDF_LOCK, netCDF4.Dataset(path) as nc:
             text = nc.getncattr("nominal_product_time")
     except OSError as err:
         raise InputError(f"{path} is not a NetCDF file ({err})") from err
@@ -162,7 +163,7 @@ class CrrReference:
                 fields[i] = cached["rain"].values
         todo = [i for i, f in enumerate(fields) if f is None]
         if todo:  # one reader call: the geostationary -> grid mapping is computed once
-            with HDF5_LOCK:
+            with NETCDF_LOCK:
                 read = read_crr([files[i] for i in todo], grid, progress=progress)["rain"]
             for i in todo:
                 fields[i] = read.sel(time=valid_times[i]).values
