@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
+import socket
 import threading
+import time
 import webbrowser
-from urllib.parse import urlencode
 
 #: The case the demo opens on: a rainy time of the held-out last hours of the demo data, with the
 #: deterministic U-Net and the residual flow (the study's two main contenders).
@@ -27,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import dashboard
+    from dashboard.sharing import share_query
+    from dashboard.state import CaseState
     from qpe.data.catalog import REPO_ROOT, ensure_dataset
     from qpe.data.paired import open_paired, summarize
     from qpe.models import find_checkpoints
@@ -39,10 +41,21 @@ def run(args: argparse.Namespace) -> int:
     print(f"demo checkpoints: {', '.join(c.name for c in found) or 'none yet (the dashboard says how to add some)'}"
           f" ({models})")
     shown = [name for name in DEMO_MODELS if name in {c.path.name for c in found}]
-    query = urlencode({"time": DEMO_TIME, "models": json.dumps(shown), "members": 4})
-    link = f"http://localhost:{args.port}/?{query}"
+    link = f"http://localhost:{args.port}/" + share_query(CaseState(time=DEMO_TIME, models=shown, members=4))
     print(f"demo case (U-Net and residual flow at {DEMO_TIME} UTC): {link}")
-    if not args.no_browser:  # open the demo case once the server listens
-        threading.Timer(2.0, webbrowser.open, args=(link,)).start()
+    if not args.no_browser:
+        threading.Thread(target=_open_when_listening, args=(link, args.port), daemon=True).start()
     dashboard.serve(path, models, port=args.port, show=False)
     return 0
+
+
+def _open_when_listening(link: str, port: int, timeout_s: float = 60.0) -> None:
+    """Open ``link`` in the browser as soon as the dashboard accepts connections on ``port``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("localhost", port), timeout=1.0):
+                webbrowser.open(link)
+                return
+        except OSError:
+            time.sleep(0.2)

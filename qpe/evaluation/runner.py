@@ -216,15 +216,17 @@ class TaskResult:
     n_times: int
 
 
-def _open_source(source: str | os.PathLike | xr.Dataset) -> xr.Dataset:
-    """The dataset of a task: the Dataset itself, or the file opened lazily (validated by the caller)."""
+def _open_source(source: str | os.PathLike | xr.Dataset) -> tuple[xr.Dataset, bool]:
+    """The dataset of a task (the Dataset itself, or the file opened lazily; validated by the caller)
+    and whether its reads must hold :data:`~qpe.netcdf.NETCDF_LOCK`: all but a Zarr store's (a given
+    Dataset may be backed by a NetCDF file; loading one already in memory costs nothing)."""
     if isinstance(source, xr.Dataset):
-        return source
+        return source, True
     path = Path(source)
     if path.is_dir():
-        return xr.open_zarr(path, chunks=None, decode_timedelta=False)
+        return xr.open_zarr(path, chunks=None, decode_timedelta=False), False
     with NETCDF_LOCK:  # tasks run in threads; netCDF-C is not thread-safe
-        return xr.open_dataset(path, decode_timedelta=False)
+        return xr.open_dataset(path, decode_timedelta=False), True
 
 
 def _batch_size(ds: xr.Dataset, estimators: Sequence[Estimator], config: EvaluationConfig) -> int:
@@ -258,8 +260,7 @@ def score_times(
     cache : EstimateCache, optional
         Cache of estimates.
     """
-    ds = _open_source(source)
-    zarr = not isinstance(source, xr.Dataset) and Path(source).is_dir()  # as _open_source decided
+    ds, locked = _open_source(source)
     index = pd.DatetimeIndex(ds["time"].values)
     positions = index.get_indexer(times)
     frames = max(e.frames for e in estimators)
@@ -270,7 +271,7 @@ def score_times(
         for start in range(0, positions.size, batch):
             chosen = positions[start : start + batch]
             window = ds.isel(time=slice(chosen[0] - frames + 1, chosen[-1] + 1))
-            with nullcontext() if zarr else NETCDF_LOCK:  # a Zarr store reads in parallel
+            with NETCDF_LOCK if locked else nullcontext():  # a Zarr store reads in parallel
                 window = window.load()
             when = index[chosen]
             radar = window["rain"].sel(time=when)
