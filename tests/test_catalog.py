@@ -25,12 +25,13 @@ def catalog(tmp_path):
     return path
 
 
-def test_project_catalog_names_the_demo_and_holdout_data():
+def test_project_catalog_names_the_demo_training_and_holdout_data():
     entries = read_catalog(default_catalog_path())
-    assert {"demo", "holdout", "opera-semisynthetic"} <= set(entries)
-    demo, holdout = entries["demo"], entries["holdout"]
-    assert demo.synth_config().seed != holdout.synth_config().seed
-    assert demo.synth_config().size == 256 and demo.synth_config().frames == 192
+    assert {"demo", "train", "holdout", "opera-semisynthetic"} <= set(entries)
+    demo, train, holdout = (entries[name].synth_config() for name in ("demo", "train", "holdout"))
+    assert len({demo.seed, train.seed, holdout.seed}) == 3  # the held-out storms are never trained on
+    assert demo.size == 256 and demo.frames == 192
+    assert train.frames == 4 * demo.frames and train.size == 128  # the study's training set: 8 days
 
 
 def test_ensure_builds_once_and_equals_the_generator(catalog):

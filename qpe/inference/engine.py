@@ -2,7 +2,8 @@
 
 ``estimate`` gathers the T successive IR frames each time needs, cuts large grids into overlapping
 tiles, batches tiles through the model with all ensemble members at once (bf16 autocast on a GPU,
-float32 on the CPU), blends the tiles back and caches each (model, time) result on disk.
+float32 on the CPU; channels-last weights on both), blends the tiles back and caches each (model, time)
+result on disk.
 """
 
 from __future__ import annotations
@@ -200,7 +201,7 @@ def estimate(
     settings = {**asdict(config), "steps": steps, "sampler": sampler}
     if card.family == "unet":
         settings.update(members=1, steps=None, sampler=None)
-    model.to(device)
+    model.to(device, channels_last=True)
     fields = []
     bar = tqdm(positions, desc=f"estimate {card.name}", unit="time", disable=not progress, leave=False)
     for index in bar:
