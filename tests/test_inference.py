@@ -7,11 +7,12 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from models_testing import VARIANTS, fit_unet, synthetic_batch, tiny_card, variant_card
 from qpe.cli import main
 from qpe.data.paired import save_paired
-from qpe.errors import DatasetError
+from qpe.errors import CheckpointError, DatasetError
 from qpe.inference.cache import EstimateCache
 from qpe.inference.engine import EstimateConfig, estimate
 from qpe.models import build_model, load, save_checkpoint
@@ -87,6 +88,16 @@ def test_missing_ir_gives_nan_estimate(small_paired, unet_dir):
     ds["ir"].values[:, :, 10, 20] = np.nan
     out = estimate(unet_dir, ds, ds["time"].values[1:2], progress=False)["rain"].values
     assert np.isnan(out[0, 0, 10, 20]) and np.isfinite(out).sum() == out.size - 1
+
+
+def test_a_model_gone_non_finite_is_an_error_and_nothing_is_cached(tmp_path, small_paired, unet_dir):
+    model = load(unet_dir)
+    with torch.no_grad():
+        model.model.backbone.stem.weight[0, 0, 0, 0] = float("nan")  # what a corrupted model in memory does
+    cache = EstimateCache(tmp_path / "cache")
+    with pytest.raises(CheckpointError, match=r"model 'unet' gave non-finite rain where its IR input is complete"):
+        estimate(model, small_paired, small_paired["time"].values[1:2], cache=cache, progress=False)
+    assert not list((tmp_path / "cache").rglob("*.nc"))
 
 
 def test_cache_reuses_and_keys_on_settings(tmp_path, small_paired, flow_dir):

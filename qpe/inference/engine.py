@@ -2,8 +2,7 @@
 
 ``estimate`` gathers the T successive IR frames each time needs, cuts large grids into overlapping
 tiles, batches tiles through the model with all ensemble members at once (bf16 autocast on a GPU,
-float32 on the CPU; channels-last weights on both), blends the tiles back and caches each (model, time)
-result on disk.
+float32 on the CPU), blends the tiles back and caches each (model, time) result on disk.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from tqdm.auto import tqdm
 from qpe import __version__
 from qpe.data.grid import GRID_MAPPING_NAME
 from qpe.data.paired import SEVIRI_STEP, rain_attrs, validate_paired
-from qpe.errors import DatasetError
+from qpe.errors import CheckpointError, DatasetError
 from qpe.inference.cache import EstimateCache, array_digest, cache_key
 from qpe.inference.device import autocast, exclusive, resolve_device
 from qpe.inference.tiling import plan_tiles, tile_weights
@@ -145,6 +144,11 @@ def _predict_field(model, stack: np.ndarray, config: EstimateConfig, device: tor
                 total[:, tile.rows, tile.cols] += field * wts
                 weight[tile.rows, tile.cols] += wts
     rain = total / weight
+    if not np.isfinite(rain[:, valid]).all():
+        raise CheckpointError(
+            f"model {model.card.name!r} gave non-finite rain where its IR input is complete "
+            f"({np.mean(~np.isfinite(rain[:, valid])):.0%} of those pixels): are its weights corrupt?"
+        )
     rain[:, ~valid] = np.nan
     return rain
 
@@ -201,7 +205,8 @@ def estimate(
     settings = {**asdict(config), "steps": steps, "sampler": sampler}
     if card.family == "unet":
         settings.update(members=1, steps=None, sampler=None)
-    model.to(device, channels_last=True)
+    with exclusive(device):  # a first move to a GPU must not overlap another session's forward pass
+        model.to(device)
     fields = []
     bar = tqdm(positions, desc=f"estimate {card.name}", unit="time", disable=not progress, leave=False)
     for index in bar:
