@@ -34,8 +34,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -245,6 +246,7 @@ def score_times(
     times: pd.DatetimeIndex,
     config: EvaluationConfig,
     cache: EstimateCache | None = None,
+    on_estimate: Callable[[int], None] | None = None,
 ) -> TaskResult:
     """Estimate every model at ``times`` and accumulate its scores against the radar (one Dask task).
 
@@ -259,6 +261,8 @@ def score_times(
     config : EvaluationConfig
     cache : EstimateCache, optional
         Cache of estimates.
+    on_estimate : callable, optional
+        Called with the number of times after each model's estimate of a batch (progress).
     """
     ds, locked = _open_source(source)
     index = pd.DatetimeIndex(ds["time"].values)
@@ -280,6 +284,8 @@ def score_times(
                 out = est.estimate(window, when, config.estimate, cache=cache, progress=False)
                 info.setdefault(est.name, dict(out.attrs))
                 estimates[est.name] = out["rain"]
+                if on_estimate is not None:
+                    on_estimate(len(when))
             valid = radar.notnull()
             if config.common_mask:
                 for rain in estimates.values():
@@ -295,29 +301,33 @@ def score_times(
 
 
 # -- running the tasks ------------------------------------------------------------------------------------
-def _run_local(tasks: list, workers: int | None, progress: bool) -> list[TaskResult]:
+def _run_local(task_args: list[tuple], workers: int | None, progress: bool) -> list[TaskResult]:
+    """Tasks (the arguments of :func:`score_times`) on local threads, with a bar over estimates (model x
+    time): a task of a slow model takes minutes, so counting tasks would leave the bar still."""
     import dask
-    from dask.callbacks import Callback
 
-    keys = {t.key for t in tasks}
-    bar = tqdm(total=len(tasks), desc="evaluate", unit="task", disable=not progress)
+    total = sum(len(args[1]) * len(args[2]) for args in task_args)
+    bar = tqdm(total=total, desc="evaluate", unit="estimate", disable=not progress)
+    lock = threading.Lock()
 
-    class _Progress(Callback):
-        def _posttask(self, key, result, dsk, state, worker_id):
-            if key in keys:
-                bar.update()
+    def advance(n: int) -> None:
+        with lock:
+            bar.update(n)
 
+    tasks = [dask.delayed(score_times, pure=False)(*args, on_estimate=advance) for args in task_args]
     workers = workers or min(len(tasks), os.cpu_count() or 1)
     try:
-        with _Progress():
-            return list(dask.compute(*tasks, scheduler="threads", num_workers=workers))
+        return list(dask.compute(*tasks, scheduler="threads", num_workers=workers))
     finally:
         bar.close()
 
 
-def _run_distributed(tasks: list, scheduler, progress: bool) -> list[TaskResult]:
+def _run_distributed(task_args: list[tuple], scheduler, progress: bool) -> list[TaskResult]:
+    """Tasks on a ``distributed`` cluster, with a bar over finished tasks."""
+    import dask
     from distributed import Client, as_completed
 
+    tasks = [dask.delayed(score_times, pure=False)(*args) for args in task_args]
     own = not isinstance(scheduler, Client)
     if own:
         try:
@@ -400,12 +410,7 @@ def accumulate_period(
     times = usable_times(ds, period, estimators)
     for est in estimators:  # channels, weights, reference files: every error before any work
         est.check(ds, times)
-    import dask
-
-    tasks = [
-        dask.delayed(score_times, pure=False)(source, list(estimators), chunk, config, cache)
-        for chunk in plan_tasks(times, config.chunk_times)
-    ]
+    tasks = [(source, list(estimators), chunk, config, cache) for chunk in plan_tasks(times, config.chunk_times)]
     results = (
         _run_local(tasks, workers, progress)
         if scheduler is None
@@ -550,7 +555,7 @@ def evaluate_period(
     cache : EstimateCache, optional
         Estimate cache (reused across runs; none when None).
     progress : bool
-        Show a progress bar over tasks.
+        Show a progress bar: over estimates (model x time) on local threads, over tasks on a cluster.
     times : sequence of datetime-like, optional
         Explicit valid times to score instead of the period ``start .. end`` (e.g. every hour); each
         must be in the data.
