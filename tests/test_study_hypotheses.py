@@ -112,6 +112,20 @@ def test_missing_models_leave_a_hypothesis_untested(study):
     assert verdicts[2].holds is None and verdicts[3].holds is None and verdicts[2].label == "not tested"
 
 
+def test_cost_figure_draws_tables_without_finite_scores(study):
+    from io import BytesIO
+    from types import SimpleNamespace
+
+    from qpe.study.page import cost_figure
+
+    rows = good_rows(4) + good_rows(1)
+    empty = table([{**r, **{c: np.nan for c in ("csi_1", "crps", "psd_ratio", "p99_ratio")}} for r in rows])
+    for t in (table(rows), empty):
+        fig = cost_figure(t, SimpleNamespace(config=study))
+        fig.savefig(BytesIO(), format="png")  # raised "Data cannot be log-scaled" on an all-NaN table
+        assert [ax.get_xscale() for ax in fig.axes[:4]] == (["log"] * 4 if t is not empty else ["linear"] * 4)
+
+
 def test_headline_metrics_read_the_score_dataset():
     wavelength = np.array([64.0, 32.0, 16.0, 8.0, 4.0])
     ratio = np.array([[[1.0, 0.5, 0.5, 0.5, 0.1]], [[1.0, 1.0, 2.0, 0.5, 3.0]]])  # (model, member, wavelength)

@@ -90,10 +90,15 @@ def cost_figure(table: pd.DataFrame, result) -> Figure:
                                label=key if name != "ir_rule" else "IR rule")
                 if name == "ir_rule":
                     break
+        values = table[column].astype(float)
         if column in ("psd_ratio", "p99_ratio"):
             ax.axhline(1.0, color="black", linewidth=2, label="radar")
-            ax.set_yscale("log")
-        ax.set_xscale("log")
+            if (values > 0).any():  # a log axis needs a positive value (all-NaN scores draw no curve)
+                ax.set_yscale("log")
+        if np.isfinite(values).any():
+            ax.set_xscale("log")
+        else:
+            ax.text(0.5, 0.5, "no finite score", ha="center", va="center", transform=ax.transAxes)
         ax.set_xlabel("network evaluations per sample")
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
