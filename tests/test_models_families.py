@@ -101,6 +101,7 @@ SAMPLING = [
     ("flow_gaussian", "heun"),
     ("flow_residual", "euler"),
     ("flow_residual", "heun"),
+    ("flow_residual", "midpoint"),
 ]
 
 
@@ -140,7 +141,7 @@ def test_residual_flow_samples_scatter_around_the_unet(batch, base):
 
 def test_unknown_sampler_is_refused(batch):
     model = build_variant("flow_gaussian")
-    with pytest.raises(InputError, match="heun or euler, not 'ddim'"):
+    with pytest.raises(InputError, match="heun or euler or midpoint, not 'ddim'"):
         model.sample(batch["ir"][:1], members=1, steps=2, sampler="ddim")
 
 
@@ -154,6 +155,7 @@ def test_unknown_sampler_is_refused(batch):
         ("flow_gaussian", "heun", 8, 16),
         ("flow_residual", "euler", 8, 9),
         ("flow_residual", "heun", 4, 9),
+        ("flow_residual", "midpoint", 4, 9),
     ],
 )
 def test_num_function_evaluations(variant, sampler, steps, expected, base):

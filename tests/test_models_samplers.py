@@ -90,6 +90,9 @@ def test_residual_target_round_trips_and_gaussian_source_has_its_std():
         (samplers.heun, 4, 0.025),
         (samplers.heun, 16, 0.004),
         (samplers.heun, 64, 3e-4),
+        (samplers.midpoint, 4, 0.025),
+        (samplers.midpoint, 16, 0.004),
+        (samplers.midpoint, 64, 3e-4),
     ],
 )
 def test_flow_solvers_reach_the_exact_transport_map(solver, steps, tol):
@@ -99,13 +102,26 @@ def test_flow_solvers_reach_the_exact_transport_map(solver, steps, tol):
     assert error < tol
 
 
+@pytest.mark.parametrize("second_order", [samplers.heun, samplers.midpoint])
 @pytest.mark.parametrize("steps", [4, 16])
-def test_heun_is_more_accurate_than_euler(steps):
+def test_second_order_solvers_are_more_accurate_than_euler(steps, second_order):
     x0 = normal(10_000, 0)
     exact = MU + S * x0
     euler_err = float((samplers.euler(exact_velocity, x0, steps) - exact).abs().max())
-    heun_err = float((samplers.heun(exact_velocity, x0, steps) - exact).abs().max())
-    assert heun_err < euler_err / 5
+    err = float((second_order(exact_velocity, x0, steps) - exact).abs().max())
+    assert err < euler_err / 5
+
+
+def test_midpoint_never_evaluates_the_data_end_and_heun_does():
+    seen = {"midpoint": [], "heun": []}
+    for name in seen:
+        def velocity(x, t, name=name):
+            seen[name].append(t)
+            return exact_velocity(x, t)
+
+        getattr(samplers, name)(velocity, normal(10, 0), 4)
+    assert seen["midpoint"] == [0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875]
+    assert max(seen["heun"]) == 1.0 and len(seen["heun"]) == 8
 
 
 # -- diffusion samplers -------------------------------------------------------------------------------------
@@ -171,6 +187,7 @@ def test_ddim_eta_zero_is_deterministic_given_the_initial_noise():
         ("euler", 16, 16),
         ("heun", 1, 2),
         ("heun", 8, 16),
+        ("midpoint", 8, 16),
         ("ddim", 50, 50),
         ("ddpm", 4, 4),
     ],

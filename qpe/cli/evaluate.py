@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None, help="sampler steps K (default: each card's)")
     p.add_argument(
         "--sampler",
-        choices=("ddpm", "ddim", "euler", "heun"),
+        choices=("ddpm", "ddim", "euler", "heun", "midpoint"),
         default=None,
         help="sampler (default: each card's; must suit every stochastic model given)",
     )

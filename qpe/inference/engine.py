@@ -37,7 +37,7 @@ class EstimateConfig:
     steps : int or None
         Sampler steps K; None for the model card's default.
     sampler : str or None
-        ``"ddpm"``, ``"ddim"``, ``"euler"`` or ``"heun"``; None for the card's default.
+        ``"ddpm"``, ``"ddim"``, ``"euler"``, ``"heun"`` or ``"midpoint"``; None for the card's default.
     seed : int
         Seed of the sampling noise; with the same inputs the estimate is reproducible.
     device : str

@@ -227,7 +227,8 @@ class LoadedModel:
         generator : torch.Generator, optional
             Source of the sampling noise (on the model's device).
         sampler : str, optional
-            ``"ddim"``/``"ddpm"`` (ddpm) or ``"euler"``/``"heun"`` (flow); the card's default if None.
+            ``"ddim"``/``"ddpm"`` (ddpm) or ``"euler"``/``"heun"``/``"midpoint"`` (flow); the card's
+            default if None.
 
         Returns
         -------

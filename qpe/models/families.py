@@ -41,7 +41,7 @@ FAMILIES = ("unet", "ddpm", "flow")
 FAMILY_SAMPLERS: dict[str, tuple[str, ...]] = {
     "unet": (),
     "ddpm": ("ddim", "ddpm"),
-    "flow": ("heun", "euler"),
+    "flow": ("heun", "euler", "midpoint"),
 }
 
 
@@ -509,7 +509,7 @@ class ConditionalFlow(RainModel):
     ) -> torch.Tensor:
         """Rain (B, M, H, W) in mm/h from ``members`` flow integrations of ``steps`` steps each.
 
-        ``sampler``: ``"heun"`` (default) or ``"euler"``.
+        ``sampler``: ``"heun"`` (default), ``"euler"`` or ``"midpoint"`` (:mod:`qpe.models.samplers`).
         """
         steps, sampler = self._resolve(steps, sampler)
         cond = _repeat_members(self.conditioning(ir), members)
@@ -517,7 +517,7 @@ class ConditionalFlow(RainModel):
         mean = _repeat_members(mean, members) if mean is not None else None
         b, _, h, w = cond.shape
         x_0 = self.noise.sample((b, 1, h, w), generator=generator, device=cond.device)
-        solve = samplers.heun if sampler == "heun" else samplers.euler
+        solve = {"heun": samplers.heun, "euler": samplers.euler, "midpoint": samplers.midpoint}[sampler]
         x_1 = solve(self.velocity(cond, mean), x_0, steps)
         return self.transform.inverse(self.flow_target.decode(x_1, mean)).reshape(ir.shape[0], members, h, w)
 

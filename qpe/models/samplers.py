@@ -22,7 +22,7 @@ Velocity = Callable[[torch.Tensor, float], torch.Tensor]
 #: ``denoise(x_n, n)``: (B, ...) noisy state at integer step n -> (B, ...) estimate of x_0.
 Denoiser = Callable[[torch.Tensor, int], torch.Tensor]
 
-FLOW_SAMPLERS = ("euler", "heun")
+FLOW_SAMPLERS = ("euler", "heun", "midpoint")
 DIFFUSION_SAMPLERS = ("ddim", "ddpm")
 
 
@@ -30,10 +30,10 @@ def function_evaluations(sampler: str, steps: int) -> int:
     """Network evaluations one sample costs with ``sampler`` in ``steps`` steps.
 
     Euler, DDIM and DDPM: K. Heun: 2K (a predictor and a corrector evaluation per step; on the straight
-    path the velocity is finite at t = 1, so the last step keeps its corrector).
+    path the velocity is finite at t = 1, so the last step keeps its corrector). Midpoint: 2K.
     """
     check_steps(steps)
-    if sampler == "heun":
+    if sampler in ("heun", "midpoint"):
         return 2 * steps
     if sampler in FLOW_SAMPLERS + DIFFUSION_SAMPLERS:
         return steps
@@ -71,6 +71,24 @@ def heun(velocity: Velocity, x: torch.Tensor, steps: int) -> torch.Tensor:
         v = velocity(x, t)
         v_next = velocity(x + h * v, t + h)
         x = x + 0.5 * h * (v + v_next)
+    return x
+
+
+def midpoint(velocity: Velocity, x: torch.Tensor, steps: int) -> torch.Tensor:
+    """The explicit midpoint method (2nd-order Runge-Kutta) from t = 0 to 1 in ``steps`` equal steps.
+
+    ``x_{k+1} = x_k + h v(x_k + h/2 v(x_k, t_k), t_k + h/2)``: as accurate as Heun for smooth velocities,
+    but no evaluation at t = 1. There the straight-path velocity ``(E[x_1 | x_t] - x_t) / (1 - t)`` is
+    finite only in the limit, and where the data have a point mass (dry pixels, exactly 0 mm/h) it must
+    collapse a neighbourhood onto one value, which a network learns worst. Heun's last corrector,
+    evaluated there, sprinkles drizzle over dry areas (a residual flow's wet fraction 2.1 x radar's at
+    K = 4 on the held-out synthetic benchmark, 0.9 x with this method; docs/study.md).
+    """
+    check_steps(steps)
+    h = 1.0 / steps
+    for k in range(steps):
+        t = k * h
+        x = x + h * velocity(x + 0.5 * h * velocity(x, t), t + 0.5 * h)
     return x
 
 
