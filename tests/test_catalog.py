@@ -31,7 +31,7 @@ def test_project_catalog_names_the_demo_training_and_holdout_data():
     demo, train, holdout = (entries[name].synth_config() for name in ("demo", "train", "holdout"))
     assert len({demo.seed, train.seed, holdout.seed}) == 3  # the held-out storms are never trained on
     assert demo.size == 256 and demo.frames == 192
-    assert train.frames == 4 * demo.frames and train.size == 128  # the study's training set: 8 days
+    assert train.frames == 8 * demo.frames and train.size == 128  # the study's training set: 16 days
 
 
 def test_ensure_builds_once_and_equals_the_generator(catalog):
