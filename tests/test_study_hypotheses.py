@@ -12,7 +12,7 @@ import xarray as xr
 from qpe.errors import InputError
 from qpe.study import headline_metrics, judge, load_study
 from qpe.study.config import deep_merge
-from qpe.study.metrics import psd_band
+from qpe.study.metrics import NAME_PATTERN, psd_band
 from qpe.study.plan import training_runs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,10 +25,11 @@ def study():
 
 
 def row(name, csi=0.3, fss=0.5, psd=(1.0, 0.9, 1.1), wet=1.0, p99=1.0, crps=0.1, nfe=1, steps=np.nan, frames=4):
-    base = name.split("_t")[0]
+    parsed = NAME_PATTERN.match(name)
     return {"model": name, "csi_1": csi, "csi_01": csi, "fss_5_32": fss, "psd_ratio": psd[0], "psd_ratio_min": psd[1],
             "psd_ratio_max": psd[2], "wet_fraction_ratio": wet, "p99_ratio": p99, "crps": crps, "nfe": nfe,
-            "family": "", "base_model": base, "frames": frames, "steps": steps}
+            "family": "", "base_model": parsed["model"], "frames": frames, "steps": steps,
+            "alt_sampler": parsed["sampler"] or ""}
 
 
 def table(rows) -> pd.DataFrame:
@@ -106,6 +107,27 @@ def test_h4_needs_every_family(study):
     assert v.holds is False and sum(e.endswith("yes") for e in v.evidence) == 3
 
 
+def test_other_samplers_are_scored_but_never_judged(study):
+    rows = good_rows(4) + good_rows(1, shift=0.02)
+    # the same flow with a bad sampler: were it judged, H1 (placement) and H3 (beats DDPM) would fail
+    rows += [row(f"flow_residual_t4_euler_k{k}", csi=0.01, crps=0.5, nfe=k + 1, steps=k) for k in (1, 2, 4, 8, 16)]
+    verdicts = judge(table(rows), study)
+    assert [v.holds for v in verdicts] == [True, True, True, True]
+    assert not any("euler" in e for v in verdicts for e in v.evidence)
+
+
+def test_other_samplers_are_named_and_parsed_back(study):
+    from qpe.study.plan import variant_name
+
+    for model in ("flow_gaussian", "flow_residual"):
+        assert study.model(model).sampler == "midpoint" and study.model(model).also_samplers == ("euler",)
+    name = variant_name("flow_residual", 4, 8, "euler")
+    assert name == "flow_residual_t4_euler_k8" and variant_name("flow_residual", 4, 8) == "flow_residual_t4_k8"
+    parsed = NAME_PATTERN.match(name)
+    assert (parsed["model"], parsed["frames"], parsed["sampler"], parsed["steps"]) == ("flow_residual", "4", "euler", "8")
+    assert NAME_PATTERN.match("unet_t1")["sampler"] is None and NAME_PATTERN.match("ddpm_t4_k50")["sampler"] is None
+
+
 def test_missing_models_leave_a_hypothesis_untested(study):
     rows = [r for r in good_rows(4) if not r["model"].startswith("ddpm")]
     verdicts = judge(table(rows), study)
@@ -150,6 +172,7 @@ def test_headline_metrics_read_the_score_dataset():
     assert t.loc["unet_t4", "crps"] == 0.7 and t.loc["flow_residual_t4_k8", "crps"] == 0.3  # MAE when no CRPS
     assert t.loc["flow_residual_t4_k8", "wet_fraction_ratio"] == 2.0 and t.loc["unet_t4", "p99_ratio"] == 0.5
     assert t.loc["flow_residual_t4_k8", "steps"] == 8 and t.loc["flow_residual_t4_k8", "frames"] == 4
+    assert (t["alt_sampler"] == "").all()
     band = psd_band(scores)
     np.testing.assert_allclose(band.loc["unet_t4"], [0.5, 0.5, 0.5])
     np.testing.assert_allclose(band.loc["flow_residual_t4_k8"], [1.0, 0.5, 2.0])
@@ -183,6 +206,8 @@ def test_deep_merge_replaces_lists_and_matches_benchmarks_by_name():
          "benchmarks: [{name: b, data: d}]\n", "give steps and a flow sampler"),
         ("name: s\ntrain_data: demo\nmodels: {f: {family: flow, base: nope, steps: [2], sampler: euler}}\n"
          "benchmarks: [{name: b, data: d}]\n", "is not a model of the study"),
+        ("name: s\ntrain_data: demo\nmodels: {f: {family: flow, steps: [2], sampler: euler, also_samplers: [euler, "
+         "ddim]}}\nbenchmarks: [{name: b, data: d}]\n", r"also_samplers \['euler', 'ddim'\] must be other flow"),
         ("name: s\ntrain_data: demo\nmodels: {}\nbenchmarks: []\n", "at least one benchmark"),
         ("name: s\ntrain_data: demo\ncolour: red\nmodels: {}\nbenchmarks: [{name: b, data: d}]\n", "unknown study"),
     ],

@@ -1,5 +1,6 @@
 """``qpe study studies/demo.yaml --quick``, end to end as a user runs it (trains 8 tiny models, scores
-29 models and K on the held-out benchmark, and on the semi-synthetic one when the OPERA files exist)."""
+49 models, samplers and K on the held-out benchmark, and on the semi-synthetic one when the OPERA files
+exist)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import xarray as xr
 
 from qpe.models import load
 
@@ -46,8 +48,11 @@ def test_scores_every_model_and_k_and_writes_the_page(quick):
     table = pd.read_csv(out / "synthetic" / "scores.csv")
     expected = {"ir_rule"} | {f"unet_t{t}" for t in (1, 4)} | {
         f"{m}_t{t}_k{k}" for t in (1, 4) for m, ks in (("ddpm", (10, 50, 250)), ("flow_gaussian", (1, 2, 4, 8, 16)),
-                                                       ("flow_residual", (1, 2, 4, 8, 16))) for k in ks}
+                                                       ("flow_residual", (1, 2, 4, 8, 16))) for k in ks} | {
+        f"{m}_t{t}_euler_k{k}" for t in (1, 4) for m in ("flow_gaussian", "flow_residual") for k in (1, 2, 4, 8, 16)}
     assert set(table["model"]) - {"radar"} == expected
+    nfe = xr.open_dataset(out / "synthetic" / "scores.nc")["network_evaluations"].to_series()
+    assert nfe["flow_residual_t4_k8"] == 17 and nfe["flow_residual_t4_euler_k8"] == 9  # midpoint 2K (+ U-Net)
     md = (out / "study.md").read_text()
     assert md.count("### Hypotheses") == len(re.findall(r"^## Benchmark", md, re.M)) >= 1
     for number in (1, 2, 3, 4):

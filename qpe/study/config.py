@@ -9,8 +9,9 @@
     models:
       unet: {family: unet}
       ddpm: {family: ddpm, diffusion: {...}, sampler: ddim, steps: [10, 50, 250]}
-      flow_gaussian: {family: flow, flow: {source: gaussian}, sampler: euler, steps: [1, 2, 4, 8, 16]}
-      flow_residual: {family: flow, flow: {source: residual}, base: unet, sampler: euler, steps: [...]}
+      flow_gaussian: {family: flow, flow: {source: gaussian}, sampler: midpoint, steps: [1, 2, 4, 8, 16]}
+      flow_residual: {family: flow, flow: {source: residual}, base: unet, sampler: midpoint,
+                      also_samplers: [euler], steps: [...]}    # euler scored too, for the cost figure
     baseline: {channel: IR_108, cirrus_split_k: null}   # the IR probability-matching rule
     benchmarks:
       - {name: synthetic, data: holdout, stride: 4}
@@ -51,7 +52,10 @@ class ModelSpec:
     base : str or None
         Name of the study model whose checkpoint (same T) is this residual flow's U-Net.
     sampler : str or None
-        Sampler used in the evaluation.
+        Sampler used in the evaluation (the headline, the verdicts and the model's card).
+    also_samplers : tuple of str
+        Other samplers scored at the same K, for the comparison of samplers in the cost figure and the
+        full table; named ``<model>_t<T>_<sampler>_k<K>``. They never enter the verdicts.
     steps : tuple of int
         Sampler steps K evaluated (empty for the U-Net).
     reference_steps : int or None
@@ -63,6 +67,7 @@ class ModelSpec:
     sections: dict[str, Any] = field(default_factory=dict)
     base: str | None = None
     sampler: str | None = None
+    also_samplers: tuple[str, ...] = ()
     steps: tuple[int, ...] = ()
     reference_steps: int | None = None
 
@@ -137,6 +142,11 @@ class StudyConfig:
                 if not m.steps or m.sampler not in FAMILY_SAMPLERS[m.family]:
                     raise InputError(f"study model {m.name!r}: give steps and a {m.family} sampler "
                                      f"({' or '.join(FAMILY_SAMPLERS[m.family])})")
+            known = FAMILY_SAMPLERS.get(m.family, ())
+            others = [s for s in m.also_samplers if s not in known or s == m.sampler]
+            if others:
+                raise InputError(f"study model {m.name!r}: also_samplers {others} must be other {m.family} "
+                                 f"samplers ({' or '.join(known) or 'none'})")
             if m.base is not None and m.base not in names:
                 raise InputError(f"study model {m.name!r}: base {m.base!r} is not a model of the study")
         if not self.benchmarks:
@@ -185,7 +195,7 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-_MODEL_KEYS = {"family", "base", "sampler", "steps", "reference_steps"}
+_MODEL_KEYS = {"family", "base", "sampler", "also_samplers", "steps", "reference_steps"}
 _STUDY_KEYS = {f.name for f in dataclasses.fields(StudyConfig)}
 
 
@@ -199,6 +209,7 @@ def _parse(raw: dict) -> StudyConfig:
             raise InputError(f"study model {name!r} needs a 'family'")
         sections = {k: v for k, v in spec.items() if k not in _MODEL_KEYS}
         models.append(ModelSpec(str(name), spec["family"], sections, spec.get("base"), spec.get("sampler"),
+                                tuple(spec.get("also_samplers") or ()),
                                 tuple(int(k) for k in spec.get("steps") or ()), spec.get("reference_steps")))
     benchmarks = []
     for spec in raw.get("benchmarks") or []:

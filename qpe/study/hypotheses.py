@@ -61,7 +61,9 @@ class Roles:
 
 
 def _rows(table: pd.DataFrame, model: str, frames: int) -> pd.DataFrame:
-    return table[(table["base_model"] == model) & (table["frames"] == frames)].sort_values("steps")
+    """The variants of ``model`` at T = ``frames`` with the model's own sampler, by K."""
+    own = (table["base_model"] == model) & (table["frames"] == frames) & (table["alt_sampler"] == "")
+    return table[own].sort_values("steps")
 
 
 def _f(x: float) -> str:

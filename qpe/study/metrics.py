@@ -8,7 +8,8 @@ Columns (ensemble scores are averaged over members, i.e. they judge single reali
 - ``wet_fraction_ratio``, ``p99_ratio`` — wet fraction (> 0.1 mm/h) and wet-pixel p99, estimate / radar;
 - ``crps`` — CRPS (mm/h) of the ensemble; for a deterministic estimate its mean absolute error (the CRPS
   of a point forecast);
-- ``nfe`` — network evaluations per sample; ``family``, ``frames`` (T), ``steps`` (K), ``base_model``.
+- ``nfe`` — network evaluations per sample; ``family``, ``frames`` (T), ``steps`` (K), ``base_model``;
+  ``alt_sampler`` — the sampler named in a ``<model>_t<T>_<sampler>_k<K>`` variant ("" for a model's own).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import xarray as xr
 
 #: Wavelength band of the spectral realism check, km.
 PSD_BAND_KM = (8.0, 32.0)
-NAME_PATTERN = re.compile(r"^(?P<model>.+?)_t(?P<frames>\d+)(?:_k(?P<steps>\d+))?$")
+NAME_PATTERN = re.compile(r"^(?P<model>.+?)_t(?P<frames>\d+)(?:_(?P<sampler>[a-z]+))?(?:_k(?P<steps>\d+))?$")
 
 
 def _member_mean(da: xr.DataArray) -> xr.DataArray:
@@ -73,5 +74,6 @@ def headline_metrics(scores: xr.Dataset) -> pd.DataFrame:
     table["base_model"] = [p["model"] if p else m for p, m in zip(parsed, models)]
     table["frames"] = [int(p["frames"]) if p else np.nan for p in parsed]
     table["steps"] = [int(p["steps"]) if p and p["steps"] else np.nan for p in parsed]
+    table["alt_sampler"] = [(p["sampler"] or "") if p else "" for p in parsed]
     table.index.name = "model"
     return table

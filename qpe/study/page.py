@@ -78,10 +78,13 @@ def cost_figure(table: pd.DataFrame, result) -> Figure:
     for ax, (column, title) in zip(axes, panels):
         for spec in samplers:
             for t, style in zip(sorted(config.frames), ("--", "-", ":", "-.")):
-                rows = table[(table["base_model"] == spec.name) & (table["frames"] == t)].sort_values("nfe")
-                if not rows.empty:
-                    ax.plot(rows["nfe"], rows[column], style, marker="o", color=colors[spec.name],
-                            label=f"{spec.name} T={t}")
+                for alt, marker in zip(("", *spec.also_samplers), ("o", "x", "+", "^")):
+                    rows = table[(table["base_model"] == spec.name) & (table["frames"] == t)
+                                 & (table["alt_sampler"] == alt)].sort_values("nfe")
+                    if not rows.empty:
+                        label = f"{spec.name} T={t}" + (f" ({alt})" if alt else "")
+                        ax.plot(rows["nfe"], rows[column], style, marker=marker, color=colors[spec.name],
+                                alpha=0.5 if alt else 1.0, label=label)
         for name in [m.name for m in config.models if not m.steps] + ["ir_rule"]:
             for t, style in zip(sorted(config.frames), ("--", "-", ":", "-.")):
                 key = variant_name(name, t, None) if name != "ir_rule" else "ir_rule"

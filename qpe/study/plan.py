@@ -1,8 +1,8 @@
 """What a study trains and what it scores: training configs per (family, T), estimators per (model, K).
 
 Names follow one pattern everywhere (folders, scores, tables, figures): ``<model>_t<T>`` for a trained
-checkpoint, ``<model>_t<T>_k<K>`` for a generative model sampled with K steps, ``ir_rule`` for the
-baseline.
+checkpoint, ``<model>_t<T>_k<K>`` for a generative model sampled with K steps of its sampler,
+``<model>_t<T>_<sampler>_k<K>`` with one of its ``also_samplers``, ``ir_rule`` for the baseline.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ def checkpoint_name(model: str, frames: int) -> str:
     return f"{model}_t{frames}"
 
 
-def variant_name(model: str, frames: int, steps: int | None) -> str:
-    return checkpoint_name(model, frames) + (f"_k{steps}" if steps is not None else "")
+def variant_name(model: str, frames: int, steps: int | None, sampler: str | None = None) -> str:
+    """``<model>_t<T>[_<sampler>][_k<K>]``; the sampler is named only when it is not the model's own."""
+    return (checkpoint_name(model, frames) + (f"_{sampler}" if sampler else "")
+            + (f"_k{steps}" if steps is not None else ""))
 
 
 @dataclass(frozen=True)
@@ -99,11 +101,15 @@ class SampledEstimator:
 
 
 def study_estimators(study: StudyConfig, runs: Sequence[TrainingRun], baseline=None) -> list:
-    """The estimators a benchmark scores: the baseline, then every model at every K, by T."""
+    """The estimators a benchmark scores: the baseline, then every model at every K (with its sampler,
+    then each of its ``also_samplers``), by T."""
     estimators = [baseline] if baseline is not None else []
     for run in runs:
         inner = CheckpointEstimator(run.out)
-        for steps in run.spec.steps or (None,):
-            estimators.append(SampledEstimator(inner, steps, run.spec.sampler,
-                                               variant_name(run.spec.name, run.frames, steps)))
+        spec = run.spec
+        for sampler in (spec.sampler, *spec.also_samplers):
+            label = None if sampler == spec.sampler else sampler
+            for steps in spec.steps or (None,):
+                estimators.append(SampledEstimator(inner, steps, sampler,
+                                                   variant_name(spec.name, run.frames, steps, label)))
     return estimators
