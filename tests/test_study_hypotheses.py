@@ -148,6 +148,12 @@ def test_cost_figure_draws_tables_without_finite_scores(study):
         assert [ax.get_xscale() for ax in fig.axes[:4]] == (["log"] * 4 if t is not empty else ["linear"] * 4)
 
 
+def test_page_renders_markdown_spans_in_html_and_escapes_the_rest():
+    from qpe.study.page import inline_html
+
+    assert inline_html("Profile **full** on `train` <b>") == "Profile <b>full</b> on <code>train</code> &lt;b&gt;"
+
+
 def test_headline_metrics_read_the_score_dataset():
     wavelength = np.array([64.0, 32.0, 16.0, 8.0, 4.0])
     ratio = np.array([[[1.0, 0.5, 0.5, 0.5, 0.1]], [[1.0, 1.0, 2.0, 0.5, 3.0]]])  # (model, member, wavelength)

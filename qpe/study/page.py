@@ -8,6 +8,7 @@ exceedance curves of those reference models (drawn by :mod:`qpe.evaluation.figur
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,12 @@ def headline_frame(table: pd.DataFrame, models: list[str]) -> pd.DataFrame:
     for column, header, fmt in HEADLINE:
         out[header] = [fmt.format(v) if np.isfinite(v) else "-" for v in rows[column].astype(float)]
     return out
+
+
+def inline_html(text: str) -> str:
+    """``text`` escaped for HTML, with its Markdown ``**bold**`` and `` `code` `` spans rendered."""
+    out = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(text))
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
 
 
 def _markdown(frame: pd.DataFrame) -> str:
@@ -217,7 +224,7 @@ def write_study_page(result) -> tuple[Path, Path]:
              ".verdict{margin:.6em 0;padding:.4em .8em;border-left:5px solid #999}.ok{border-color:#2a2}"
              ".no{border-color:#c22}.na{border-color:#aaa}li{font-size:13px}")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>"
+            f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1><p>{inline_html(intro)}</p>"
             + "".join(f"<p>Benchmark <code>{html.escape(k)}</code> skipped: {html.escape(v)}</p>"
                       for k, v in result.skipped.items())
             + f"<p><small>{html.escape(conventions)}</small></p>" + "".join(sections_html) + "</body></html>")
