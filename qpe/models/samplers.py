@@ -29,8 +29,8 @@ DIFFUSION_SAMPLERS = ("ddim", "ddpm")
 def function_evaluations(sampler: str, steps: int) -> int:
     """Network evaluations one sample costs with ``sampler`` in ``steps`` steps.
 
-    Euler, DDIM and DDPM: K. Heun: 2K (a predictor and a corrector evaluation per step; on the straight
-    path the velocity is finite at t = 1, so the last step keeps its corrector). Midpoint: 2K.
+    Euler, DDIM and DDPM: K. Heun: 2K (a predictor and a corrector evaluation per step, the last
+    corrector at t = 1). Midpoint: 2K (both evaluations of a step inside it, never at t = 1).
     """
     check_steps(steps)
     if sampler in ("heun", "midpoint"):
