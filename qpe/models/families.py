@@ -517,7 +517,7 @@ class ConditionalFlow(RainModel):
         mean = _repeat_members(mean, members) if mean is not None else None
         b, _, h, w = cond.shape
         x_0 = self.noise.sample((b, 1, h, w), generator=generator, device=cond.device)
-        solve = {"heun": samplers.heun, "euler": samplers.euler, "midpoint": samplers.midpoint}[sampler]
+        solve = samplers.FLOW_SOLVERS[sampler]
         x_1 = solve(self.velocity(cond, mean), x_0, steps)
         return self.transform.inverse(self.flow_target.decode(x_1, mean)).reshape(ir.shape[0], members, h, w)
 

@@ -22,7 +22,6 @@ Velocity = Callable[[torch.Tensor, float], torch.Tensor]
 #: ``denoise(x_n, n)``: (B, ...) noisy state at integer step n -> (B, ...) estimate of x_0.
 Denoiser = Callable[[torch.Tensor, int], torch.Tensor]
 
-FLOW_SAMPLERS = ("euler", "heun", "midpoint")
 DIFFUSION_SAMPLERS = ("ddim", "ddpm")
 
 
@@ -90,6 +89,13 @@ def midpoint(velocity: Velocity, x: torch.Tensor, steps: int) -> torch.Tensor:
         t = k * h
         x = x + h * velocity(x + 0.5 * h * velocity(x, t), t + 0.5 * h)
     return x
+
+
+#: Flow samplers by name (what a card's ``sampling.sampler`` names).
+FLOW_SOLVERS: dict[str, Callable[[Velocity, torch.Tensor, int], torch.Tensor]] = {
+    "euler": euler, "heun": heun, "midpoint": midpoint,
+}
+FLOW_SAMPLERS = tuple(FLOW_SOLVERS)
 
 
 # -- diffusion: reverse processes over a NoiseSchedule --------------------------------------------------

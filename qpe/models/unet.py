@@ -221,9 +221,9 @@ class UNet(nn.Module):
         pad_h, pad_w = (-height) % m, (-width) % m
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-        # Channels-last activations: oneDNN (CPU) and cuDNN run these convolutions fastest so. On 2 CPU
-        # cores the demo U-Net runs 4 members of 128² ~30 % faster, one 256² field ~10 % (bench_models.py);
-        # the weights keep their layout (loading stays bit-exact, nothing is mutated under threads).
+        # Channels-last activations: oneDNN (CPU) and cuDNN run these convolutions fastest so (on 2 CPU
+        # cores ~5-15 % per 256² network evaluation, benchmarks/bench_models.py); the weights keep their
+        # layout (loading stays bit-exact, nothing is mutated under threads).
         x = x.contiguous(memory_format=torch.channels_last)
         emb = self.time_mlp(t) if self.time_mlp is not None else None
         h = self.stem(x)
