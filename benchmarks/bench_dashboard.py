@@ -80,7 +80,7 @@ def bench_fresh_then_switch(cache_dir: Path, models_root: Path, models: list[str
             field = session.estimates.field(model, when, session.estimate_settings())
             seconds = time.perf_counter() - start
             total += seconds
-            nfe = session.registry.load(model).num_function_evaluations()
+            nfe = session.registry.load(model).network_evaluations()
             print(f"  {when:%Y-%m-%d %H:%M} {model:14s} {session.registry[model].card.family:5s} "
                   f"{field.sizes['member']} member(s) x {nfe:3d} network evaluations on "
                   f"{field.sizes['y']} x {field.sizes['x']}: {seconds:6.2f} s")

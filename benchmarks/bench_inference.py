@@ -69,7 +69,7 @@ def _fresh_checkpoint(name: str, folder: Path, mean, std) -> Path:
     )
     torch.manual_seed(0)
     base = None
-    if card.is_residual_flow:
+    if card.needs_base:
         base = load(_fresh_checkpoint("unet", folder, mean, std))
         card = dataclasses.replace(card, base_checkpoint=base_reference(base, folder / name))
     save_checkpoint(build_model(card, base.model if base is not None else None), card, folder / name)
@@ -136,8 +136,7 @@ def run_case(case: tuple, args: argparse.Namespace, grid: str, queue: mp.Queue) 
         std = [float(ds["ir"].sel(channel=c).isel(time=0).std()) for c in CHANNELS]
         est, weights = _estimator(name, Path(tmp), mean, std)
         times = ds["time"].values[frames - 1 :]
-        members = 1 if est.family == "unet" else args.members
-        config = EstimateConfig(members=members, steps=steps, sampler=sampler, device=args.device)
+        config = EstimateConfig(members=args.members, steps=steps, sampler=sampler, device=args.device)
         rss_before = _peak_rss_mib()
         sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
         walls = []

@@ -72,8 +72,9 @@ def run_family(case: tuple, args: argparse.Namespace, queue: mp.Queue) -> None:
     label, family, section, runs = case
     device = torch.device(args.device)
     torch.manual_seed(0)
-    base = build_model(_card("unet", {})) if section.get("source") == "residual" else None
-    model = build_model(_card(family, section), base).to(device).eval()
+    card = _card(family, section)
+    base = build_model(_card("unet", {})) if card.needs_base else None
+    model = build_model(card, base).to(device).eval()
     params = sum(p.numel() for p in model.checkpoint_state().values())
     ir = torch.randn(args.batch, 4, 7, args.size, args.size, device=device)
     generator = torch.Generator(device=device).manual_seed(0)
@@ -81,20 +82,21 @@ def run_family(case: tuple, args: argparse.Namespace, queue: mp.Queue) -> None:
     rows = []
     rss0 = _rss_mb()
     for sampler, steps in runs:
+        settings = card.sampling_settings(members=1, steps=steps, sampler=sampler)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         with torch.no_grad():
-            model.sample(ir, members=1, steps=steps, generator=generator, sampler=sampler)  # warm-up
+            model.sample(ir, settings, generator)  # warm-up
             times = []
             while len(times) < args.repeats or (sum(times) < args.min_seconds and len(times) < 20):
                 sync()
                 t0 = time.perf_counter()
-                model.sample(ir, members=1, steps=steps, generator=generator, sampler=sampler)
+                model.sample(ir, settings, generator)
                 sync()
                 times.append(time.perf_counter() - t0)
         peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else _peak_rss_mb() - rss0
         ms = statistics.median(times) * 1000 / args.batch
-        nfe = model.num_function_evaluations(steps, sampler)
+        nfe = model.network_evaluations(settings)
         rows.append(
             (
                 label,

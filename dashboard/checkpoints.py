@@ -24,7 +24,7 @@ class Checkpoint:
     @property
     def is_ensemble(self) -> bool:
         """Whether it samples several members (DDPM, flow) rather than one (U-Net)."""
-        return self.card.family != "unet"
+        return self.card.is_ensemble
 
     def describe(self) -> str:
         """A few Markdown lines: family, inputs, sampling defaults, training and validation scores."""

@@ -16,6 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from dashboard.checkpoints import CheckpointRegistry
+from qpe.errors import QpeError
 from qpe.inference.cache import EstimateCache
 from qpe.inference.engine import EstimateConfig, estimate
 
@@ -93,15 +94,19 @@ class Estimates:
     def _memory_key(self, model: str, time: pd.Timestamp, settings: EstimateSettings) -> tuple:
         checkpoint = self.registry[model]
         card = checkpoint.card
-        if card.family == "unet":
-            settings = EstimateSettings(members=1, steps=None, seed=settings.seed)
+        sampling = card.sampling_settings(members=settings.members, steps=settings.steps)
         weights = card.weights.sha256 if card.weights is not None else ""
         return (str(checkpoint.path), weights, str(self.data_path), pd.Timestamp(time).isoformat(),
-                settings.members, settings.steps, settings.seed)
+                sampling, settings.seed)
 
     def recall(self, model: str, time, settings: EstimateSettings) -> xr.DataArray | None:
-        """The field if it is in memory already (no disk, no model); None otherwise."""
-        return MEMORY.get(self._memory_key(model, time, settings))
+        """The field if it is in memory already (no disk, no model); None otherwise (also when the
+        settings do not suit the model: :meth:`field` then says why)."""
+        try:
+            key = self._memory_key(model, time, settings)
+        except QpeError:
+            return None
+        return MEMORY.get(key)
 
     def field(self, model: str, time, settings: EstimateSettings) -> xr.DataArray:
         """(member, y, x) rain rate, mm/h, of ``model`` at ``time``: from memory, the cache or the model.

@@ -45,7 +45,7 @@ def save_tiny_checkpoints(root: Path, variants=("ddpm_v", "flow_residual"), fram
     for i, variant in enumerate(variants):
         torch.manual_seed(10 + i)
         card = variant_card(variant, **kw)
-        if card.is_residual_flow:
+        if card.needs_base:
             card = dataclasses.replace(card, base_checkpoint=base_reference(base, root / variant))
             model = build_model(card, base=base.model)
         else:

@@ -15,6 +15,7 @@ from qpe.models import (
     InputSpec,
     ModelCard,
     RainModel,
+    SamplingSettings,
     UNetConfig,
     build_model,
 )
@@ -55,6 +56,12 @@ def tiny_card(
 def variant_card(variant: str, **kw) -> ModelCard:
     _, family, sections = next(v for v in VARIANTS if v[0] == variant)
     return tiny_card(family, name=variant, **sections, **kw)
+
+
+def sampling(variant: str, members: int = 1, steps: int | None = None, sampler: str | None = None,
+             **options: float) -> SamplingSettings:
+    """A request to sample a variant, resolved by its card (the card's defaults for None)."""
+    return variant_card(variant).sampling_settings(members, steps, sampler, **options)
 
 
 def synthetic_batch(

@@ -21,7 +21,7 @@ from qpe.models import build_model, load, save_checkpoint
 def _checkpoint(tmp_path, variant: str, **kw):
     card = variant_card(variant, **kw)
     directory = tmp_path / "models" / variant
-    if card.is_residual_flow:
+    if card.needs_base:
         unet_dir = _checkpoint(tmp_path, "unet", **kw)
         from qpe.models import FileReference
         import dataclasses

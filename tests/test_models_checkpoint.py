@@ -18,6 +18,7 @@ from models_testing import (  # noqa: F401 (autouse fixture)
     build_variant,
     fit_unet,
     one_torch_thread,
+    sampling,
     seeded,
     synthetic_batch,
     train,
@@ -86,23 +87,21 @@ def test_save_load_gives_identical_outputs(tmp_path, models, batch, variant):
     assert isinstance(loaded, LoadedModel) and loaded.card.family == variant.split("_")[0]
     ir = loaded.normalize_ir(kelvin(batch))
     with torch.no_grad():
-        before = models[variant].sample(ir, members=2, steps=3, generator=seeded(0))
-        after = loaded.model.sample(ir, members=2, steps=3, generator=seeded(0))
+        before = models[variant].sample(ir, sampling(variant, 2, 3), seeded(0))
+        after = loaded.model.sample(ir, loaded.sampling(2, 3), seeded(0))
     np.testing.assert_array_equal(after.numpy(), before.numpy())
 
 
 @pytest.mark.parametrize("variant", VARIANT_IDS)
 def test_predict_normalises_kelvin_with_the_card(tmp_path, models, batch, variant):
     loaded = load(save_variant(models, variant, tmp_path)).to("cpu")
-    rain = loaded.predict(kelvin(batch), members=2, steps=2, generator=seeded(1))
+    rain = loaded.predict(kelvin(batch), loaded.sampling(members=2, steps=2), seeded(1))
     norm = loaded.card.normalization
     manual = (kelvin(batch) - torch.tensor(norm.mean)[None, None, :, None, None]) / torch.tensor(norm.std)[
         None, None, :, None, None
     ]
     with torch.no_grad():
-        expected = models[variant].sample(
-            manual, members=2, steps=2, generator=seeded(1), sampler=loaded.card.sampling.sampler
-        )
+        expected = models[variant].sample(manual, sampling(variant, 2, 2, loaded.card.sampling.sampler), seeded(1))
     assert rain.shape == ((2, 1, 24, 24) if variant == "unet" else (2, 2, 24, 24))
     np.testing.assert_allclose(rain.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
 
@@ -125,7 +124,8 @@ def test_predict_refuses_a_wrong_stack(tmp_path, models):
     ],
 )
 def test_loaded_model_counts_network_evaluations(tmp_path, models, variant, steps, sampler, expected):
-    assert load(save_variant(models, variant, tmp_path)).num_function_evaluations(steps, sampler) == expected
+    loaded = load(save_variant(models, variant, tmp_path))
+    assert loaded.network_evaluations(loaded.sampling(steps=steps, sampler=sampler)) == expected
 
 
 def test_card_round_trips_through_yaml_and_json(tmp_path, models):

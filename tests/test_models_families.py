@@ -11,6 +11,7 @@ from models_testing import (  # noqa: F401 (one_torch_thread is an autouse fixtu
     fit_unet,
     mean_loss,
     one_torch_thread,
+    sampling,
     seeded,
     synthetic_batch,
     tiny_card,
@@ -82,14 +83,14 @@ def test_shapes_for_any_stack_and_odd_fields(variant, frames, n_channels):
     b = synthetic_batch(batch=2, frames=frames, channels=n_channels, size=(29, 35))
     loss = model.loss(b, seeded(0))
     assert loss.ndim == 0 and torch.isfinite(loss)
-    rain = model.sample(b["ir"], members=3, steps=2, generator=seeded(0))
+    rain = model.sample(b["ir"], sampling(variant, members=3, steps=2), seeded(0))
     assert rain.shape == ((2, 1, 29, 35) if variant == "unet" else (2, 3, 29, 35))
 
 
 def test_wrong_input_stack_is_refused():
     model = build_model(tiny_card("unet", frames=2))
     with pytest.raises(InputError, match=r"T=2, C=2"):
-        model.sample(torch.zeros(1, 3, 2, 16, 16))
+        model.sample(torch.zeros(1, 3, 2, 16, 16), sampling("unet"))
 
 
 # -- sampling ----------------------------------------------------------------------------------------------
@@ -110,7 +111,7 @@ SAMPLING = [
 def test_samplers_give_finite_non_negative_rain(variant, sampler, steps, batch, base):
     model = build_variant(variant, base=base)
     with torch.no_grad():
-        rain = model.sample(batch["ir"][:2], members=3, steps=steps, generator=seeded(0), sampler=sampler)
+        rain = model.sample(batch["ir"][:2], sampling(variant, 3, steps, sampler), seeded(0))
     assert rain.shape == (2, 3, 24, 24)
     assert torch.isfinite(rain).all() and (rain >= 0).all()
 
@@ -119,9 +120,10 @@ def test_samplers_give_finite_non_negative_rain(variant, sampler, steps, batch, 
 def test_same_seed_same_samples_members_differ(variant, sampler, batch, base):
     model = build_variant(variant, base=base)
     with torch.no_grad():
-        a = model.sample(batch["ir"][:1], members=2, steps=3, generator=seeded(7), sampler=sampler)
-        b = model.sample(batch["ir"][:1], members=2, steps=3, generator=seeded(7), sampler=sampler)
-        c = model.sample(batch["ir"][:1], members=2, steps=3, generator=seeded(8), sampler=sampler)
+        settings = sampling(variant, 2, 3, sampler)
+        a = model.sample(batch["ir"][:1], settings, seeded(7))
+        b = model.sample(batch["ir"][:1], settings, seeded(7))
+        c = model.sample(batch["ir"][:1], settings, seeded(8))
     np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert not torch.equal(a[:, 0], a[:, 1]), "ensemble members must differ"
     assert not torch.equal(a, c), "another seed must give other samples"
@@ -131,7 +133,7 @@ def test_residual_flow_samples_scatter_around_the_unet(batch, base):
     """Untrained, the flow's velocity is 0: every member is the U-Net mean plus the source noise."""
     model = build_variant("flow_residual", base=base)
     with torch.no_grad():
-        rain = model.sample(batch["ir"][:1], members=4, steps=4, generator=seeded(0), sampler="euler")
+        rain = model.sample(batch["ir"][:1], sampling("flow_residual", 4, 4, "euler"), seeded(0))
         mean = base.mean(batch["ir"][:1])
     y = model.transform.forward(rain)
     x0 = torch.randn((4, 1, 24, 24), generator=seeded(0))
@@ -140,9 +142,11 @@ def test_residual_flow_samples_scatter_around_the_unet(batch, base):
 
 
 def test_unknown_sampler_is_refused(batch):
-    model = build_variant("flow_gaussian")
     with pytest.raises(InputError, match="heun or euler or midpoint, not 'ddim'"):
-        model.sample(batch["ir"][:1], members=1, steps=2, sampler="ddim")
+        sampling("flow_gaussian", 1, 2, "ddim")
+    model = build_variant("flow_gaussian")  # settings resolved for another family are refused too
+    with pytest.raises(InputError, match="a flow model cannot sample with 'ddim'"):
+        model.sample(batch["ir"][:1], sampling("ddpm_v", 1, 2, "ddim"))
 
 
 @pytest.mark.parametrize(
@@ -158,9 +162,9 @@ def test_unknown_sampler_is_refused(batch):
         ("flow_residual", "midpoint", 4, 9),
     ],
 )
-def test_num_function_evaluations(variant, sampler, steps, expected, base):
+def test_network_evaluations(variant, sampler, steps, expected, base):
     model = build_variant(variant, base=base)
-    assert model.num_function_evaluations(steps, sampler) == expected
+    assert model.network_evaluations(sampling(variant, 1, steps, sampler)) == expected
 
 
 # -- the residual flow's U-Net ----------------------------------------------------------------------------

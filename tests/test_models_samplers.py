@@ -8,6 +8,8 @@ for diffusion the exact denoiser is ``E[x_0 | x_n] = μ + α s² / (α² s² + �
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ import torch
 
 from qpe.errors import InputError
 from qpe.models import samplers
+from qpe.models.sampling import SAMPLERS, SamplingSettings, family_samplers, is_ensemble, resolve_sampling
 from qpe.models.paths import DirectTarget, GaussianSource, ResidualTarget, StraightPath
 from qpe.models.schedules import NoiseSchedule
 
@@ -192,18 +195,60 @@ def test_ddim_eta_zero_is_deterministic_given_the_initial_noise():
         ("ddpm", 4, 4),
     ],
 )
-def test_function_evaluations(sampler, steps, expected):
-    assert samplers.function_evaluations(sampler, steps) == expected
+def test_network_evaluations(sampler, steps, expected):
+    assert SAMPLERS[sampler].network_evaluations(steps) == expected
+    assert SamplingSettings(1, sampler, steps).network_evaluations == expected
+
+
+# -- the sampler table and the resolution of a request ----------------------------------------------------
+def test_family_samplers_and_defaults_come_from_the_table():
+    assert family_samplers("ddpm") == ("ddim", "ddpm") and family_samplers("flow") == ("heun", "euler", "midpoint")
+    assert family_samplers("unet") == () and not is_ensemble("unet") and is_ensemble("flow")
+    assert resolve_sampling("flow", SamplingSettings()) == SamplingSettings(1, "heun", 8, ())
+    assert resolve_sampling("ddpm", SamplingSettings()) == SamplingSettings(1, "ddim", 20, (("eta", 0.0),))
+    assert resolve_sampling("unet", SamplingSettings(), members=8) == SamplingSettings(1, None, None, ())
+
+
+def test_a_request_is_completed_from_the_defaults_it_leaves_open():
+    card = SamplingSettings(1, "midpoint", 12, (("eta", 0.3),))
+    assert resolve_sampling("flow", card, members=3) == SamplingSettings(3, "midpoint", 12, ())
+    assert resolve_sampling("flow", card, sampler="euler") == SamplingSettings(1, "euler", 12, ())  # card's K
+    ddim = SamplingSettings(1, "ddim", 10, (("eta", 0.3),))
+    assert resolve_sampling("ddpm", ddim).options == (("eta", 0.3),)
+    assert resolve_sampling("ddpm", ddim, options={"eta": 1.0}, steps=5) == SamplingSettings(1, "ddim", 5, (("eta", 1.0),))
 
 
 @pytest.mark.parametrize(
-    "sampler, steps, message",
+    "family, sampler, steps, options, max_steps, message",
     [
-        ("rk4", 4, "unknown sampler 'rk4'"),
-        ("heun", 0, "positive integer"),
-        ("euler", 2.5, "positive integer"),
+        ("flow", "rk4", 4, {}, None, "samples with heun or euler or midpoint, not 'rk4'"),
+        ("flow", "heun", 0, {}, None, "positive integer"),
+        ("flow", "euler", 2.5, {}, None, "positive integer"),
+        ("flow", "euler", 1001, {}, None, "at most 1000"),
+        ("ddpm", "ddim", 101, {}, 100, "at most 100 .the model's diffusion timesteps"),
+        ("ddpm", "ddim", 4, {"eta": 2.0}, None, r"eta must be in \[0, 1\]"),
+        ("ddpm", "ddpm", 4, {"eta": 0.5}, None, "takes no option eta"),
+        ("gan", None, 4, {}, None, "unknown model family 'gan'"),
     ],
 )
-def test_bad_sampler_arguments_are_refused(sampler, steps, message):
+def test_bad_sampling_requests_are_refused(family, sampler, steps, options, max_steps, message):
     with pytest.raises(InputError, match=message):
-        samplers.function_evaluations(sampler, steps)
+        resolve_sampling(family, SamplingSettings(), sampler=sampler, steps=steps, options=options,
+                         max_steps=max_steps)
+
+
+@pytest.mark.parametrize("members", [0, -1, 1.5, 10**6])
+def test_bad_member_counts_are_refused(members):
+    with pytest.raises(InputError, match="members must be"):
+        resolve_sampling("flow", SamplingSettings(), members=members)
+
+
+def test_the_command_line_offers_the_table_without_importing_torch():
+    code = ("import sys; from qpe.cli import build_parser; p = build_parser(); "
+            "a = p.parse_args(['estimate', '--checkpoint', 'c', '--data', 'd', '--time', 't', '--out', 'o', "
+            "'--sampler', 'midpoint']); print(a.sampler, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["midpoint", "False"], out.stderr
+    help_text = subprocess.run([sys.executable, "-m", "qpe", "evaluate", "--help"], capture_output=True, text=True,
+                               timeout=120).stdout
+    assert "{" + ",".join(SAMPLERS) + "}" in help_text.replace("\n", "").replace(" ", "")

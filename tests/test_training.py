@@ -173,7 +173,7 @@ def test_residual_flow_trains_on_its_unet_and_names_it_by_hash(tmp_path, tiny_da
                          base_checkpoint=str(unet))
     out = train(config, data=tiny_data, out=tmp_path / "flow_residual", progress=False, log=lambda _: None)
     flow = load(out)
-    assert flow.card.is_residual_flow and flow.card.base_checkpoint.sha256 == load(unet).sha256
+    assert flow.card.needs_base and flow.card.base_checkpoint.sha256 == load(unet).sha256
     assert flow.card.base_checkpoint.path == "../unet"
     assert flow.card.normalization == load(unet).card.normalization
 

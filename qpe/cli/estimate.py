@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from qpe.models.sampling import SAMPLERS
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -22,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="valid time, UTC (repeat for several), e.g. 2021-06-01T03:00")
     p.add_argument("--members", type=int, default=1, help="ensemble members (default 1)")
     p.add_argument("--steps", type=int, default=None, help="sampler steps K (default: the card's)")
-    p.add_argument("--sampler", choices=("ddpm", "ddim", "euler", "heun", "midpoint"), default=None,
+    p.add_argument("--sampler", choices=tuple(SAMPLERS), default=None,
                    help="sampler (default: the card's)")
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling noise (default 0)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from qpe.models.sampling import SAMPLERS
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -30,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None, help="sampler steps K (default: each card's)")
     p.add_argument(
         "--sampler",
-        choices=("ddpm", "ddim", "euler", "heun", "midpoint"),
+        choices=tuple(SAMPLERS),
         default=None,
         help="sampler (default: each card's; must suit every stochastic model given)",
     )

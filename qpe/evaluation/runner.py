@@ -234,7 +234,7 @@ def _batch_size(ds: xr.Dataset, estimators: Sequence[Estimator], config: Evaluat
     """Times estimated together so that a task's fields stay within the memory budget."""
     pixels = ds.sizes["y"] * ds.sizes["x"]
     frames = max(e.frames for e in estimators)
-    members = sum(1 if e.family in ("unet", "reference") else config.estimate.members for e in estimators)
+    members = sum(config.estimate.members if e.is_ensemble else 1 for e in estimators)
     # per time: IR frames (and the engine's working copy), every member twice (estimate, masked copy), radar
     per_time = 4 * pixels * (2 * frames * ds.sizes.get("channel", 1) + 2 * members + 2)
     return int(max(1, min(config.chunk_times, config.memory_budget_mb * 2**20 // per_time)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -24,11 +24,15 @@ from qpe.errors import CheckpointError, DatasetError
 from qpe.inference.cache import EstimateCache, array_digest, cache_key
 from qpe.inference.device import autocast, exclusive, resolve_device
 from qpe.inference.tiling import plan_tiles, tile_weights
+from qpe.models.sampling import SamplingSettings
 
 
 @dataclass(frozen=True)
 class EstimateConfig:
     """How estimates are produced.
+
+    ``members``, ``steps`` and ``sampler`` are a request, resolved against each model's card (and
+    validated there) by :meth:`qpe.models.ModelCard.sampling_settings`.
 
     Parameters
     ----------
@@ -37,7 +41,7 @@ class EstimateConfig:
     steps : int or None
         Sampler steps K; None for the model card's default.
     sampler : str or None
-        ``"ddpm"``, ``"ddim"``, ``"euler"``, ``"heun"`` or ``"midpoint"``; None for the card's default.
+        A sampler of the model's family (:data:`qpe.models.sampling.SAMPLERS`); None for the card's default.
     seed : int
         Seed of the sampling noise; with the same inputs the estimate is reproducible.
     device : str
@@ -57,11 +61,9 @@ class EstimateConfig:
     overlap: int = 32
     batch_tiles: int = 4
 
-    def __post_init__(self) -> None:
-        if self.members < 1:
-            raise DatasetError(f"members must be at least 1, got {self.members}")
-        if self.steps is not None and self.steps < 1:
-            raise DatasetError(f"sampler steps must be at least 1, got {self.steps}")
+    def sampling(self, model) -> SamplingSettings:
+        """This request resolved for ``model`` (a :class:`qpe.models.LoadedModel`), validated by its card."""
+        return model.sampling(self.members, self.steps, self.sampler)
 
 
 def find_times(ds: xr.Dataset, times: Sequence | pd.DatetimeIndex) -> np.ndarray:
@@ -116,15 +118,16 @@ def input_stack(ds: xr.Dataset, index: int, frames: int, channels: Sequence[str]
     return np.asarray(ir.values, dtype="float32")
 
 
-def _predict_field(model, stack: np.ndarray, config: EstimateConfig, device: torch.device) -> np.ndarray:
+def _predict_field(
+    model, stack: np.ndarray, settings: SamplingSettings, config: EstimateConfig, device: torch.device
+) -> np.ndarray:
     """(T, C, H, W) K -> (M, H, W) mm/h through overlapping tiles."""
     _, _, h, w = stack.shape
     valid = np.isfinite(stack).all(axis=(0, 1))
     stack = np.where(np.isfinite(stack), stack, np.nanmean(stack, axis=(2, 3), keepdims=True))
     tiles = plan_tiles((h, w), config.tile, config.overlap)
     generator = torch.Generator(device=device).manual_seed(config.seed)
-    members = 1 if model.card.family == "unet" else config.members
-    total = np.zeros((members, h, w), dtype="float32")
+    total = np.zeros((settings.members, h, w), dtype="float32")
     weight = np.zeros((h, w), dtype="float32")
     # Tiles of one batch must share a shape: group them by shape (edge tiles may be smaller).
     groups: dict[tuple[int, int], list] = {}
@@ -135,9 +138,7 @@ def _predict_field(model, stack: np.ndarray, config: EstimateConfig, device: tor
             batch = group[start : start + config.batch_tiles]
             ir = torch.from_numpy(np.stack([stack[:, :, t.rows, t.cols] for t in batch])).to(device)
             with autocast(device):
-                rain = model.predict(
-                    ir, members=members, steps=config.steps, sampler=config.sampler, generator=generator
-                )
+                rain = model.predict(ir, settings, generator)
             rain = rain.float().cpu().numpy()
             for tile, field in zip(batch, rain):
                 wts = tile_weights(tile, (h, w), config.overlap)
@@ -198,30 +199,23 @@ def estimate(
     needed = np.unique(np.concatenate([np.arange(max(0, p - frames + 1), p + 1) for p in positions]))
     validate_paired(ds.isel(time=needed), require=("ir",))
     check_compatible(model, ds)
+    settings = config.sampling(model)
     device = resolve_device(config.device)
     card = model.card
-    steps = config.steps if config.steps is not None else card.sampling.steps
-    sampler = config.sampler or card.sampling.sampler
-    settings = {**asdict(config), "steps": steps, "sampler": sampler}
-    if card.family == "unet":
-        settings.update(members=1, steps=None, sampler=None)
     with exclusive(device):  # a first move to a GPU must not overlap another session's forward pass
         model.to(device)
     fields = []
     bar = tqdm(positions, desc=f"estimate {card.name}", unit="time", disable=not progress, leave=False)
     for index in bar:
         stack = input_stack(ds, int(index), card.input.frames, card.input.channels)
-        key = cache_key(
-            model=model.sha256, inputs=array_digest(stack),
-            **{k: v for k, v in settings.items() if k not in ("device", "batch_tiles")},
-        )
+        key = cache_key(model=model.sha256, inputs=array_digest(stack), sampling=settings.to_dict(),
+                        seed=config.seed, tile=config.tile, overlap=config.overlap)
         cached = cache.get(key) if cache is not None else None
         if cached is not None:
             fields.append(cached["rain"].values)
             continue
         with exclusive(device), torch.no_grad():
-            rain = _predict_field(model, stack, EstimateConfig(**{**asdict(config), "steps": steps,
-                                                                  "sampler": sampler}), device)
+            rain = _predict_field(model, stack, settings, config, device)
         if cache is not None:
             cache.put(key, xr.Dataset({"rain": (("member", "y", "x"), rain)}))
         fields.append(rain)
@@ -237,9 +231,9 @@ def estimate(
     )
     out.attrs.update({
         "model": card.name, "family": card.family, "checkpoint_sha256": model.sha256,
-        "members": rain.shape[0], "steps": -1 if steps is None or card.family == "unet" else int(steps),
-        "sampler": sampler or "none", "seed": config.seed, "device": str(device),
-        "network_evaluations": int(model.num_function_evaluations(steps, sampler=sampler)),
+        "members": settings.members, "steps": -1 if settings.steps is None else settings.steps,
+        "sampler": settings.sampler or "none", "seed": config.seed, "device": str(device),
+        "network_evaluations": model.network_evaluations(settings),
         "qpe_version": __version__,
     })
     return out

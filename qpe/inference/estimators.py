@@ -1,7 +1,8 @@
 """Everything that estimates rain through one call: checkpoints and reference products alike.
 
 An *estimator* has a ``name``, a ``family``, a ``source`` (where it comes from, for provenance), the
-number of successive IR ``frames`` each estimate reads, and two methods::
+number of successive IR ``frames`` each estimate reads, whether it ``is_ensemble`` (draws several
+members), and two methods::
 
     check(ds, times)                                # raise one clear error if it cannot run there
     estimate(ds, times, config, cache=, progress=)  # -> rain (member, time, y, x), mm/h
@@ -36,6 +37,7 @@ class Estimator(Protocol):
     family: str
     frames: int
     source: str
+    is_ensemble: bool
 
     def check(self, ds: xr.Dataset, times: Sequence | pd.DatetimeIndex = ()) -> None: ...
 
@@ -86,6 +88,11 @@ class CheckpointEstimator:
     @property
     def source(self) -> str:
         return str(self.path)
+
+    @property
+    def is_ensemble(self) -> bool:
+        """Whether it draws several members (a generative model) rather than one field."""
+        return self.card.is_ensemble
 
     @property
     def frames(self) -> int:

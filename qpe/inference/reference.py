@@ -72,6 +72,7 @@ class CrrReference:
     """
 
     family = "reference"
+    is_ensemble = False
     frames = 1  # the valid time only
 
     def __init__(self, paths: PathsLike, name: str = CRR_NAME) -> None:

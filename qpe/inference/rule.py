@@ -33,6 +33,7 @@ class IRRuleEstimator:
 
     family = "ir_rule"
     frames = 1
+    is_ensemble = False
 
     def __init__(self, path: str | os.PathLike, name: str = "ir_rule") -> None:
         self.path = Path(path)

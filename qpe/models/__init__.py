@@ -2,67 +2,49 @@
 
 The math lives in small pieces that do not know each other: :mod:`~qpe.models.transforms` (rain <->
 model space), :mod:`~qpe.models.schedules` (DDPM noise levels), :mod:`~qpe.models.paths` (flow-matching
-paths, sources and targets), :mod:`~qpe.models.samplers` (DDIM, DDPM, Euler, Heun over plain callables)
-and :mod:`~qpe.models.unet` (the network). :mod:`~qpe.models.families` combines them into trainable
-models with ``loss(batch)`` and ``sample(...)``; :mod:`~qpe.models.card` and
-:mod:`~qpe.models.checkpoint` describe, save and safely load them::
+paths, sources and targets), :mod:`~qpe.models.samplers` (DDIM, DDPM, Euler, Heun, midpoint over plain
+callables) and :mod:`~qpe.models.unet` (the network). :mod:`~qpe.models.sampling` holds the table of
+samplers (family, solver, cost, defaults, options) and resolves a request to sample once.
+:mod:`~qpe.models.families` combines them into trainable models with ``loss(batch)`` and
+``sample(ir, settings, generator)``; :mod:`~qpe.models.card` and :mod:`~qpe.models.checkpoint` describe,
+save and safely load them::
 
     model = qpe.models.load("models/demo/flow_residual")      # never unpickles
-    rain = model.predict(ir_kelvin, members=8, steps=8, generator=g)   # (B, M, H, W) mm/h
+    settings = model.sampling(members=8, steps=8)             # validated against the card, once
+    rain = model.predict(ir_kelvin, settings, generator=g)    # (B, M, H, W) mm/h
+
+Names are imported on first use (PEP 562), so that ``qpe.models.sampling`` (and ``qpe --help``, which
+lists the samplers) does not import torch.
 """
 
-from qpe.models.card import (
-    FileReference,
-    InputSpec,
-    ModelCard,
-    SamplingDefaults,
-    TrainingInfo,
-    WeightsInfo,
-    current_code_revision,
-)
-from qpe.models.checkpoint import LoadedModel, base_reference, load, save_checkpoint, sha256_file
-from qpe.models.discovery import FoundCheckpoint, find_checkpoints
-from qpe.models.families import (
-    FAMILIES,
-    ConditionalDDPM,
-    ConditionalFlow,
-    DiffusionConfig,
-    FlowConfig,
-    RainModel,
-    UNetRegression,
-    build_model,
-    masked_mse,
-)
-from qpe.models.schedules import NoiseSchedule
-from qpe.models.transforms import RainTransform
-from qpe.models.unet import UNet, UNetConfig
+from __future__ import annotations
 
-__all__ = [
-    "FAMILIES",
-    "ConditionalDDPM",
-    "ConditionalFlow",
-    "DiffusionConfig",
-    "FileReference",
-    "FoundCheckpoint",
-    "FlowConfig",
-    "InputSpec",
-    "LoadedModel",
-    "ModelCard",
-    "NoiseSchedule",
-    "RainModel",
-    "RainTransform",
-    "SamplingDefaults",
-    "TrainingInfo",
-    "UNet",
-    "UNetConfig",
-    "UNetRegression",
-    "WeightsInfo",
-    "base_reference",
-    "build_model",
-    "current_code_revision",
-    "find_checkpoints",
-    "load",
-    "masked_mse",
-    "save_checkpoint",
-    "sha256_file",
-]
+import importlib
+from typing import Any
+
+#: Public name -> the submodule that defines it.
+_EXPORTS = {
+    **dict.fromkeys(
+        ("DiffusionConfig", "FileReference", "FlowConfig", "InputSpec", "ModelCard", "SamplingDefaults",
+         "TrainingInfo", "WeightsInfo", "current_code_revision"), "card"),
+    **dict.fromkeys(("LoadedModel", "base_reference", "load", "save_checkpoint", "sha256_file"), "checkpoint"),
+    **dict.fromkeys(("FoundCheckpoint", "find_checkpoints"), "discovery"),
+    **dict.fromkeys(("ConditionalDDPM", "ConditionalFlow", "RainModel", "UNetRegression", "build_model",
+                     "masked_mse"), "families"),
+    **dict.fromkeys(("FAMILIES", "SAMPLERS", "SamplingSettings", "family_samplers", "is_ensemble"), "sampling"),
+    "NoiseSchedule": "schedules",
+    "RainTransform": "transforms",
+    **dict.fromkeys(("UNet", "UNetConfig"), "unet"),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'qpe.models' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"qpe.models.{_EXPORTS[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

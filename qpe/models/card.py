@@ -40,8 +40,10 @@ import yaml
 from qpe import __version__
 from qpe.data.normalization import IRNormalization
 from qpe.data.paired import SEVIRI_CHANNELS
-from qpe.errors import CheckpointError, DatasetError
-from qpe.models.families import FAMILIES, FAMILY_SAMPLERS, DiffusionConfig, FlowConfig
+from qpe.errors import CheckpointError, DatasetError, InputError
+from qpe.models.paths import FLOW_TARGETS
+from qpe.models.sampling import FAMILIES, SamplingSettings, family_samplers, is_ensemble, resolve_sampling
+from qpe.models.schedules import NoiseSchedule
 from qpe.models.transforms import RainTransform
 from qpe.models.unet import UNetConfig
 
@@ -51,12 +53,6 @@ CARD_FORMAT = "qpe-model-card"
 CARD_VERSION = 1
 #: Largest card file read, bytes (a card is a few kB).
 MAX_CARD_BYTES = 1 << 20
-#: Sampler and steps used when a card does not say.
-DEFAULT_SAMPLING: dict[str, tuple[str | None, int | None]] = {
-    "unet": (None, None),
-    "ddpm": ("ddim", 20),
-    "flow": ("heun", 8),
-}
 
 
 @dataclass(frozen=True)
@@ -87,12 +83,101 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
+class DiffusionConfig:
+    """The ``ddpm`` family's objective (model card ``diffusion``).
+
+    Parameters
+    ----------
+    schedule : str
+        ``"cosine"`` or ``"linear"`` (:mod:`qpe.models.schedules`).
+    timesteps : int
+        N, training steps of the schedule.
+    prediction : str
+        What the network predicts: ``"eps"`` (the noise ε) or ``"v"`` (``v = α ε - σ x_0``).
+    """
+
+    schedule: str = "cosine"
+    timesteps: int = 1000
+    prediction: str = "v"
+
+    def __post_init__(self) -> None:
+        if self.prediction not in ("eps", "v"):
+            raise CheckpointError(f"diffusion prediction must be 'eps' or 'v', got {self.prediction!r}")
+        NoiseSchedule.from_name(self.schedule, self.timesteps)  # validates name and length
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """The ``flow`` family's objective (model card ``flow``).
+
+    Parameters
+    ----------
+    source : str
+        ``"gaussian"`` (the flow samples ``y`` from noise) or ``"residual"`` (it samples ``y - μ``, the
+        residual on a U-Net mean ``μ``; see :data:`qpe.models.paths.FLOW_TARGETS`).
+    source_std : float
+        Standard deviation of the Gaussian source noise, in model space.
+    """
+
+    source: str = "gaussian"
+    source_std: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.source not in FLOW_TARGETS:
+            raise CheckpointError(f"flow source must be one of {', '.join(map(repr, FLOW_TARGETS))}, "
+                                  f"got {self.source!r}")
+        if not self.source_std > 0:
+            raise CheckpointError(f"flow source_std must be positive, got {self.source_std}")
+
+    @property
+    def needs_base(self) -> bool:
+        """Whether the flow is anchored on a U-Net mean (the residual flow), so needs a base U-Net."""
+        return FLOW_TARGETS[self.source].anchored
+
+
+#: The dataclass of each family section (the values of :data:`qpe.models.sampling.FAMILIES`).
+SECTION_TYPES: dict[str, type] = {"diffusion": DiffusionConfig, "flow": FlowConfig}
+
+
+def family_sections(family: str, **given: Any) -> dict[str, Any]:
+    """The family sections of a card or training config: the family's own (its defaults when None), no other.
+
+    Parameters
+    ----------
+    family : str
+        A key of :data:`qpe.models.sampling.FAMILIES`.
+    **given
+        ``diffusion=...``, ``flow=...`` as given (None when absent).
+
+    Raises
+    ------
+    InputError
+        Unknown family, or a section of another family.
+    """
+    if family not in FAMILIES:
+        raise InputError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")
+    own = FAMILIES[family]
+    foreign = sorted(name for name, value in given.items() if value is not None and name != own)
+    if foreign:
+        raise InputError(f"a {family} model must not carry a {', '.join(map(repr, foreign))} section "
+                         "(of another family)")
+    out = {name: None for name in SECTION_TYPES}
+    if own is not None:
+        out[own] = given.get(own) or SECTION_TYPES[own]()
+    return out
+
+
+@dataclass(frozen=True)
 class SamplingDefaults:
-    """Sampler (``ddim``/``ddpm`` or ``heun``/``euler``; None for a U-Net), steps K and DDIM ``eta``."""
+    """The card's sampler (None for a deterministic model), steps K and DDIM ``eta``."""
 
     sampler: str | None = None
     steps: int | None = None
     eta: float = 0.0
+
+    def settings(self) -> SamplingSettings:
+        """As the defaults of :func:`qpe.models.sampling.resolve_sampling`."""
+        return SamplingSettings(1, self.sampler, self.steps, (("eta", float(self.eta)),))
 
 
 @dataclass(frozen=True)
@@ -136,7 +221,8 @@ class ModelCard:
     """The description of a checkpoint (see the module docstring for the YAML form).
 
     ``diffusion`` (ddpm) and ``flow`` (flow) default to their config's defaults when omitted in code;
-    a card read from a file must carry the section of its family. ``sampling`` defaults per family.
+    a card read from a file must carry the section of its family. ``sampling`` is completed from the
+    sampler table (:data:`qpe.models.sampling.SAMPLERS`) where it is silent.
     """
 
     name: str
@@ -167,8 +253,6 @@ class ModelCard:
             raise CheckpointError(f"model card name must be a non-empty string, got {self.name!r}")
         if not isinstance(self.validation, dict):
             raise CheckpointError("model card validation must be a mapping of score names to values")
-        if self.family not in FAMILIES:
-            raise CheckpointError(f"unknown model family {self.family!r}; known: {', '.join(FAMILIES)}")
         if sorted(self.normalization.channels) != sorted(self.input.channels):
             raise CheckpointError(
                 f"card normalisation covers channels {list(self.normalization.channels)} but the input is "
@@ -176,45 +260,56 @@ class ModelCard:
             )
         # statistics are keyed by channel name: hold them in input order
         object.__setattr__(self, "normalization", self.normalization.select(self.input.channels))
-        if self.family == "ddpm" and self.diffusion is None:
-            object.__setattr__(self, "diffusion", DiffusionConfig())  # frozen dataclass: fill a default
-        if self.family == "flow" and self.flow is None:
-            object.__setattr__(self, "flow", FlowConfig())
-        if (self.family != "ddpm" and self.diffusion is not None) or (
-            self.family != "flow" and self.flow is not None
-        ):
-            raise CheckpointError(
-                f"a {self.family} card must not carry a 'diffusion'/'flow' section of another family"
-            )
-        if self.sampling is None:
-            sampler, steps = DEFAULT_SAMPLING[self.family]
-            object.__setattr__(self, "sampling", SamplingDefaults(sampler, steps))
-        self._check_sampling()
-        if self.base_checkpoint is not None and not self.is_residual_flow:
+        try:  # frozen dataclass: fill the family's section and the sampling defaults
+            for name, value in family_sections(self.family, diffusion=self.diffusion, flow=self.flow).items():
+                object.__setattr__(self, name, value)
+            if self.sampling is None:
+                object.__setattr__(self, "sampling", SamplingDefaults())
+            if not is_ensemble(self.family) and (self.sampling.sampler or self.sampling.steps):
+                raise InputError(f"a {self.family} model has no sampler: leave sampling.sampler and steps empty")
+            resolved = self.sampling_settings()
+        except InputError as err:
+            raise CheckpointError(f"model card: {err}") from None
+        if is_ensemble(self.family):
+            object.__setattr__(self, "sampling", dataclasses.replace(
+                self.sampling, sampler=resolved.sampler, steps=resolved.steps))
+        if self.base_checkpoint is not None and not self.needs_base:
             raise CheckpointError("only a residual flow card names a base_checkpoint")
 
-    def _check_sampling(self) -> None:
-        s, known = self.sampling, FAMILY_SAMPLERS[self.family]
-        if not known:
-            if s.sampler is not None or s.steps is not None:
-                raise CheckpointError("a unet card has no sampler: leave sampling.sampler and steps empty")
-            return
-        if s.sampler not in known:
-            raise CheckpointError(
-                f"a {self.family} card samples with {' or '.join(known)}, not {s.sampler!r}"
-            )
-        if isinstance(s.steps, bool) or not isinstance(s.steps, int) or s.steps < 1:
-            raise CheckpointError(f"card sampling.steps must be a positive integer, got {s.steps!r}")
-        if self.family == "ddpm" and s.steps > self.diffusion.timesteps:
-            raise CheckpointError(
-                f"card sampling.steps {s.steps} exceeds the {self.diffusion.timesteps} diffusion timesteps"
-            )
-        if not 0.0 <= float(s.eta) <= 1.0:
-            raise CheckpointError(f"card sampling.eta must be in [0, 1], got {s.eta}")
+    # -- what the card's model is -----------------------------------------------------------------
+    @property
+    def is_ensemble(self) -> bool:
+        """Whether its model draws ensemble members (DDPM, flow) rather than one field (U-Net)."""
+        return is_ensemble(self.family)
 
     @property
-    def is_residual_flow(self) -> bool:
-        return self.family == "flow" and self.flow is not None and self.flow.source == "residual"
+    def needs_base(self) -> bool:
+        """Whether its model needs a base U-Net (the residual flow)."""
+        return self.flow is not None and self.flow.needs_base
+
+    @property
+    def samplers(self) -> tuple[str, ...]:
+        """The samplers its model can use, the card's default first."""
+        own = family_samplers(self.family)
+        return tuple(dict.fromkeys((self.sampling.sampler, *own))) if own else ()
+
+    def sampling_settings(
+        self, members: int = 1, steps: int | None = None, sampler: str | None = None, **options: float
+    ) -> SamplingSettings:
+        """A request to sample this model (None: the card's defaults), resolved and validated once.
+
+        See :func:`qpe.models.sampling.resolve_sampling`; a deterministic model gives one member
+        whatever ``members`` asks.
+
+        Raises
+        ------
+        InputError
+            Sampler of another family, steps or members out of range, unknown option.
+        """
+        return resolve_sampling(
+            self.family, self.sampling.settings(), members=members, steps=steps, sampler=sampler,
+            options=options, max_steps=self.diffusion.timesteps if self.diffusion is not None else None,
+        )
 
     # -- dict / YAML / JSON ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -247,9 +342,9 @@ class ModelCard:
         missing = sorted(
             {"name", "family", "input", "normalization", "architecture", "rain_transform"} - set(d)
         )
-        family = d.get("family")
-        if family in ("ddpm", "flow") and d.get({"ddpm": "diffusion", "flow": "flow"}[family]) is None:
-            missing.append("diffusion" if family == "ddpm" else "flow")
+        section = FAMILIES.get(d.get("family"))
+        if section is not None and d.get(section) is None:
+            missing.append(section)
         if missing:
             raise CheckpointError(f"model card lacks field(s) {', '.join(missing)}")
         try:
@@ -260,8 +355,7 @@ class ModelCard:
             "input": InputSpec,
             "architecture": UNetConfig,
             "rain_transform": RainTransform,
-            "diffusion": DiffusionConfig,
-            "flow": FlowConfig,
+            **SECTION_TYPES,
             "sampling": SamplingDefaults,
             "data": FileReference,
             "training": TrainingInfo,

@@ -28,6 +28,7 @@ from qpe.data.paired import _replace as replace_path
 from qpe.errors import CheckpointError, InputError
 from qpe.models.card import FileReference, ModelCard, WeightsInfo, current_code_revision, utc_now
 from qpe.models.families import RainModel, UNetRegression, build_model
+from qpe.models.sampling import SamplingSettings
 
 #: File names inside a checkpoint folder.
 WEIGHTS_FILE = "weights.safetensors"
@@ -205,13 +206,19 @@ class LoadedModel:
                 f"C={len(spec.channels)} [{', '.join(spec.channels)}], H, W) in K, got {shape}"
             )
 
+    def sampling(self, members: int = 1, steps: int | None = None, sampler: str | None = None,
+                 **options: float) -> SamplingSettings:
+        """A request to sample (None: the card's defaults), resolved and validated by the card.
+
+        See :meth:`qpe.models.ModelCard.sampling_settings`.
+        """
+        return self.card.sampling_settings(members, steps, sampler, **options)
+
     def predict(
         self,
         ir: torch.Tensor,
-        members: int = 1,
-        steps: int | None = None,
+        settings: SamplingSettings | None = None,
         generator: torch.Generator | None = None,
-        sampler: str | None = None,
     ) -> torch.Tensor:
         """Rain rate from IR brightness temperatures.
 
@@ -220,42 +227,25 @@ class LoadedModel:
         ir : torch.Tensor
             (B, T, C, H, W) brightness temperature in K (not normalised), channels in
             ``card.input.channels`` order, oldest frame first, on the model's device.
-        members : int
-            Ensemble members M (a U-Net always gives 1).
-        steps : int, optional
-            Sampler steps K; the card's default if None (ignored by a U-Net).
+        settings : SamplingSettings, optional
+            Members, sampler, steps and options, from :meth:`sampling`; the card's defaults (one member)
+            if None.
         generator : torch.Generator, optional
             Source of the sampling noise (on the model's device).
-        sampler : str, optional
-            ``"ddim"``/``"ddpm"`` (ddpm) or ``"euler"``/``"heun"``/``"midpoint"`` (flow); the card's
-            default if None.
 
         Returns
         -------
         torch.Tensor
-            (B, M, H, W) rain rate, mm/h, >= 0.
+            (B, M, H, W) rain rate, mm/h, >= 0 (M = 1 for a deterministic model).
         """
         self._check_ir(ir)
-        card = self.card
-        steps = card.sampling.steps if steps is None else steps
-        sampler = sampler or card.sampling.sampler
-        options = {"eta": card.sampling.eta} if card.family == "ddpm" and sampler == "ddim" else {}
+        settings = self.sampling() if settings is None else settings
         with torch.no_grad():
-            return self.model.sample(
-                self.normalize_ir(ir),
-                members=members,
-                steps=steps,
-                generator=generator,
-                sampler=sampler,
-                **options,
-            )
+            return self.model.sample(self.normalize_ir(ir), settings, generator)
 
-    def num_function_evaluations(self, steps: int | None = None, sampler: str | None = None) -> int:
-        """Network evaluations per sample (card defaults for None; a residual flow adds its U-Net's one)."""
-        if self.card.family == "unet":
-            return 1
-        steps = self.card.sampling.steps if steps is None else steps
-        return self.model.num_function_evaluations(steps, sampler or self.card.sampling.sampler)
+    def network_evaluations(self, settings: SamplingSettings | None = None) -> int:
+        """Network evaluations per sample (the card's defaults for None; a residual flow adds its U-Net's one)."""
+        return self.model.network_evaluations(self.sampling() if settings is None else settings)
 
 
 # -- saving -----------------------------------------------------------------------------------------------
@@ -287,7 +277,7 @@ def save_checkpoint(model: RainModel | LoadedModel, card: ModelCard, directory: 
     check_state_matches(
         _shapes(build_model(card).checkpoint_state()), _shapes(state), f"saving {card.name!r}"
     )
-    if card.is_residual_flow:
+    if card.needs_base:
         _check_base_reference(card, directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = directory.with_name(f".{directory.name}.{uuid.uuid4().hex[:8]}.tmp")
@@ -323,10 +313,9 @@ def _check_base_reference(card: ModelCard, directory: Path) -> None:
         raise CheckpointError(f"residual flow {card.name!r}: the card must name its base_checkpoint (U-Net)")
     base_dir = (directory / ref.path).resolve()
     base_card = ModelCard.read(_find_card(base_dir))
-    if base_card.family != "unet" or base_card.weights is None:
-        raise CheckpointError(
-            f"base_checkpoint {ref.path!r} of {card.name!r} is not a saved U-Net checkpoint"
-        )
+    if base_card.weights is None:
+        raise CheckpointError(f"base_checkpoint {ref.path!r} of {card.name!r} is not a saved checkpoint")
+    check_base(base_card, card, f"base_checkpoint {ref.path!r} of {card.name!r}")
     actual = sha256_file(base_dir / base_card.weights.file)
     if actual != ref.sha256:
         raise CheckpointError(
@@ -386,7 +375,7 @@ def load(path: str | os.PathLike, *, _chain: tuple[Path, ...] = ()) -> LoadedMod
             f"{weights}: SHA-256 {digest[:12]}... differs from the card's {card.weights.sha256[:12]}... "
             "(weights modified or replaced)"
         )
-    base = _load_base(card, directory, _chain + (directory,)) if card.is_residual_flow else None
+    base = _load_base(card, directory, _chain + (directory,)) if card.needs_base else None
     model = build_model(card, base)
     expected = model.checkpoint_state()
     check_state_matches(_shapes(expected), {k: shape for k, (_, shape) in header.items()}, str(directory))
@@ -415,21 +404,31 @@ def _load_base(card: ModelCard, directory: Path, chain: tuple[Path, ...]) -> UNe
             f"{directory}: base U-Net {ref.path!r} has weights hash {base.sha256[:12]}..., the card expects "
             f"{ref.sha256[:12]}..."
         )
-    if base.card.family != "unet":
-        raise CheckpointError(
-            f"{directory}: base_checkpoint {ref.path!r} is a {base.card.family} model, not a U-Net"
-        )
+    check_base(base.card, card, f"{directory}: base_checkpoint {ref.path!r}")
+    return base.model
+
+
+def check_base(base: ModelCard, card: ModelCard, where: str) -> None:
+    """Raise unless ``base`` can be the base U-Net of the model of ``card`` (a U-Net regression reading
+    the same inputs with the same normalisation and rain transform).
+
+    Parameters
+    ----------
+    base, card : ModelCard
+        The base's card and the card of the model that needs it.
+    where : str
+        Start of the error message (which checkpoint, which base).
+    """
+    if base.family != UNetRegression.family:
+        raise CheckpointError(f"{where} is a {base.family} model, not a U-Net")
     mismatch = [
         name
         for name, a, b in (
-            ("input", base.card.input, card.input),
-            ("normalization", base.card.normalization, card.normalization),
-            ("rain_transform", base.card.rain_transform, card.rain_transform),
+            ("input", base.input, card.input),
+            ("normalization", base.normalization, card.normalization),
+            ("rain_transform", base.rain_transform, card.rain_transform),
         )
         if a != b
     ]
     if mismatch:
-        raise CheckpointError(
-            f"{directory}: base U-Net {ref.path!r} differs from the flow in {', '.join(mismatch)}"
-        )
-    return base.model
+        raise CheckpointError(f"{where}: the base U-Net differs from {card.name!r} in {', '.join(mismatch)}")

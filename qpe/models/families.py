@@ -5,9 +5,12 @@ Each family wraps a :class:`~qpe.models.unet.UNet` backbone and defines two thin
 - ``loss(batch) -> Tensor``: the training objective on a batch of the training-sample contract
   (``ir`` (B, T, C, H, W) float32, already normalised; ``rain`` (B, H, W) mm/h with NaN replaced by 0;
   ``mask`` (B, H, W) bool, True where radar is valid), averaged over valid pixels only;
-- ``sample(ir, members, steps, generator) -> rain``: (B, M, H, W) rain rate in mm/h >= 0.
+- ``sample(ir, settings, generator) -> rain``: (B, M, H, W) rain rate in mm/h >= 0, drawn as a
+  :class:`~qpe.models.sampling.SamplingSettings` (members, sampler, steps, options) says.
 
-Families know nothing of optimisers, data loaders or checkpoints. The network input is the IR stack
+A model answers its own questions (``is_ensemble``, ``needs_base``, ``extra_channels``,
+``network_evaluations(settings)``); callers never compare family names. Families know nothing of
+optimisers, data loaders or checkpoints. The network input is the IR stack
 flattened to ``T * C`` channels, followed (for the generative families) by the current state ``x`` and,
 for the residual flow, the U-Net mean ``μ``. All model-space quantities are in the space of the
 :class:`~qpe.models.transforms.RainTransform` (``y = log1p(R) / scale``).
@@ -19,7 +22,6 @@ Randomness (training noise, diffusion steps, sampling noise) comes only from an 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -27,70 +29,14 @@ from torch import nn
 
 from qpe.errors import CheckpointError, InputError
 from qpe.models import samplers
-from qpe.models.paths import DirectTarget, GaussianSource, ResidualTarget, StraightPath
+from qpe.models.paths import FLOW_TARGETS, GaussianSource, StraightPath
+from qpe.models.sampling import Sampler, SamplingSettings, is_ensemble
 from qpe.models.schedules import NoiseSchedule
 from qpe.models.transforms import RainTransform
 from qpe.models.unet import UNet
 
 if TYPE_CHECKING:
     from qpe.models.card import ModelCard
-
-#: Model families a card may name.
-FAMILIES = ("unet", "ddpm", "flow")
-#: Samplers of each family (the first is the default).
-FAMILY_SAMPLERS: dict[str, tuple[str, ...]] = {
-    "unet": (),
-    "ddpm": ("ddim", "ddpm"),
-    "flow": ("heun", "euler", "midpoint"),
-}
-
-
-@dataclass(frozen=True)
-class DiffusionConfig:
-    """The ``ddpm`` family's objective (model card ``diffusion``).
-
-    Parameters
-    ----------
-    schedule : str
-        ``"cosine"`` or ``"linear"`` (:mod:`qpe.models.schedules`).
-    timesteps : int
-        N, training steps of the schedule.
-    prediction : str
-        What the network predicts: ``"eps"`` (the noise ε) or ``"v"`` (``v = α ε - σ x_0``).
-    """
-
-    schedule: str = "cosine"
-    timesteps: int = 1000
-    prediction: str = "v"
-
-    def __post_init__(self) -> None:
-        if self.prediction not in ("eps", "v"):
-            raise CheckpointError(f"diffusion prediction must be 'eps' or 'v', got {self.prediction!r}")
-        NoiseSchedule.from_name(self.schedule, self.timesteps)  # validates name and length
-
-
-@dataclass(frozen=True)
-class FlowConfig:
-    """The ``flow`` family's objective (model card ``flow``).
-
-    Parameters
-    ----------
-    source : str
-        ``"gaussian"`` (the flow samples ``y`` from noise) or ``"residual"`` (it samples ``y - μ``, the
-        residual on a U-Net mean ``μ``, see :mod:`qpe.models.paths`).
-    source_std : float
-        Standard deviation of the Gaussian source noise, in model space.
-    """
-
-    source: str = "gaussian"
-    source_std: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.source not in ("gaussian", "residual"):
-            raise CheckpointError(f"flow source must be 'gaussian' or 'residual', got {self.source!r}")
-        if not self.source_std > 0:
-            raise CheckpointError(f"flow source_std must be positive, got {self.source_std}")
-
 
 def masked_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean squared error over valid pixels only.
@@ -142,11 +88,31 @@ class RainModel(nn.Module):
         self.transform = transform
         self.frames, self.channels = frames, channels
 
+    # -- what the model is ----------------------------------------------------------------------
+    @property
+    def is_ensemble(self) -> bool:
+        """Whether it draws ensemble members (its family has samplers)."""
+        return is_ensemble(self.family)
+
+    @property
+    def needs_base(self) -> bool:
+        """Whether it needs a base U-Net to run (the residual flow)."""
+        return False
+
+    def network_evaluations(self, settings: SamplingSettings) -> int:
+        """Network evaluations per sample drawn as ``settings`` says (a base U-Net adds its one)."""
+        return settings.network_evaluations + int(self.needs_base)
+
     # -- construction from a card --------------------------------------------------------------
+    @classmethod
+    def extra_channels_of(cls, card: ModelCard) -> int:
+        """Channels the model of ``card`` adds to the IR stack at the network input."""
+        return cls.extra_channels
+
     @classmethod
     def backbone_for(cls, card: ModelCard) -> UNet:
         """A fresh backbone of the card's architecture with this family's input channels."""
-        c_in = card.input.frames * len(card.input.channels) + cls.extra_channels
+        c_in = card.input.frames * len(card.input.channels) + cls.extra_channels_of(card)
         return UNet(card.architecture, c_in, 1, time_embedding=cls.uses_time)
 
     # -- shared helpers ------------------------------------------------------------------------
@@ -187,37 +153,26 @@ class RainModel(nn.Module):
         raise NotImplementedError
 
     def sample(
-        self,
-        ir: torch.Tensor,
-        members: int = 1,
-        steps: int | None = None,
-        generator: torch.Generator | None = None,
-        sampler: str | None = None,
+        self, ir: torch.Tensor, settings: SamplingSettings, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """Rain rate (B, M, H, W), mm/h >= 0, from normalised IR (B, T, C, H, W).
 
-        ``members`` M independent samples per field (1 for the U-Net), ``steps`` K sampler steps,
-        ``sampler`` one of the family's samplers (its first by default), noise from ``generator``.
+        ``settings`` (from :meth:`qpe.models.ModelCard.sampling_settings`): M = ``settings.members``
+        independent samples per field (1 for the U-Net), drawn by its sampler in its steps with its
+        options; noise from ``generator``.
         """
         raise NotImplementedError
-
-    def num_function_evaluations(self, steps: int | None, sampler: str | None = None) -> int:
-        """Network evaluations per sample (one for the U-Net)."""
-        return 1
 
     def checkpoint_state(self) -> dict[str, torch.Tensor]:
         """The tensors a checkpoint stores (all of them; the residual flow leaves out its base U-Net)."""
         return dict(self.state_dict())
 
-    def _resolve(self, steps: int | None, sampler: str | None) -> tuple[int, str]:
-        known = FAMILY_SAMPLERS[self.family]
-        sampler = sampler or known[0]
-        if sampler not in known:
-            raise InputError(f"a {self.family} model samples with {' or '.join(known)}, not {sampler!r}")
-        if steps is None:
-            raise InputError(f"a {self.family} model needs the number of sampler steps")
-        samplers.check_steps(steps)
-        return steps, sampler
+    def _sampler(self, settings: SamplingSettings) -> Sampler:
+        """The settings' row of the sampler table; an error if it samples another family."""
+        if settings.sampler is None or settings.solver.family != self.family:
+            raise InputError(f"a {self.family} model cannot sample with {settings.sampler!r}: resolve the "
+                             "settings with its card (ModelCard.sampling_settings)")
+        return settings.solver
 
 
 def _repeat_members(x: torch.Tensor, members: int) -> torch.Tensor:
@@ -256,14 +211,10 @@ class UNetRegression(RainModel):
         return masked_mse(self.mean(batch["ir"]), y, mask)
 
     def sample(
-        self,
-        ir: torch.Tensor,
-        members: int = 1,
-        steps: int | None = None,
+        self, ir: torch.Tensor, settings: SamplingSettings = SamplingSettings(),
         generator: torch.Generator | None = None,
-        sampler: str | None = None,
     ) -> torch.Tensor:
-        """Rain (B, 1, H, W) in mm/h; ``members``, ``steps``, ``sampler`` and ``generator`` are ignored."""
+        """Rain (B, 1, H, W) in mm/h; ``settings`` and ``generator`` are ignored (one deterministic field)."""
         return self.transform.inverse(self.mean(ir))
 
 
@@ -277,8 +228,8 @@ class ConditionalDDPM(RainModel):
     - ``ε`` (``prediction = "eps"``), giving ``x̂_0 = (x_n - σ_n ε̂) / α_n``, or
     - ``v = α_n ε - σ_n y`` (``prediction = "v"``), giving ``x̂_0 = α_n x_n - σ_n v̂``.
 
-    Sampling walks K steps of the schedule with DDIM (η configurable) or ancestral DDPM; ``x̂_0`` is
-    clipped to the range of the data, ``[0, y_max]``, before each step.
+    Sampling walks K steps of the schedule with a diffusion sampler of the table (DDIM, η configurable,
+    or ancestral DDPM); ``x̂_0`` is clipped to the range of the data, ``[0, y_max]``, before each step.
     """
 
     family = "ddpm"
@@ -345,32 +296,17 @@ class ConditionalDDPM(RainModel):
         return denoise
 
     def sample(
-        self,
-        ir: torch.Tensor,
-        members: int = 1,
-        steps: int | None = None,
-        generator: torch.Generator | None = None,
-        sampler: str | None = None,
-        eta: float = 0.0,
+        self, ir: torch.Tensor, settings: SamplingSettings, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """Rain (B, M, H, W) in mm/h from ``members`` reverse diffusions of ``steps`` steps each.
-
-        ``sampler``: ``"ddim"`` (default; ``eta`` 0 = deterministic given the initial noise) or ``"ddpm"``.
-        """
-        steps, sampler = self._resolve(steps, sampler)
+        """Rain (B, M, H, W) in mm/h from M reverse diffusions of K steps each, as ``settings`` says."""
+        solve = self._sampler(settings).solve
+        members = settings.members
         cond = _repeat_members(self.conditioning(ir), members)
         b, _, h, w = cond.shape
         x = _noise((b, 1, h, w), cond, generator)
-        denoise = self.denoiser(cond)
-        if sampler == "ddim":
-            y = samplers.ddim(denoise, self.schedule, x, steps, eta=eta, generator=generator)
-        else:
-            y = samplers.ddpm(denoise, self.schedule, x, steps, generator=generator)
+        y = solve(self.denoiser(cond), self.schedule, x, settings.steps, generator=generator,
+                  **dict(settings.options))
         return self.transform.inverse(y).reshape(ir.shape[0], members, h, w)
-
-    def num_function_evaluations(self, steps: int | None, sampler: str | None = None) -> int:
-        steps, sampler = self._resolve(steps, sampler)
-        return samplers.function_evaluations(sampler, steps)
 
 
 # -- conditional flow matching ----------------------------------------------------------------------------
@@ -383,8 +319,8 @@ class ConditionalFlow(RainModel):
     the masked MSE to the velocity ``x_1 - x_0``. Where radar is missing the target is set to "dry"
     (gaussian) or "as the U-Net says" (residual), so those pixels feed no rain into the state.
 
-    Sampling integrates ``dx/dt = v(x, t)`` from ``t = 0`` to 1 with Euler or Heun in K steps and decodes
-    ``y = x_1`` (gaussian) or ``y = μ + x_1`` (residual).
+    Sampling integrates ``dx/dt = v(x, t)`` from ``t = 0`` to 1 with a flow solver of the sampler table
+    in K steps and decodes ``y = x_1`` (gaussian) or ``y = μ + x_1`` (residual).
 
     Parameters
     ----------
@@ -406,41 +342,48 @@ class ConditionalFlow(RainModel):
         source_std: float = 1.0,
         base: UNetRegression | None = None,
     ) -> None:
-        if source not in ("gaussian", "residual"):
-            raise CheckpointError(f"flow source must be 'gaussian' or 'residual', got {source!r}")
-        self.extra_channels = self.extra_channels_for(source)
+        if source not in FLOW_TARGETS:
+            raise CheckpointError(f"flow source must be one of {', '.join(map(repr, FLOW_TARGETS))}, "
+                                  f"got {source!r}")
+        self.flow_target = FLOW_TARGETS[source]()
+        self.extra_channels = self._extra_channels(self.flow_target.anchored)
         super().__init__(backbone, transform, frames, channels)
         self.source = source
         self.path = StraightPath()
         self.noise = GaussianSource(source_std)
-        self.flow_target = ResidualTarget() if source == "residual" else DirectTarget()
         self.base: UNetRegression | None = None
         if base is not None:
             self.attach_base(base)
 
     @staticmethod
-    def extra_channels_for(source: str) -> int:
-        """The state ``x``, plus the U-Net mean ``μ`` for the residual flow."""
-        return 2 if source == "residual" else 1
+    def _extra_channels(anchored: bool) -> int:
+        """The state ``x``, plus the U-Net mean ``μ`` for an anchored (residual) flow."""
+        return 1 + int(anchored)
+
+    @classmethod
+    def extra_channels_of(cls, card: ModelCard) -> int:
+        return cls._extra_channels(card.needs_base)
+
+    @property
+    def needs_base(self) -> bool:
+        return self.flow_target.anchored
 
     @classmethod
     def from_card(cls, card: ModelCard, base: UNetRegression | None = None) -> ConditionalFlow:
         f = card.flow
-        c_in = card.input.frames * len(card.input.channels) + cls.extra_channels_for(f.source)
-        backbone = UNet(card.architecture, c_in, 1, time_embedding=True)
         return cls(
-            backbone,
+            cls.backbone_for(card),
             card.rain_transform,
             card.input.frames,
             len(card.input.channels),
             f.source,
             f.source_std,
-            base if f.source == "residual" else None,
+            base if card.needs_base else None,
         )
 
     def attach_base(self, base: UNetRegression) -> None:
         """Give the residual flow its U-Net; the U-Net is frozen (no gradients, eval mode)."""
-        if self.source != "residual":
+        if not self.needs_base:
             raise CheckpointError("only a residual flow has a base U-Net")
         if not isinstance(base, UNetRegression):
             raise CheckpointError(
@@ -464,7 +407,7 @@ class ConditionalFlow(RainModel):
 
     def anchor(self, ir: torch.Tensor) -> torch.Tensor | None:
         """The U-Net mean ``μ`` (B, 1, H, W) for the residual flow (no gradient); None otherwise."""
-        if self.source != "residual":
+        if not self.needs_base:
             return None
         if self.base is None:
             raise CheckpointError("this residual flow has no base U-Net attached (see attach_base)")
@@ -500,37 +443,23 @@ class ConditionalFlow(RainModel):
         return velocity
 
     def sample(
-        self,
-        ir: torch.Tensor,
-        members: int = 1,
-        steps: int | None = None,
-        generator: torch.Generator | None = None,
-        sampler: str | None = None,
+        self, ir: torch.Tensor, settings: SamplingSettings, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """Rain (B, M, H, W) in mm/h from ``members`` flow integrations of ``steps`` steps each.
-
-        ``sampler``: ``"heun"`` (default), ``"euler"`` or ``"midpoint"`` (:mod:`qpe.models.samplers`).
-        """
-        steps, sampler = self._resolve(steps, sampler)
+        """Rain (B, M, H, W) in mm/h from M flow integrations of K steps each, as ``settings`` says."""
+        solve = self._sampler(settings).solve
+        members = settings.members
         cond = _repeat_members(self.conditioning(ir), members)
         mean = self.anchor(ir)
         mean = _repeat_members(mean, members) if mean is not None else None
         b, _, h, w = cond.shape
         x_0 = self.noise.sample((b, 1, h, w), generator=generator, device=cond.device)
-        solve = samplers.FLOW_SOLVERS[sampler]
-        x_1 = solve(self.velocity(cond, mean), x_0, steps)
+        x_1 = solve(self.velocity(cond, mean), x_0, settings.steps, generator=generator, **dict(settings.options))
         return self.transform.inverse(self.flow_target.decode(x_1, mean)).reshape(ir.shape[0], members, h, w)
 
-    def num_function_evaluations(self, steps: int | None, sampler: str | None = None) -> int:
-        steps, sampler = self._resolve(steps, sampler)
-        return samplers.function_evaluations(sampler, steps) + (1 if self.source == "residual" else 0)
 
-
-FAMILY_CLASSES: dict[str, type[RainModel]] = {
-    "unet": UNetRegression,
-    "ddpm": ConditionalDDPM,
-    "flow": ConditionalFlow,
-}
+#: The class of each family.
+FAMILY_CLASSES: dict[str, type[RainModel]] = {cls.family: cls for cls in (UNetRegression, ConditionalDDPM,
+                                                                            ConditionalFlow)}
 
 
 def build_model(card: ModelCard, base: UNetRegression | None = None) -> RainModel:

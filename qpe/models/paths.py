@@ -17,6 +17,8 @@ What "data" means is the flow's *target*:
   flow on ``y`` whose source is ``μ + x_0`` (a Gaussian centred on the U-Net mean): both give identical
   paths up to the shift by ``μ``, which the network also receives as input.
 
+A target is chosen by the flow's ``source`` setting (:data:`FLOW_TARGETS`); whether it is *anchored* on
+the U-Net mean says everything the model needs (an extra input channel ``μ``, a base U-Net to compute it).
 Objects here know nothing of networks or samplers.
 """
 
@@ -76,6 +78,9 @@ class GaussianSource:
 class DirectTarget:
     """``x_1 = y``: the flow samples the transformed rain directly (``mean`` is ignored)."""
 
+    #: Whether the target needs the U-Net mean ``μ``.
+    anchored = False
+
     def encode(self, y: torch.Tensor, mean: torch.Tensor | None) -> torch.Tensor:
         """Transformed rain ``y`` (B, 1, H, W) -> flow data ``x_1``."""
         return y
@@ -88,8 +93,17 @@ class DirectTarget:
 class ResidualTarget:
     """``x_1 = y - μ``: the flow samples the residual on the U-Net mean ``μ`` (B, 1, H, W)."""
 
+    anchored = True
+
     def encode(self, y: torch.Tensor, mean: torch.Tensor | None) -> torch.Tensor:
         return y - mean
 
     def decode(self, x_1: torch.Tensor, mean: torch.Tensor | None) -> torch.Tensor:
         return mean + x_1
+
+
+#: Flow targets by the ``source`` a card's ``flow`` section names.
+FLOW_TARGETS: dict[str, type[DirectTarget] | type[ResidualTarget]] = {
+    "gaussian": DirectTarget,
+    "residual": ResidualTarget,
+}

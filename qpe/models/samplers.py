@@ -4,39 +4,32 @@ A sampler takes a plain callable and an initial state; it knows nothing of netwo
 rain. Flow samplers take ``velocity(x, t) -> dx/dt`` and go from ``t = 0`` (source) to ``t = 1`` (data);
 diffusion samplers take ``denoise(x_n, n) -> x̂_0`` (the model's estimate of the clean sample from step
 ``n`` of a :class:`~qpe.models.schedules.NoiseSchedule`) and go from ``n = N - 1`` to clean data.
-All states are tensors of any shape (typically (B, 1, H, W)).
+All states are tensors of any shape (typically (B, 1, H, W)). The solvers of one kind share a signature
+(a flow solver takes ``generator`` even when it draws no noise), so that a model calls any row of the
+sampler table (:data:`qpe.models.sampling.SAMPLERS`) the same way; their names, costs and options live
+in that table.
+
+Nothing here imports torch at module level: the table that names these functions is read by
+``qpe --help``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-
-import torch
+from typing import TYPE_CHECKING
 
 from qpe.errors import InputError
-from qpe.models.schedules import NoiseSchedule
+
+if TYPE_CHECKING:
+    import torch
+
+    from qpe.models.schedules import NoiseSchedule
 
 #: ``velocity(x, t)``: (B, ...) state and time in [0, 1] -> (B, ...) dx/dt.
-Velocity = Callable[[torch.Tensor, float], torch.Tensor]
+Velocity = Callable[["torch.Tensor", float], "torch.Tensor"]
 #: ``denoise(x_n, n)``: (B, ...) noisy state at integer step n -> (B, ...) estimate of x_0.
-Denoiser = Callable[[torch.Tensor, int], torch.Tensor]
-
-DIFFUSION_SAMPLERS = ("ddim", "ddpm")
-
-
-def function_evaluations(sampler: str, steps: int) -> int:
-    """Network evaluations one sample costs with ``sampler`` in ``steps`` steps.
-
-    Euler, DDIM and DDPM: K. Heun: 2K (a predictor and a corrector evaluation per step, the last
-    corrector at t = 1). Midpoint: 2K (both evaluations of a step inside it, never at t = 1).
-    """
-    check_steps(steps)
-    if sampler in ("heun", "midpoint"):
-        return 2 * steps
-    if sampler in FLOW_SAMPLERS + DIFFUSION_SAMPLERS:
-        return steps
-    raise InputError(f"unknown sampler {sampler!r}; known: {', '.join(FLOW_SAMPLERS + DIFFUSION_SAMPLERS)}")
+Denoiser = Callable[["torch.Tensor", int], "torch.Tensor"]
 
 
 def check_steps(steps: int) -> None:
@@ -46,10 +39,13 @@ def check_steps(steps: int) -> None:
 
 
 # -- flow matching: ODE solvers on t in [0, 1] ----------------------------------------------------------
-def euler(velocity: Velocity, x: torch.Tensor, steps: int) -> torch.Tensor:
+def euler(
+    velocity: Velocity, x: torch.Tensor, steps: int, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Explicit Euler from t = 0 to 1 in ``steps`` equal steps ``h = 1 / K``.
 
-    ``x_{k+1} = x_k + h v(x_k, t_k)``. Returns the state at t = 1 (same shape as ``x``).
+    ``x_{k+1} = x_k + h v(x_k, t_k)``. Returns the state at t = 1 (same shape as ``x``); ``generator``
+    is unused (the method is deterministic).
     """
     check_steps(steps)
     h = 1.0 / steps
@@ -58,7 +54,9 @@ def euler(velocity: Velocity, x: torch.Tensor, steps: int) -> torch.Tensor:
     return x
 
 
-def heun(velocity: Velocity, x: torch.Tensor, steps: int) -> torch.Tensor:
+def heun(
+    velocity: Velocity, x: torch.Tensor, steps: int, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Heun's method (explicit trapezoid, 2nd order) from t = 0 to 1 in ``steps`` steps.
 
     ``x̃ = x_k + h v(x_k, t_k)``; ``x_{k+1} = x_k + h/2 [v(x_k, t_k) + v(x̃, t_{k+1})]``.
@@ -73,7 +71,9 @@ def heun(velocity: Velocity, x: torch.Tensor, steps: int) -> torch.Tensor:
     return x
 
 
-def midpoint(velocity: Velocity, x: torch.Tensor, steps: int) -> torch.Tensor:
+def midpoint(
+    velocity: Velocity, x: torch.Tensor, steps: int, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """The explicit midpoint method (2nd-order Runge-Kutta) from t = 0 to 1 in ``steps`` equal steps.
 
     ``x_{k+1} = x_k + h v(x_k + h/2 v(x_k, t_k), t_k + h/2)``: as accurate as Heun for smooth velocities,
@@ -91,15 +91,10 @@ def midpoint(velocity: Velocity, x: torch.Tensor, steps: int) -> torch.Tensor:
     return x
 
 
-#: Flow samplers by name (what a card's ``sampling.sampler`` names).
-FLOW_SOLVERS: dict[str, Callable[[Velocity, torch.Tensor, int], torch.Tensor]] = {
-    "euler": euler, "heun": heun, "midpoint": midpoint,
-}
-FLOW_SAMPLERS = tuple(FLOW_SOLVERS)
-
-
 # -- diffusion: reverse processes over a NoiseSchedule --------------------------------------------------
 def _noise_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    import torch
+
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 

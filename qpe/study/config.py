@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from qpe.errors import InputError, QpeError
-from qpe.models.families import FAMILIES, FAMILY_SAMPLERS
+from qpe.models.sampling import FAMILIES, family_samplers
 from qpe.settings import read_yaml_mapping
 from qpe.verify.pairs import DEFAULT_SCALES_KM, DEFAULT_THRESHOLDS
 
@@ -136,13 +136,13 @@ class StudyConfig:
         for m in self.models:
             if m.family not in FAMILIES:
                 raise InputError(f"study model {m.name!r}: unknown family {m.family!r}")
-            if m.family == "unet" and m.steps:
-                raise InputError(f"study model {m.name!r}: a U-Net has no sampler steps")
-            if m.family != "unet":
-                if not m.steps or m.sampler not in FAMILY_SAMPLERS[m.family]:
-                    raise InputError(f"study model {m.name!r}: give steps and a {m.family} sampler "
-                                     f"({' or '.join(FAMILY_SAMPLERS[m.family])})")
-            known = FAMILY_SAMPLERS.get(m.family, ())
+            known = family_samplers(m.family)
+            if not known and (m.steps or m.sampler):
+                raise InputError(f"study model {m.name!r}: a deterministic {m.family} model (a U-Net has no "
+                                 "sampler steps) takes no sampler or steps")
+            if known and (not m.steps or m.sampler not in known):
+                raise InputError(f"study model {m.name!r}: give steps and a {m.family} sampler "
+                                 f"({' or '.join(known)})")
             others = [s for s in m.also_samplers if s not in known or s == m.sampler]
             if others:
                 raise InputError(f"study model {m.name!r}: also_samplers {others} must be other {m.family} "

@@ -89,6 +89,7 @@ class SampledEstimator:
     family = property(lambda self: self.inner.family)
     frames = property(lambda self: self.inner.frames)
     source = property(lambda self: self.inner.source)
+    is_ensemble = property(lambda self: self.inner.is_ensemble)
 
     def check(self, ds: xr.Dataset, times: Sequence | pd.DatetimeIndex = ()) -> None:
         self.inner.check(ds, times)

@@ -32,8 +32,8 @@ from typing import Any
 import yaml
 
 from qpe.errors import InputError, QpeError
-from qpe.models.card import SamplingDefaults
-from qpe.models.families import FAMILIES, DiffusionConfig, FlowConfig
+from qpe.models.card import DiffusionConfig, FlowConfig, SamplingDefaults, family_sections
+from qpe.models.sampling import is_ensemble
 from qpe.models.transforms import RainTransform
 from qpe.models.unet import UNetConfig
 from qpe.settings import read_yaml_mapping
@@ -152,23 +152,24 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.family not in FAMILIES:
-            raise InputError(f"unknown model family {self.family!r}; known: {', '.join(FAMILIES)}")
-        if self.family == "ddpm" and self.diffusion is None:
-            object.__setattr__(self, "diffusion", DiffusionConfig())
-        if self.family == "flow" and self.flow is None:
-            object.__setattr__(self, "flow", FlowConfig())
-        residual = self.family == "flow" and self.flow.source == "residual"
-        if residual and not self.base_checkpoint:
+        try:
+            sections = family_sections(self.family, diffusion=self.diffusion, flow=self.flow)
+        except InputError as err:
+            raise InputError(f"{self.name}: {err}") from None
+        for name, value in sections.items():
+            object.__setattr__(self, name, value)  # frozen dataclass: the family's section, filled
+        needs_base = self.flow is not None and self.flow.needs_base
+        if needs_base and not self.base_checkpoint:
             raise InputError(f"{self.name}: a residual flow needs 'base_checkpoint' (its trained U-Net)")
-        if self.base_checkpoint and not residual:
+        if self.base_checkpoint and not needs_base:
             raise InputError(f"{self.name}: only a residual flow takes a 'base_checkpoint'")
         if self.checkpoint_every < 1:
             raise InputError("checkpoint_every must be at least 1")
 
     @property
     def uses_ema(self) -> bool:
-        return self.family != "unet" and self.optim.ema_decay is not None
+        """An EMA of the weights is kept for generative (ensemble) families when ``optim.ema_decay`` is set."""
+        return is_ensemble(self.family) and self.optim.ema_decay is not None
 
     # -- plain data / YAML ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -152,6 +152,7 @@ def _train(config, procs, device, data, out, resume, progress, log) -> Path:
         diffusion=config.diffusion, flow=config.flow, sampling=config.sampling,
         data=FileReference(display_path(data_path), dataset_sha256(ds)),
     )
+    validation_sampling = card.sampling_settings(members=config.validation.members)
     torch.manual_seed(config.seed)
     model = build_model(card, base.model if base is not None else None).to(device)
     ema = EMA(model, config.optim.ema_decay) if config.uses_ema else None
@@ -210,8 +211,7 @@ def _train(config, procs, device, data, out, resume, progress, log) -> Path:
 
         last = done == config.optim.steps
         if procs.is_main and (done % config.validation.every == 0 or last):
-            scores = validate(_export(model, ema), val_set, members=config.validation.members,
-                              steps=card.sampling.steps, sampler=card.sampling.sampler, pixel_m=pixel_m,
+            scores = validate(_export(model, ema), val_set, settings=validation_sampling, pixel_m=pixel_m,
                               device=device, seed=config.seed)
             history.append({"step": done, "train_loss": round(loss_value, 6), **scores})
             log(f"{config.name} step {done}: " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()))

@@ -15,6 +15,7 @@ import xarray as xr
 from qpe.data.paired import rain_attrs
 from qpe.data.samples import PairedSamples
 from qpe.models.families import RainModel
+from qpe.models.sampling import SamplingSettings
 from qpe.training.batches import step_generator
 from qpe.verify import verify
 
@@ -27,9 +28,7 @@ def validate(
     model: RainModel,
     samples: PairedSamples,
     *,
-    members: int,
-    steps: int | None,
-    sampler: str | None,
+    settings: SamplingSettings,
     pixel_m: float,
     device: torch.device,
     seed: int = 0,
@@ -43,8 +42,8 @@ def validate(
         The model to judge (EMA weights for a generative model), in eval mode on ``device``.
     samples : PairedSamples
         Validation samples with fixed crops.
-    members, steps, sampler
-        Members drawn per field (1 for the U-Net), sampler steps K and sampler.
+    settings : SamplingSettings
+        How fields are drawn (members: 1 for the U-Net), from the model's card.
     pixel_m : float
         Pixel size, m (for the spatial coordinates the scores need).
     seed : int
@@ -57,14 +56,14 @@ def validate(
         (mm/h); ``crps`` (mm/h) when more than one member is drawn.
     """
     model.eval()
-    members = 1 if model.family == "unet" else members
+    members = settings.members
     losses, estimates, radars, times = [], [], [], []
     for start in range(0, len(samples), batch_size):
         items = [samples[i] for i in range(start, min(start + batch_size, len(samples)))]
         batch = {k: torch.stack([it[k] for it in items]).to(device) for k in ("ir", "rain", "mask")}
         losses.append(float(model.loss(batch, step_generator(seed, start, device=device))) * len(items))
         g = step_generator(seed + 1, start, device=device)
-        rain = model.sample(batch["ir"], members=members, steps=steps, generator=g, sampler=sampler)
+        rain = model.sample(batch["ir"], settings, g)
         estimates.append(rain.float().cpu().numpy())
         radars.append(np.where(batch["mask"].cpu().numpy(), batch["rain"].cpu().numpy(), np.nan))
         times.extend(samples.target_time(i).to_datetime64() for i in range(start, start + len(items)))
