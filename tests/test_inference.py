@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import xarray as xr
 
 from models_testing import VARIANTS, fit_unet, synthetic_batch, tiny_card, variant_card
 from qpe.cli import main
 from qpe.data.paired import save_paired
 from qpe.errors import CheckpointError, DatasetError
-from qpe.inference.cache import EstimateCache
+from qpe.inference.cache import CacheWarning, EstimateCache
 from qpe.inference.engine import EstimateConfig, estimate
 from qpe.models import build_model, load, save_checkpoint
 
@@ -115,6 +116,20 @@ def test_cache_reuses_and_keys_on_settings(tmp_path, small_paired, flow_dir):
     changed["ir"].values[2] += 1.0
     estimate(flow_dir, changed, t[1:], EstimateConfig(members=2, steps=2), cache=cache, progress=False)
     assert len(list(cache.root.rglob("*.nc"))) == 5  # other input values, another entry
+
+
+def test_a_truncated_cache_entry_is_recomputed_with_a_warning(tmp_path, small_paired, flow_dir):
+    cache = EstimateCache(tmp_path / "cache")
+    t = small_paired["time"].values[1:2]
+    first = estimate(flow_dir, small_paired, t, EstimateConfig(members=2, steps=2), cache=cache, progress=False)
+    (path,) = cache.root.rglob("*.nc")
+    with open(path, "r+b") as f:
+        f.truncate(48)  # as an older qpe killed while writing left it
+    with pytest.warns(CacheWarning, match="discarding the unreadable cached estimate"):
+        again = estimate(flow_dir, small_paired, t, EstimateConfig(members=2, steps=2), cache=cache,
+                         progress=False)
+    np.testing.assert_array_equal(again["rain"].values, first["rain"].values)
+    assert xr.open_dataset(path)["rain"].shape == (2, 32, 48)  # written again, whole
 
 
 def test_concurrent_writers_leave_complete_files(tmp_path, small_paired, unet_dir):

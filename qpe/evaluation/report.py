@@ -17,6 +17,7 @@ import pandas as pd
 import xarray as xr
 
 from qpe.evaluation.figures import FIGURES
+from qpe.files import write_text
 
 #: Headline tables, each a list of (metric, at the headline threshold?, at the headline scale?):
 #: the spatial axis (placement) and the statistical axis (amounts, distribution, ensemble).
@@ -237,7 +238,4 @@ and curve, xarray / NetCDF) and <a href="evaluation.yaml">evaluation.yaml</a> (t
 </details>
 </body></html>
 """
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text(path, page)

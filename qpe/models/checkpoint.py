@@ -15,8 +15,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,8 +22,8 @@ import safetensors
 import safetensors.torch
 import torch
 
-from qpe.data.paired import _replace as replace_path
 from qpe.errors import CheckpointError, InputError
+from qpe.files import atomic_write
 from qpe.models.card import FileReference, ModelCard, WeightsInfo, current_code_revision, utc_now
 from qpe.models.families import RainModel, UNetRegression, build_model
 from qpe.models.sampling import SamplingSettings
@@ -279,24 +277,19 @@ def save_checkpoint(model: RainModel | LoadedModel, card: ModelCard, directory: 
     )
     if card.needs_base:
         _check_base_reference(card, directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = directory.with_name(f".{directory.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.mkdir()
-        weights = tmp / WEIGHTS_FILE
+
+    def write(folder: Path) -> None:
+        folder.mkdir()
+        weights = folder / WEIGHTS_FILE
         safetensors.torch.save_file(state, str(weights), metadata={"format": "qpe", "family": card.family})
-        card = dataclasses.replace(
+        dataclasses.replace(
             card,
             weights=WeightsInfo(WEIGHTS_FILE, sha256_file(weights), sum(v.numel() for v in state.values())),
             created=utc_now(),
             code_revision=card.code_revision or current_code_revision(),
-        )
-        card.write(tmp / CARD_FILE)
-        replace_path(tmp, directory)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return directory
+        ).write(folder / CARD_FILE)
+
+    return atomic_write(directory, write)
 
 
 def base_reference(base: LoadedModel, flow_directory: str | os.PathLike) -> FileReference:

@@ -2,15 +2,14 @@
 
 ``state.pt`` holds the step, the model's and the EMA's weights, the optimiser's moments, torch's random
 state (dropout), the validation history and the digest of the settings. It is written with
-``torch.save`` under a temporary name and moved into place with ``os.replace``: a run killed at any
-moment (even ``kill -9``) leaves the previous complete state. It is read with
+``torch.save`` through :func:`qpe.files.atomic_write`: a run killed at any moment (even ``kill -9``)
+leaves the previous complete state. It is read with
 ``torch.load(weights_only=True)``, which accepts only tensors and plain containers, never code.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import torch
 
 from qpe.errors import CheckpointError
+from qpe.files import atomic_write
 
 STATE_FILE = "state.pt"
 STATE_FORMAT = "qpe-training-state-1"
@@ -37,19 +37,8 @@ class TrainingState:
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``directory/state.pt`` atomically; returns its path."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / STATE_FILE
-        tmp = directory / f".{STATE_FILE}.{uuid.uuid4().hex[:8]}.tmp"
         payload = {"format": STATE_FORMAT, **vars(self)}
-        try:
-            torch.save(payload, tmp)
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return path
+        return atomic_write(Path(directory) / STATE_FILE, lambda tmp: torch.save(payload, tmp))
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> TrainingState:
