@@ -17,8 +17,9 @@ import csv
 import dataclasses
 import math
 import os
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,18 +30,11 @@ from qpe.data.catalog import display_path, resolve_data
 from qpe.data.paired import open_paired
 from qpe.data.provenance import dataset_sha256
 from qpe.data.samples import PairedSamples, SampleConfig, chronological_split, target_indices
-from qpe.errors import CheckpointError, InputError
-from qpe.models import (
-    FileReference,
-    InputSpec,
-    ModelCard,
-    TrainingInfo,
-    base_reference,
-    build_model,
-    load,
-    save_checkpoint,
-)
-from qpe.models.families import RainModel
+from qpe.errors import InputError
+from qpe.files import atomic_write
+from qpe.models.card import FileReference, InputSpec, ModelCard, TrainingInfo
+from qpe.models.checkpoint import LoadedModel, base_reference, check_base, load, save_checkpoint
+from qpe.models.families import RainModel, build_model
 from qpe.training.batches import StepBatches, step_generator
 from qpe.training.config import TrainConfig
 from qpe.training.distributed import Processes
@@ -119,78 +113,70 @@ def train(
         procs.stop()
 
 
+@dataclass
+class _Data:
+    """The samples a run trains and validates on, and where they come from."""
+
+    path: Path
+    reference: FileReference
+    train: PairedSamples
+    validation: PairedSamples
+    pixel_m: float
+
+
+@dataclass
+class _Run:
+    """What a run holds from step to step, and what a checkpoint writes of it."""
+
+    config: TrainConfig
+    card: ModelCard
+    model: RainModel
+    ema: EMA | None
+    optimizer: torch.optim.Optimizer
+    base: LoadedModel | None
+    out: Path
+    trained_on: dict[str, object]
+    history: list[dict[str, float]] = field(default_factory=list)
+    step: int = 0
+
+    @property
+    def state_dir(self) -> Path:
+        return state_dir(self.out)
+
+
 def _train(config, procs, device, data, out, resume, progress, log) -> Path:
     out = Path(out) if out is not None else Path("runs") / config.name
-    run_dir = state_dir(out)
-    if has_state(run_dir) and not resume:
-        raise InputError(f"{out} already has a training run ({run_dir}); pass --resume to continue it, "
+    if has_state(state_dir(out)) and not resume:
+        raise InputError(f"{out} already has a training run ({state_dir(out)}); pass --resume to continue it, "
                          "or choose another --out")
-    if resume and not has_state(run_dir):
-        raise InputError(f"nothing to resume: no training state at {run_dir}")
-
-    # -- data: a chronological split, random crops for training, fixed crops for validation ------------
-    data_path = resolve_data(data if data is not None else config.data, progress=progress)
-    ds = open_paired(data_path, require=("ir", "rain"))
-    frames = config.input.frames
-    channels = config.input.channels or tuple(str(c) for c in ds["channel"].values)
-    targets = target_indices(ds["time"].values, frames)
-    train_targets, val_targets = chronological_split(targets, config.validation.fraction, frames)
-    train_set = PairedSamples(ds, SampleConfig(frames, config.optim.crop, channels), targets=train_targets,
-                              seed=config.seed)
-    val_crop = min(config.validation.crop, *train_set.shape)
-    val_set = PairedSamples(ds, SampleConfig(frames, val_crop, channels, random_crop=False),
-                            targets=_evenly(val_targets, config.validation.samples),
-                            normalization=train_set.normalization, seed=config.seed + 1)
-    pixel_m = float(abs(ds["x"].values[1] - ds["x"].values[0]))
-
-    # -- model, card, optimiser -------------------------------------------------------------------------
-    base = _load_base(config, train_set) if config.base_checkpoint else None
-    card = ModelCard(
-        name=config.name, family=config.family, description=config.description,
-        input=InputSpec(list(channels), frames), normalization=train_set.normalization,
-        architecture=config.architecture, rain_transform=config.rain_transform,
-        diffusion=config.diffusion, flow=config.flow, sampling=config.sampling,
-        data=FileReference(display_path(data_path), dataset_sha256(ds)),
-    )
-    validation_sampling = card.sampling_settings(members=config.validation.members)
-    torch.manual_seed(config.seed)
-    model = build_model(card, base.model if base is not None else None).to(device)
-    ema = EMA(model, config.optim.ema_decay) if config.uses_ema else None
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
-    history: list[dict[str, float]] = []
-    start = 0
+    if resume and not has_state(state_dir(out)):
+        raise InputError(f"nothing to resume: no training state at {state_dir(out)}")
+    base = load(config.base_checkpoint) if config.base_checkpoint else None
+    samples = _samples(config, data, base, progress)
+    run = _start(config, samples, base, out, device, procs)
     if resume:
-        state = TrainingState.load(run_dir)
-        if state.config_digest != config.digest():
-            raise InputError(f"cannot resume {out}: the config differs from the interrupted run's "
-                             "(only optim.steps, validation.every and checkpoint_every may change)")
-        model.load_state_dict(state.model, strict=False)
-        optimizer.load_state_dict(state.optimizer)
-        if ema is not None:
-            ema.load_state_dict(state.ema)
-        torch.set_rng_state(state.rng)
-        start, history = state.step, list(state.history)
-        log(f"resuming {config.name} at step {start} from {run_dir}")
-    if start >= config.optim.steps:
-        log(f"{config.name}: already trained for {start} steps")
+        _resume(run, log)
+    if run.step >= config.optim.steps:
+        log(f"{config.name}: already trained for {run.step} steps")
         return out
 
+    # -- the loop ---------------------------------------------------------------------------------------
+    model, optimizer, ema = run.model, run.optimizer, run.ema
     net: torch.nn.Module = model
     if procs.distributed:
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
-    sampler = StepBatches(len(train_set), config.optim.batch_size, config.seed, start, config.optim.steps,
+    batches = StepBatches(len(samples.train), config.optim.batch_size, config.seed, run.step, config.optim.steps,
                           procs.rank, procs.world)
-    loader = torch.utils.data.DataLoader(train_set, batch_sampler=sampler, collate_fn=collate,
+    loader = torch.utils.data.DataLoader(samples.train, batch_sampler=batches, collate_fn=collate,
                                          num_workers=config.optim.workers)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and config.optim.amp else None
-
-    # -- the loop ---------------------------------------------------------------------------------------
-    bar = tqdm(total=config.optim.steps, initial=start, desc=f"train {config.name}", unit="step",
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    validation_sampling = run.card.sampling_settings(members=config.validation.members)
+    bar = tqdm(total=config.optim.steps, initial=run.step, desc=f"train {config.name}", unit="step",
                disable=not progress, dynamic_ncols=True)
     model.train()
-    for step, batch in enumerate(loader, start):
+    for step, batch in enumerate(loader, run.step):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, step)
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
@@ -204,77 +190,124 @@ def _train(config, procs, device, data, out, resume, progress, log) -> Path:
         loss_value = float(loss.detach())
         if ema is not None:
             ema.update(model)
-        done = step + 1
+        run.step = done = step + 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{learning_rate(config, step):.1e}",
                         **({"grad": f"{float(grad_norm):.2f}"} if grad_norm is not None else {}))
 
         last = done == config.optim.steps
         if procs.is_main and (done % config.validation.every == 0 or last):
-            scores = validate(_export(model, ema), val_set, settings=validation_sampling, pixel_m=pixel_m,
-                              device=device, seed=config.seed)
-            history.append({"step": done, "train_loss": round(loss_value, 6), **scores})
+            with _exported(model, ema) as judged:
+                scores = validate(judged, samples.validation, settings=validation_sampling,
+                                  pixel_m=samples.pixel_m, device=device, seed=config.seed)
+            run.history.append({"step": done, "train_loss": round(loss_value, 6), **scores})
             log(f"{config.name} step {done}: " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()))
-            model.train()
         if done % config.checkpoint_every == 0 or last:
             if procs.is_main:
-                _checkpoint(config, card, model, ema, optimizer, base, history, done, out, run_dir,
-                            trained_on={"device": str(device), "processes": procs.world})
+                _checkpoint(run)
             procs.barrier()
     bar.close()
     return out
 
 
-def _load_base(config: TrainConfig, train_set: PairedSamples):
-    """The residual flow's U-Net; it must read the same inputs with the same normalisation."""
-    base = load(config.base_checkpoint)
-    if base.card.family != "unet":
-        raise CheckpointError(f"base_checkpoint {config.base_checkpoint} is a {base.card.family} model, "
-                              "not a U-Net")
-    if tuple(base.card.input.channels) != train_set.channels or base.card.input.frames != train_set.config.frames:
-        raise CheckpointError(
-            f"base U-Net {config.base_checkpoint} reads T={base.card.input.frames} x "
-            f"{base.card.input.channels}, the flow T={train_set.config.frames} x {list(train_set.channels)}")
-    if base.card.rain_transform != config.rain_transform:
-        raise CheckpointError(f"base U-Net {config.base_checkpoint} uses another rain transform")
-    train_set.normalization = base.card.normalization
-    return base
+def _samples(config: TrainConfig, data, base: LoadedModel | None, progress: bool) -> _Data:
+    """A chronological split of the data: random crops of the earlier block for training, fixed crops of
+    the later one for validation, normalised with the base U-Net's statistics when there is one."""
+    data_path = resolve_data(data if data is not None else config.data, progress=progress)
+    ds = open_paired(data_path, require=("ir", "rain"))
+    frames = config.input.frames
+    channels = config.input.channels or tuple(str(c) for c in ds["channel"].values)
+    targets = target_indices(ds["time"].values, frames)
+    train_targets, val_targets = chronological_split(targets, config.validation.fraction, frames)
+    train_set = PairedSamples(ds, SampleConfig(frames, config.optim.crop, channels), targets=train_targets,
+                              normalization=base.card.normalization if base is not None else None,
+                              seed=config.seed)
+    val_crop = min(config.validation.crop, *train_set.shape)
+    val_set = PairedSamples(ds, SampleConfig(frames, val_crop, channels, random_crop=False),
+                            targets=_evenly(val_targets, config.validation.samples),
+                            normalization=train_set.normalization, seed=config.seed + 1)
+    reference = FileReference(display_path(data_path), dataset_sha256(ds))
+    return _Data(Path(data_path), reference, train_set, val_set, float(abs(ds["x"].values[1] - ds["x"].values[0])))
 
 
-def _export(model: RainModel, ema: EMA | None) -> RainModel:
-    """The model to validate and save: a copy holding the EMA weights, or the model itself."""
-    if ema is None:
-        return model.eval()
-    copied = copy.deepcopy(model)
-    ema.copy_to(copied)
-    return copied.eval()
-
-
-def _checkpoint(config, card, model, ema, optimizer, base, history, step, out, run_dir, trained_on) -> None:
-    """Write the resumable state, then the usable checkpoint (card with the latest validation)."""
-    TrainingState(
-        step=step, config_digest=config.digest(), model=model.checkpoint_state(),
-        optimizer=optimizer.state_dict(), rng=torch.get_rng_state(),
-        ema=ema.state_dict() if ema is not None else None, history=history,
-    ).save(run_dir)
-    _write_history(history, run_dir / "history.csv")
-    validation = {k: v for k, v in (history[-1] if history else {}).items()}
-    card = dataclasses.replace(
-        card, validation=validation,
-        training=TrainingInfo(steps=step, seed=config.seed, settings={**config.to_dict(), **trained_on}),
-        base_checkpoint=base_reference(base, out) if base is not None else None,
+def _start(config: TrainConfig, samples: _Data, base: LoadedModel | None, out: Path, device, procs) -> _Run:
+    """The card, the freshly initialised (seeded) model, its EMA and its optimiser."""
+    spec = samples.train
+    card = ModelCard(
+        name=config.name, family=config.family, description=config.description,
+        input=InputSpec(list(spec.channels), spec.config.frames), normalization=spec.normalization,
+        architecture=config.architecture, rain_transform=config.rain_transform,
+        diffusion=config.diffusion, flow=config.flow, sampling=config.sampling, data=samples.reference,
     )
-    save_checkpoint(_export(model, ema), card, out)
-    model.train()
+    if base is not None:
+        check_base(base.card, card, f"base_checkpoint {config.base_checkpoint}")
+    torch.manual_seed(config.seed)
+    model = build_model(card, base.model if base is not None else None).to(device)
+    ema = EMA(model, config.optim.ema_decay) if config.uses_ema else None
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+    return _Run(config, card, model, ema, optimizer, base, out,
+                trained_on={"device": str(device), "processes": procs.world})
+
+
+def _resume(run: _Run, log: Callable[[str], None]) -> None:
+    """Put back the weights, EMA, optimiser moments, random state and history of the last checkpoint."""
+    state = TrainingState.load(run.state_dir)
+    if state.config_digest != run.config.digest():
+        raise InputError(f"cannot resume {run.out}: the config differs from the interrupted run's "
+                         "(only optim.steps, validation.every and checkpoint_every may change)")
+    run.model.load_state_dict(state.model, strict=False)
+    run.optimizer.load_state_dict(state.optimizer)
+    if run.ema is not None:
+        run.ema.load_state_dict(state.ema)
+    torch.set_rng_state(state.rng)
+    run.step, run.history = state.step, list(state.history)
+    log(f"resuming {run.config.name} at step {run.step} from {run.state_dir}")
+
+
+@contextmanager
+def _exported(model: RainModel, ema: EMA | None) -> Iterator[RainModel]:
+    """The model to validate and save, in eval mode: a copy holding the EMA weights, or the model itself,
+    put back in its previous mode afterwards."""
+    if ema is not None:
+        copied = copy.deepcopy(model)
+        ema.copy_to(copied)
+        yield copied.eval()
+        return
+    was_training = model.training
+    try:
+        yield model.eval()
+    finally:
+        model.train(was_training)
+
+
+def _checkpoint(run: _Run) -> None:
+    """Write the resumable state, then the usable checkpoint (card with the latest validation)."""
+    config = run.config
+    TrainingState(
+        step=run.step, config_digest=config.digest(), model=run.model.checkpoint_state(),
+        optimizer=run.optimizer.state_dict(), rng=torch.get_rng_state(),
+        ema=run.ema.state_dict() if run.ema is not None else None, history=run.history,
+    ).save(run.state_dir)
+    _write_history(run.history, run.state_dir / "history.csv")
+    card = dataclasses.replace(
+        run.card, validation=dict(run.history[-1]) if run.history else {},
+        training=TrainingInfo(steps=run.step, seed=config.seed, settings={**config.to_dict(), **run.trained_on}),
+        base_checkpoint=base_reference(run.base, run.out) if run.base is not None else None,
+    )
+    with _exported(run.model, run.ema) as model:
+        save_checkpoint(model, card, run.out)
 
 
 def _write_history(history: list[dict[str, float]], path: Path) -> None:
     if not history:
         return
     names = list(dict.fromkeys(k for row in history for k in row))
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=names)
-        writer.writeheader()
-        writer.writerows(history)
-    os.replace(tmp, path)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=names)
+            writer.writeheader()
+            writer.writerows(history)
+
+    atomic_write(path, write)
