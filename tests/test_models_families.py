@@ -98,6 +98,7 @@ SAMPLING = [
     ("ddpm_v", "ddim"),
     ("ddpm_v", "ddpm"),
     ("ddpm_eps", "ddim"),
+    ("ddpm_v", "dpmpp2m"),
     ("flow_gaussian", "euler"),
     ("flow_gaussian", "heun"),
     ("flow_residual", "euler"),

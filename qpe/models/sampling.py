@@ -87,6 +87,8 @@ SAMPLERS: dict[str, Sampler] = {
                 {"eta": SamplerOption(0.0, 0.0, 1.0, "0: deterministic given the initial noise; 1: ancestral")},
                 summary="DDIM (Song et al. 2021) over K steps of the training schedule"),
         Sampler("ddpm", "ddpm", samplers.ddpm, 1, 20, summary="ancestral DDPM (Ho et al. 2020), K strided steps"),
+        Sampler("dpmpp2m", "ddpm", samplers.dpm_solver_2m, 1, 10,
+                summary="DPM-Solver++(2M) (Lu et al. 2022), 2nd-order multistep, K evaluations"),
         Sampler("heun", "flow", samplers.heun, 2, 8, max_steps=1000,
                 summary="Heun's 2nd-order method, 2K evaluations (the last at t = 1)"),
         Sampler("euler", "flow", samplers.euler, 1, 8, max_steps=1000, summary="explicit Euler, K evaluations"),
