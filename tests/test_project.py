@@ -51,3 +51,51 @@ def test_ci_runs_the_readme_test_command():
     ci = (REPO / ".ci" / "run").read_text()
     command = re.search(r"# 2\..*?\n```(?:bash)?\n(.+?)\n```", readme, re.S).group(1).strip()
     assert command in ci, "the README's test command must be what .ci/run runs"
+
+
+def _module_imports(path: Path, name: str, package: bool, modules: dict) -> set[str]:
+    """The qpe modules a module depends on at its top level (imports inside functions are deferred
+    on purpose; imports for type checking count: a cycle of types is a cycle of design)."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in tree.body:
+        for item in ast.walk(node) if isinstance(node, (ast.If, ast.Try, ast.With)) else [node]:
+            if isinstance(item, ast.Import):
+                found |= {a.name for a in item.names if a.name.startswith("qpe")}
+            elif isinstance(item, ast.ImportFrom):
+                base = item.module or ""
+                if item.level:  # relative import
+                    parts = name.split(".")[: len(name.split(".")) - item.level + (1 if package else 0)]
+                    base = ".".join(parts + ([base] if base else []))
+                if base.startswith("qpe"):  # a submodule, or a name of the package (or module) itself
+                    found |= {f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in item.names}
+    return found
+
+
+def test_no_import_cycle_inside_qpe():
+    modules = {}
+    for path in (REPO / "qpe").rglob("*.py"):
+        parts = path.relative_to(REPO).with_suffix("").parts
+        package = parts[-1] == "__init__"
+        modules[".".join(parts[:-1] if package else parts)] = (path, package)
+    graph = {name: {m for m in _module_imports(path, name, package, modules) if m in modules and m != name}
+             for name, (path, package) in modules.items()}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(nxt):] + [nxt]))
+            if nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
