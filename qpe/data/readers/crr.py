@@ -34,11 +34,14 @@ from qpe.data.grid import Grid
 from qpe.data.paired import RAIN_UNITS, make_paired_dataset
 from qpe.data.readers.inputs import (
     PathsLike,
+    SkippedFile,
     append_history,
     check_same_grid,
     check_time_order,
     file_list,
     progress_bar,
+    read_or_skip,
+    report_skipped,
     resolve_paths,
     resolve_target,
 )
@@ -105,6 +108,14 @@ def read_crr_file(path: str | os.PathLike) -> CrrField:
         nc = netCDF4.Dataset(path)
     except OSError as err:
         raise InputError(f"{path} is not a NetCDF file ({err})") from err
+    try:
+        return _read_crr_content(nc, path)
+    except (OSError, RuntimeError) as err:  # damaged data inside a readable header
+        raise InputError(f"{path} is a damaged NetCDF file ({err})") from None
+
+
+def _read_crr_content(nc: netCDF4.Dataset, path: Path) -> CrrField:
+    """The fields of an open CRR file (closed on return)."""
     with nc:
         if "crr_intensity" not in nc.variables:
             raise InputError(f"{path} is not an NWC SAF CRR file (no crr_intensity variable)")
@@ -167,10 +178,15 @@ def read_crr(
     files = resolve_paths(paths, "NWC SAF CRR files")
     target = resolve_target(grid, region, pixel_km)
     fields: list[CrrField] = []
+    skipped: list[SkippedFile] = []
+    read_files: list[Path] = []
     regridder: Regridder | None = None
     with progress_bar(files, "CRR", progress) as bar:
         for path in bar:
-            field = read_crr_file(path)
+            field = read_or_skip(read_crr_file, path, len(files) > 1, skipped)
+            if field is None:
+                continue
+            read_files.append(path)
             if regridder is None:
                 regridder = Regridder(field.grid, target or field.grid, method)
                 flags_regridder = (  # flags are never averaged
@@ -185,6 +201,8 @@ def read_crr(
                 rain=regridder.apply(field.rain).astype("float32"),
                 quality=np.nan_to_num(flags, nan=0.0).astype("uint16"),
             ))
+    skipped_note = report_skipped(skipped, len(files), "NWC SAF CRR files")
+    files = read_files
     order = check_time_order([f.time for f in fields], [p.name for p in files])
     fields = [fields[i] for i in order]
     attrs = {
@@ -199,6 +217,8 @@ def read_crr(
             f"{fields[0].scan_start}), regridded by {regridder.kind} onto {regridder.target.describe()}",
         ),
     }
+    if skipped_note:
+        attrs["skipped_files"] = skipped_note
     ds = make_paired_dataset(
         regridder.target, [f.time for f in fields], rain=np.stack([f.rain for f in fields]), attrs=attrs
     )

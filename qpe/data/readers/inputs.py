@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -17,8 +20,12 @@ from qpe.data.grid import Grid, get_region
 from qpe.errors import InputError
 
 PathsLike = str | os.PathLike | Sequence[str | os.PathLike]
+T = TypeVar("T")
 
 _GLOB_CHARS = set("*?[")
+#: Largest target grid a reader builds, pixels (Europe at 0.5 km is 1.7e7; one float32 frame of this
+#: size is 400 MB).
+MAX_GRID_PIXELS = 100_000_000
 
 
 def resolve_paths(paths: PathsLike, what: str) -> list[Path]:
@@ -77,9 +84,78 @@ def resolve_target(grid: Grid | None = None, region: str | None = None, pixel_km
         return grid
     if region is None:
         return None
-    if not pixel_km > 0:
+    if not pixel_km > 0 or not np.isfinite(pixel_km):
         raise InputError(f"pixel size must be positive, got {pixel_km} km")
-    return get_region(region).grid(pixel_km * 1000.0)
+    chosen = get_region(region)
+    xmin, ymin, xmax, ymax = chosen.bounds
+    rows, cols = (ymax - ymin) / (pixel_km * 1000.0), (xmax - xmin) / (pixel_km * 1000.0)
+    if rows * cols > MAX_GRID_PIXELS:
+        raise InputError(
+            f"pixel size {pixel_km:g} km gives region {region} {rows:.4g} x {cols:.4g} pixels, more than "
+            f"the {MAX_GRID_PIXELS:.0e} a reader builds: use a larger pixel size"
+        )
+    return chosen.grid(pixel_km * 1000.0)
+
+
+class SkippedFilesWarning(UserWarning):
+    """Some input files of a reader could not be read and were left out."""
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """An input file a reader left out, and why (the one-line message of its error)."""
+
+    path: Path
+    reason: str
+
+
+def read_or_skip(
+    read: Callable[[Path], T], path: Path, several: bool, skipped: list[SkippedFile]
+) -> T | None:
+    """``read(path)``; when several files are read, a file that cannot be read is noted and skipped.
+
+    Parameters
+    ----------
+    read : callable
+        Reads one file; raises :class:`InputError` (one line naming the file) when it cannot.
+    path : pathlib.Path
+        The file.
+    several : bool
+        More than one file is being read: go on without this one. With one file the error stands.
+    skipped : list of SkippedFile
+        Where a skipped file is noted (appended to).
+
+    Returns
+    -------
+    The result of ``read``, or None when the file was skipped.
+    """
+    try:
+        return read(path)
+    except InputError as err:
+        if not several:
+            raise
+        skipped.append(SkippedFile(path, str(err)))
+        return None
+
+
+def report_skipped(skipped: Sequence[SkippedFile], total: int, what: str) -> str | None:
+    """Warn about the files a reader skipped and return the note for the dataset's attributes.
+
+    Raises
+    ------
+    InputError
+        Every file was skipped: nothing is left to read (the message quotes the first reason).
+    """
+    if not skipped:
+        return None
+    if len(skipped) == total:
+        raise InputError(f"none of the {total} {what} could be read; first: {skipped[0].reason}")
+    note = "; ".join(s.reason for s in skipped)
+    warnings.warn(
+        f"skipped {len(skipped)} of {total} {what} that could not be read: {note}", SkippedFilesWarning,
+        stacklevel=3,
+    )
+    return note
 
 
 def check_time_order(times: Sequence[pd.Timestamp], names: Sequence[str]) -> np.ndarray:

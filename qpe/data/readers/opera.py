@@ -29,6 +29,7 @@ import contextlib
 import io
 import os
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -41,11 +42,14 @@ from qpe.data.grid import Grid
 from qpe.data.paired import MAX_RAIN_RATE, make_paired_dataset
 from qpe.data.readers.inputs import (
     PathsLike,
+    SkippedFile,
     append_history,
     check_same_grid,
     check_time_order,
     file_list,
     progress_bar,
+    read_or_skip,
+    report_skipped,
     resolve_paths,
     resolve_target,
 )
@@ -89,8 +93,14 @@ def _text(value) -> str:
 
 
 def _odim_time(attrs, date_key: str, time_key: str) -> pd.Timestamp:
-    text = _text(attrs[date_key]) + _text(attrs[time_key])
-    return pd.Timestamp(pd.to_datetime(text, format="%Y%m%d%H%M%S"))
+    """``date`` (YYYYMMDD) + ``time`` (HHMMSS) of an ODIM ``what`` group; ValueError when malformed."""
+    date, time = _text(attrs[date_key]), _text(attrs[time_key])
+    try:
+        return pd.Timestamp(pd.to_datetime(date + time, format="%Y%m%d%H%M%S"))
+    except (ValueError, TypeError, OverflowError):
+        raise ValueError(
+            f"{date_key}={date!r} {time_key}={time!r} is not an ODIM time (YYYYMMDD HHMMSS)"
+        ) from None
 
 
 def _find_quantities(h5: h5py.File) -> dict[str, str]:
@@ -153,6 +163,30 @@ def read_opera_file(path: str | os.PathLike, window: tuple[slice, slice] | None 
         raise InputError(f"no such file: {path}")
     if not h5py.is_hdf5(path):
         raise InputError(f"{path} is not an HDF5 file")
+    try:
+        time, scan, quality = _read_odim_header(path, window)
+    except OSError as err:  # truncated or corrupt HDF5: h5py says where
+        raise InputError(f"{path} is a damaged HDF5 file ({str(err).splitlines()[0]})") from None
+    except ValueError as err:
+        raise InputError(f"{path}: {err}") from None
+    rain, _, meta = _pysteps_import(path)
+    if meta.get("unit") != "mm/h":
+        raise InputError(f"{path} gives rain in {meta.get('unit')!r}, not mm/h")
+    grid = _grid_from_metadata(meta, rain.shape, path)
+    rain = rain[window or (slice(None), slice(None))]
+    if quality is not None and quality.shape != rain.shape:
+        raise InputError(f"{path}: quality index {quality.shape} and rain {rain.shape} differ in shape")
+    return OperaComposite(path, time, rain, quality, grid, scan)
+
+
+def _read_odim_header(
+    path: Path, window: tuple[slice, slice] | None
+) -> tuple[pd.Timestamp, tuple[pd.Timestamp, pd.Timestamp], np.ndarray | None]:
+    """Nominal time, scan window and quality index (cut to ``window``) of an ODIM composite, with h5py.
+
+    Raises InputError for a file that is not an ODIM rain-rate composite, OSError for a damaged one and
+    ValueError for a malformed date or time.
+    """
     with h5py.File(path, "r") as h5:
         what = h5.get("what")
         if what is None or "date" not in what.attrs or "time" not in what.attrs or "where" not in h5:
@@ -173,14 +207,7 @@ def read_opera_file(path: str | os.PathLike, window: tuple[slice, slice] | None 
             scan = (time, time)
         window = window or (slice(None), slice(None))
         quality = _decode_quality(h5, quantities["QIND"], window) if "QIND" in quantities else None
-    rain, _, meta = _pysteps_import(path)
-    if meta.get("unit") != "mm/h":
-        raise InputError(f"{path} gives rain in {meta.get('unit')!r}, not mm/h")
-    grid = _grid_from_metadata(meta, rain.shape, path)
-    rain = rain[window]
-    if quality is not None and quality.shape != rain.shape:
-        raise InputError(f"{path}: quality index {quality.shape} and rain {rain.shape} differ in shape")
-    return OperaComposite(path, time, rain, quality, grid, scan)
+    return time, scan, quality
 
 
 def _pysteps_import(path: Path):
@@ -235,7 +262,10 @@ def read_radar(
 ) -> xr.Dataset:
     """Read OPERA ODIM HDF5 composites into a radar dataset in the paired layout.
 
-    Files may be given in any order: they are sorted by their nominal time.
+    Files may be given in any order: they are sorted by their nominal time. Of several files, those that
+    cannot be read (damaged, truncated, malformed date, not a rain-rate composite) are left out with a
+    :class:`~qpe.data.readers.inputs.SkippedFilesWarning` naming each and why, and listed in the
+    attribute ``skipped_files``; a single unreadable file, or none readable, is an error.
 
     Parameters
     ----------
@@ -266,8 +296,8 @@ def read_radar(
     Raises
     ------
     InputError
-        Missing files or empty glob, a file that is not an ODIM HDF5 rain-rate composite, files on
-        different grids, two files with the same time, bad QC settings.
+        Missing files or empty glob, a single file (or all files) that is not a readable ODIM HDF5
+        rain-rate composite, files on different grids, two files with the same time, bad QC settings.
     """
     if outliers not in OUTLIER_ACTIONS:
         raise InputError(f"outliers must be one of {', '.join(OUTLIER_ACTIONS)}, got {outliers!r}")
@@ -279,10 +309,16 @@ def read_radar(
     target = resolve_target(grid, region, pixel_km)
 
     fields: list[dict] = []
+    skipped: list[SkippedFile] = []
+    read_files: list[Path] = []
     regridder: Regridder | None = None
     with progress_bar(files, "OPERA", progress) as bar:
         for path in bar:
-            comp = read_opera_file(path, regridder.window if regridder is not None else None)
+            window = regridder.window if regridder is not None else None
+            comp = read_or_skip(partial(read_opera_file, window=window), path, len(files) > 1, skipped)
+            if comp is None:
+                continue
+            read_files.append(path)
             if regridder is None:
                 regridder = Regridder(comp.grid, target or comp.grid)
                 comp = replace(comp, rain=comp.rain[regridder.window], quality=(
@@ -291,6 +327,7 @@ def read_radar(
                 check_same_grid(path, comp.grid, regridder.source)
             fields.append(_quality_controlled(comp, regridder, max_rate, outliers, min_quality))
 
+    skipped_note = report_skipped(skipped, len(files), "OPERA HDF5 files")
     order = check_time_order([f["time"] for f in fields], [f["name"] for f in fields])
     fields = [fields[i] for i in order]
     has_quality = any(f["quality"] is not None for f in fields)
@@ -304,7 +341,7 @@ def read_radar(
     scans = f"{fields[0]['scan'][0]:%H:%M}..{fields[0]['scan'][1]:%H:%M}"
     attrs = {
         "source": f"OPERA radar composite (ODIM HDF5, pysteps import_opera_hdf5), {len(fields)} files",
-        "source_files": file_list([files[i] for i in order]),
+        "source_files": file_list([read_files[i] for i in order]),
         "qc_max_rate": float(max_rate),
         "qc_outlier_action": outliers,
         "qc_outliers_flagged": int(n_out.sum()),
@@ -319,6 +356,8 @@ def read_radar(
     }
     if min_quality is not None:
         attrs["qc_min_quality"] = float(min_quality)
+    if skipped_note:
+        attrs["skipped_files"] = skipped_note
     ds = make_paired_dataset(regridder.target, times, rain=rain, rain_quality=quality, attrs=attrs)
     ds["qc_outliers"] = xr.DataArray(
         n_out, dims="time",

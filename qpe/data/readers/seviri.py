@@ -20,6 +20,7 @@ Regridding
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +31,13 @@ from qpe.data.grid import Grid
 from qpe.data.paired import IR_UNITS, SEVIRI_CHANNELS, make_paired_dataset
 from qpe.data.readers.inputs import (
     PathsLike,
+    SkippedFile,
     append_history,
     check_time_order,
     file_list,
     progress_bar,
+    read_or_skip,
+    report_skipped,
     resolve_paths,
     resolve_target,
 )
@@ -117,6 +121,15 @@ def _read_file(
     path: Path, wanted: list[str] | None
 ) -> tuple[pd.DatetimeIndex, np.ndarray, Grid, list[str], str]:
     """Times, ``(time, channel, y, x)`` BT (K, channels in SEVIRI order), grid, channels, platform."""
+    try:
+        return _read_open_file(path, wanted)
+    except (OSError, RuntimeError) as err:  # damaged data inside a readable header
+        raise InputError(f"{path} is a damaged CF NetCDF/Zarr file ({str(err).splitlines()[0]})") from None
+
+
+def _read_open_file(
+    path: Path, wanted: list[str] | None
+) -> tuple[pd.DatetimeIndex, np.ndarray, Grid, list[str], str]:
     with open_cf(path) as ds:
         present = _channel_names(ds, path)
         if wanted is not None:
@@ -193,9 +206,15 @@ def read_seviri(
     frames: list[tuple[pd.Timestamp, np.ndarray, str]] = []
     channel_order: list[str] | None = None
     platform = ""
+    skipped: list[SkippedFile] = []
+    read_files: list[Path] = []
     with progress_bar(files, "SEVIRI", progress) as bar:
         for path in bar:
-            times, stack, source, present, file_platform = _read_file(path, wanted)
+            content = read_or_skip(partial(_read_file, wanted=wanted), path, len(files) > 1, skipped)
+            if content is None:
+                continue
+            read_files.append(path)
+            times, stack, source, present, file_platform = content
             if channel_order is None:
                 channel_order, platform = present, file_platform
                 target = target or source  # without a target, the first file's grid
@@ -211,6 +230,8 @@ def read_seviri(
             regridded = regridder.apply(stack).astype("float32")
             frames.extend((t, regridded[i], f"{path.name}[{t:%H:%M}]") for i, t in enumerate(times))
 
+    skipped_note = report_skipped(skipped, len(files), "SEVIRI CF NetCDF/Zarr files")
+    files = read_files
     order = check_time_order([f[0] for f in frames], [f[2] for f in frames])
     target_grid = regridders[0].target
     kinds = sorted({r.kind for r in regridders})
@@ -224,6 +245,8 @@ def read_seviri(
             f"{'/'.join(kinds)} onto {target_grid.describe()}",
         ),
     }
+    if skipped_note:
+        attrs["skipped_files"] = skipped_note
     return make_paired_dataset(
         target_grid,
         [frames[i][0] for i in order],
