@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -15,8 +16,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from qpe.data.paired import open_paired, summarize
+    from qpe.data.rain_statistics import RainUnitWarning
 
-    summary = summarize(open_paired(args.path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RainUnitWarning)  # listed below among the summary's problems
+        ds = open_paired(args.path)
+    summary = summarize(ds)
     print(json.dumps(summary, indent=2) if args.json else format_summary(args.path, summary))
     return 0
 
@@ -49,4 +54,5 @@ def format_summary(path: str, summary: dict) -> str:
         if "qc_outliers_flagged" in r:
             lines.append(f"            QC: {r['qc_outliers_flagged']} outlier pixels above "
                          f"{r['qc_max_rate']} mm/h flagged")
+    lines.extend(f"  problem   {problem}" for problem in summary.get("problems", []))
     return "\n".join(lines)

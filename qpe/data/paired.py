@@ -17,7 +17,9 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,9 @@ import xarray as xr
 
 from qpe.data.grid import GRID_MAPPING_NAME, Grid
 from qpe.data.normalization import with_ir_normalization
+from qpe.data.rain_statistics import RainUnitWarning, rain_unit_problem
 from qpe.errors import DatasetError, InputError
+from qpe.netcdf import NETCDF_LOCK
 
 #: SEVIRI infrared channels and their central wavelengths, µm.
 SEVIRI_CHANNELS: dict[str, float] = {
@@ -51,6 +55,12 @@ IR_UNITS = ("K", "kelvin", "Kelvin")
 SEVIRI_STEP = pd.Timedelta(minutes=15)
 #: Version of this layout, written to every dataset.
 LAYOUT_VERSION = 1
+#: Validation reads a variable in blocks of whole time steps of about this size, bytes.
+SCAN_BLOCK_BYTES = 64 * 1024**2
+#: Most positive rain values kept (evenly strided) for the unit-plausibility check.
+UNIT_SAMPLE_SIZE = 2_000_000
+#: Times listed by name in a message; more are counted.
+TIMES_LISTED = 5
 
 
 def make_paired_dataset(
@@ -167,8 +177,51 @@ def validate_paired(ds: xr.Dataset, require: Sequence[str] = ()) -> xr.Dataset:
         _check_rain(ds["rain"])
     if "rain_quality" in ds.data_vars:
         _check_dims(ds["rain_quality"], ("time", "y", "x"))
-        _check_range(ds["rain_quality"], 0.0, 1.0, "rain_quality", "")
+        _check_range(_scan(ds["rain_quality"]), 0.0, 1.0, "rain_quality", "")
     return ds
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """What validation needs of a variable, read once in blocks of time steps.
+
+    Attributes
+    ----------
+    low, high : float
+        Smallest and largest non-NaN value (NaN when there is none; infinities count).
+    present : numpy.ndarray
+        Bool, (time,) or (time, channel): whether that field has any non-NaN value.
+    positive : numpy.ndarray
+        A strided sample of the values above 0 (only when asked for).
+    """
+
+    low: float
+    high: float
+    present: np.ndarray
+    positive: np.ndarray
+
+
+def _scan(da: xr.DataArray, per_channel: bool = False, positive: bool = False) -> _Scan:
+    """One pass over ``da`` (time first) in blocks of about :data:`SCAN_BLOCK_BYTES`."""
+    n_time = da.sizes["time"]
+    field_bytes = da.dtype.itemsize * int(np.prod(da.shape[1:], dtype="int64"))
+    step = max(1, SCAN_BLOCK_BYTES // max(field_bytes, 1))
+    keep_every = max(1, int(np.ceil(da.size / UNIT_SAMPLE_SIZE))) if positive else 1
+    low, high = np.inf, -np.inf
+    present, sample = [], []
+    for start in range(0, n_time, step):
+        block = np.asarray(da.isel(time=slice(start, start + step)).values)
+        known = ~np.isnan(block) if np.issubdtype(block.dtype, np.floating) else np.ones(block.shape, bool)
+        present.append(known.any(axis=tuple(range(2 if per_channel else 1, block.ndim))))
+        values = block[known]
+        if values.size:
+            low, high = min(low, float(values.min())), max(high, float(values.max()))
+        if positive:
+            sample.append(values[values > 0][::keep_every])
+    if low > high:  # nothing but NaN
+        low = high = float("nan")
+    positives = np.concatenate(sample) if sample else np.empty(0)
+    return _Scan(low, high, np.concatenate(present), positives)
 
 
 def _check_time(ds: xr.Dataset) -> None:
@@ -203,8 +256,8 @@ def _check_units(da: xr.DataArray, accepted: Sequence[str], expected: str) -> No
         raise DatasetError(f"variable {da.name!r} is in {units!r}; expected {expected}")
 
 
-def _check_range(da: xr.DataArray, low: float, high: float, name: str, units: str) -> None:
-    lo, hi = float(da.min(skipna=True)), float(da.max(skipna=True))
+def _check_range(scan: _Scan, low: float, high: float, name: str, units: str) -> None:
+    lo, hi = scan.low, scan.high
     if np.isnan(lo):
         return
     if lo < low or hi > high:
@@ -228,17 +281,72 @@ def _check_ir(ir: xr.DataArray) -> None:
         raise DatasetError(f"IR channels are repeated: {channels}")
     if "IR_108" not in channels:
         raise DatasetError("IR channels must include IR_108 (the 10.8 µm window channel)")
-    _check_range(ir, *IR_RANGE_K, "IR brightness temperature", "K")
+    scan = _scan(ir, per_channel=True)
+    _check_ir_present(scan.present, pd.DatetimeIndex(ir["time"].values), channels)
+    _check_range(scan, *IR_RANGE_K, "IR brightness temperature", "K")
+
+
+def _check_ir_present(present: np.ndarray, times: pd.DatetimeIndex, channels: list[str]) -> None:
+    """Refuse IR that is entirely NaN: overall, in a whole channel, or at some times (missing scans)."""
+    if not present.any():
+        raise DatasetError(f"ir is entirely NaN: no brightness temperature at any of the {times.size} times")
+    empty_channels = [c for c, seen in zip(channels, present.any(axis=0)) if not seen]
+    if empty_channels:
+        raise DatasetError(
+            f"IR channel(s) {', '.join(empty_channels)} entirely NaN at all {times.size} times"
+        )
+    missing = ~present.all(axis=1)
+    if missing.any():
+        raise DatasetError(
+            f"ir is entirely NaN (in at least one channel) at {missing.sum()} of {times.size} times "
+            f"({describe_times(times[missing])}): missing scans; drop these times"
+        )
 
 
 def _check_rain(rain: xr.DataArray) -> None:
     _check_dims(rain, ("time", "y", "x"))
     _check_units(rain, RAIN_UNITS, "rain rate in mm/h")
-    _check_range(rain, 0.0, MAX_RAIN_RATE, "rain rate", "mm/h")
+    scan = _scan(rain, positive=True)
+    _check_range(scan, 0.0, MAX_RAIN_RATE, "rain rate", "mm/h")
+    problem = rain_unit_problem(scan.positive, str(rain.attrs["units"]).strip())
+    if problem:
+        warnings.warn(problem, RainUnitWarning, stacklevel=3)
+
+
+def describe_times(times: Sequence | pd.DatetimeIndex, listed: int = TIMES_LISTED) -> str:
+    """``"2021-06-01T00:15, 2021-06-01T01:00, ... (12 in all)"``: times for a one-line message (UTC)."""
+    times = pd.DatetimeIndex(times)
+    names = ", ".join(f"{t:%Y-%m-%dT%H:%M}" for t in times[:listed])
+    return names + (f", ... ({times.size} in all)" if times.size > listed else "")
+
+
+def dataset_problems(ds: xr.Dataset) -> list[str]:
+    """Problems that do not make a dataset invalid but a user should hear of, one line each.
+
+    Rain that is entirely NaN (a region outside radar coverage: nothing to train on or score against;
+    :class:`qpe.data.samples.PairedSamples` refuses it), rain with no valid pixel at some times (a radar
+    outage) and rain whose values look like another unit than mm/h
+    (:func:`qpe.data.rain_statistics.rain_unit_problem`).
+    """
+    problems = []
+    if "rain" in ds.data_vars:
+        scan = _scan(ds["rain"], positive=True)
+        times = pd.DatetimeIndex(ds["time"].values)
+        if not scan.present.any():
+            problems.append(f"rain is entirely NaN: no radar value at any of the {times.size} times")
+        elif not scan.present.all():
+            problems.append(
+                f"rain has no valid pixel (no radar) at {(~scan.present).sum()} of {times.size} times: "
+                f"{describe_times(times[~scan.present])}"
+            )
+        unit_problem = rain_unit_problem(scan.positive, str(ds["rain"].attrs.get("units", "mm/h")).strip())
+        if unit_problem:
+            problems.append(unit_problem)
+    return problems
 
 
 # -- files -------------------------------------------------------------------------------------------
-def open_paired(path: str | os.PathLike, require: Sequence[str] = ()) -> xr.Dataset:
+def open_paired(path: str | os.PathLike, require: Sequence[str] = (), *, validate: bool = True) -> xr.Dataset:
     """Open a paired dataset (Zarr directory or NetCDF file) lazily and validate it.
 
     Parameters
@@ -247,6 +355,9 @@ def open_paired(path: str | os.PathLike, require: Sequence[str] = ()) -> xr.Data
         ``*.zarr`` directory or ``*.nc`` file.
     require : sequence of str
         Variables that must be present, see :func:`validate_paired`.
+    validate : bool
+        Check the layout and every value (which reads the whole dataset); False only for a dataset
+        validated already, e.g. one that parallel tasks reopen.
 
     Raises
     ------
@@ -262,10 +373,15 @@ def open_paired(path: str | os.PathLike, require: Sequence[str] = ()) -> xr.Data
         if path.is_dir():
             ds = xr.open_zarr(path, chunks=None, decode_timedelta=False)
         else:
-            ds = xr.open_dataset(path, decode_timedelta=False)
+            with NETCDF_LOCK:  # threads may open datasets at once; netCDF-C is not thread-safe
+                ds = xr.open_dataset(path, decode_timedelta=False)
     except Exception as err:  # any reader failure means "not a dataset we can read"
-        raise InputError(f"{path} is not a readable Zarr/NetCDF dataset ({type(err).__name__}: {err})") from err
-    return validate_paired(ds, require)
+        first_line = next((line for line in str(err).splitlines() if line.strip()), "")
+        reason = first_line.split(". ")[0].rstrip(".")  # xarray goes on with advice over several lines
+        raise InputError(
+            f"{path} is not a readable Zarr/NetCDF dataset ({type(err).__name__}: {reason})"
+        ) from err
+    return validate_paired(ds, require) if validate else ds
 
 
 def save_paired(ds: xr.Dataset, path: str | os.PathLike) -> Path:
@@ -319,7 +435,10 @@ def _replace(tmp: Path, path: Path) -> None:
 
 # -- summary -------------------------------------------------------------------------------------------
 def summarize(ds: xr.Dataset) -> dict:
-    """Key facts of a dataset: times, grid, channels and rain statistics (for ``qpe data info``)."""
+    """Key facts of a dataset: times, grid, channels, rain statistics and problems (``qpe data info``).
+
+    ``problems`` lists :func:`dataset_problems` (one line each; empty when there are none).
+    """
     grid = Grid.from_dataset(ds)
     times = pd.DatetimeIndex(ds["time"].values)
     steps = np.unique(np.diff(times.values)) if times.size > 1 else np.array([])
@@ -361,4 +480,5 @@ def summarize(ds: xr.Dataset) -> dict:
         for key in ("qc_outliers_flagged", "qc_max_rate"):
             if key in ds.attrs:
                 info["rain"][key] = ds.attrs[key]
+    info["problems"] = dataset_problems(ds)
     return info

@@ -47,6 +47,32 @@ SPECTRUM_TAPER = 0.25
 #: Lag of the autocorrelation.
 LAG = pd.Timedelta(minutes=15)
 
+#: Rain rates (mm/h) of the positive pixels of real radar fields, pooled over a dataset, are at least
+#: this: median and 99th percentile. Measured (docs/calibration.md data, ../shared/data): median 0.045
+#: (OPERA France, 4 km) .. 1.35 (MeteoSwiss, convective), p99 2.3 (FMI, May) .. 25 (MeteoSwiss); the
+#: synthetic benchmark 0.26 and 6.1. Fields below both bounds look like another unit (see
+#: :data:`SUSPECT_RAIN_UNITS`): m/s (1 mm/h = 2.8e-7 m/s), mm/s, or 5-minute accumulations, which move
+#: the median and p99 down together by 3.6e6, 3600 and 12. A 12x error is caught only on drizzle-dominated
+#: fields (OPERA's median is 0.05 mm/h; in mm per 5 min it would be 0.004): a 5-minute accumulation of
+#: convective rain stays plausible as a rate and is not flagged.
+PLAUSIBLE_WET_MEDIAN_MM_H = 0.05
+PLAUSIBLE_WET_P99_MM_H = 0.5
+#: Fewest positive pixels on which the units are judged (a few showers say nothing about the unit).
+MIN_PIXELS_FOR_UNIT_CHECK = 1000
+#: Units that rain labelled mm/h is sometimes really in, with the factor that converts them to mm/h.
+SUSPECT_RAIN_UNITS: dict[str, float] = {
+    "m s-1": 3.6e6,
+    "mm s-1 (kg m-2 s-1)": 3600.0,
+    "mm per 5 min": 12.0,
+}
+#: Typical median of the positive rain rates of a radar field, mm/h (geometric middle of the measured
+#: range): the suspected unit is the one that brings the median closest to it.
+TYPICAL_WET_MEDIAN_MM_H = 0.25
+
+
+class RainUnitWarning(UserWarning):
+    """Rain labelled mm/h whose values look like another unit (m/s, mm/s, mm per 5 min)."""
+
 
 def _rain_array(rain: xr.DataArray) -> np.ndarray:
     if rain.dims != ("time", "y", "x"):
@@ -104,6 +130,39 @@ def wet_quantiles(rain: xr.DataArray, quantiles: Sequence[float] = WET_QUANTILES
     if wet.size == 0:
         return {k: float("nan") for k in keys}
     return dict(zip(keys, (float(v) for v in np.quantile(wet, list(quantiles)))))
+
+
+def rain_unit_problem(positive: np.ndarray, units: str = "mm/h") -> str | None:
+    """Evidence that rain labelled mm/h is in another unit, as one line; None when it looks like mm/h.
+
+    The rule: with at least :data:`MIN_PIXELS_FOR_UNIT_CHECK` positive values, a median below
+    :data:`PLAUSIBLE_WET_MEDIAN_MM_H` *and* a 99th percentile below :data:`PLAUSIBLE_WET_P99_MM_H` are
+    not a radar rain rate in mm/h. The line gives both numbers and, for the unit of
+    :data:`SUSPECT_RAIN_UNITS` that brings the median closest to :data:`TYPICAL_WET_MEDIAN_MM_H`, what
+    the median would be read in that unit.
+
+    Parameters
+    ----------
+    positive : numpy.ndarray
+        Rain rates above 0 (any shape, e.g. a sample of a dataset's wet pixels), in the dataset's unit.
+    units : str
+        The unit the data are labelled with, for the message.
+    """
+    values = np.asarray(positive, dtype="float64").ravel()
+    if values.size < MIN_PIXELS_FOR_UNIT_CHECK:
+        return None
+    median, p99 = (float(v) for v in np.quantile(values, [0.5, 0.99]))
+    if median >= PLAUSIBLE_WET_MEDIAN_MM_H or p99 >= PLAUSIBLE_WET_P99_MM_H:
+        return None
+    unit, factor = min(
+        SUSPECT_RAIN_UNITS.items(), key=lambda item: abs(np.log(median * item[1] / TYPICAL_WET_MEDIAN_MM_H))
+    )
+    return (
+        f"rain is labelled {units} but looks like {unit}: its positive values have median {median:.3g} and "
+        f"99th percentile {p99:.3g} {units} (radar rain rates: median >= {PLAUSIBLE_WET_MEDIAN_MM_H:g}, "
+        f"p99 >= {PLAUSIBLE_WET_P99_MM_H:g} mm/h); read as {unit} the median would be "
+        f"{median * factor:.3g} mm/h and the p99 {p99 * factor:.3g} mm/h: check the units of the source"
+    )
 
 
 def radial_power_spectrum(

@@ -17,7 +17,7 @@ import torch
 import xarray as xr
 
 from qpe.data.normalization import IRNormalization, compute_ir_normalization, read_ir_normalization
-from qpe.data.paired import SEVIRI_STEP, validate_paired
+from qpe.data.paired import SEVIRI_STEP, describe_times, validate_paired
 from qpe.errors import DatasetError
 
 #: Datasets smaller than this are loaded into memory once instead of read from disk per sample.
@@ -84,6 +84,28 @@ def chronological_split(targets: np.ndarray, val_fraction: float, frames: int) -
     return train, val
 
 
+def radar_present(rain, indices: np.ndarray, block: int = 64) -> np.ndarray:
+    """Whether the radar has any valid (non-NaN) pixel at each time index, read ``block`` times at once.
+
+    Parameters
+    ----------
+    rain : numpy.ndarray or xarray.Variable
+        (time, y, x) rain rate, mm/h.
+    indices : numpy.ndarray
+        Time indices to look at.
+
+    Returns
+    -------
+    numpy.ndarray
+        Bool, one per index.
+    """
+    present = [
+        np.isfinite(np.asarray(rain[indices[start : start + block]])).any(axis=(1, 2))
+        for start in range(0, len(indices), block)
+    ]
+    return np.concatenate(present) if present else np.zeros(0, dtype=bool)
+
+
 class PairedSamples(torch.utils.data.Dataset):
     """A :class:`torch.utils.data.Dataset` of (IR stack, rain, mask) samples.
 
@@ -105,6 +127,13 @@ class PairedSamples(torch.utils.data.Dataset):
 
     Each item is a dict: ``ir`` (T, C, h, w) float32 normalised; ``rain`` (h, w) float32 mm/h with
     NaN replaced by 0; ``mask`` (h, w) bool, True where radar is valid; ``index`` the target time index.
+
+    Raises
+    ------
+    DatasetError
+        The dataset is not a valid paired one with ``ir`` and ``rain``; a target lacks its frames; or
+        the radar has no valid pixel at any target time (a training set or validation block that would
+        train on nothing and report a loss of 0), naming those times.
     """
 
     def __init__(
@@ -149,6 +178,11 @@ class PairedSamples(torch.utils.data.Dataset):
             in_memory = ir.nbytes + ds["rain"].nbytes < IN_MEMORY_LIMIT_BYTES
         self._ir = ir.values if in_memory else ir.variable
         self._rain = ds["rain"].values if in_memory else ds["rain"].variable
+        if not radar_present(self._rain, self.targets).any():
+            raise DatasetError(
+                f"the radar has no valid pixel at any of the {self.targets.size} sample times "
+                f"({describe_times(self.times[self.targets])}): nothing to learn from or score against"
+            )
         self.seed = seed
         self.epoch = 0
 
