@@ -97,7 +97,7 @@ class Estimates:
         sampling = card.sampling_settings(members=settings.members, steps=settings.steps)
         weights = card.weights.sha256 if card.weights is not None else ""
         return (str(checkpoint.path), weights, str(self.data_path), pd.Timestamp(time).isoformat(),
-                sampling, settings.seed)
+                sampling, sampling.seed(settings.seed))
 
     def recall(self, model: str, time, settings: EstimateSettings) -> xr.DataArray | None:
         """The field if it is in memory already (no disk, no model); None otherwise (also when the

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +50,10 @@ class EstimateConfig:
     tile, overlap : int
         Tile side and overlap, pixels, for grids larger than one tile.
     batch_tiles : int
-        Tiles per network call.
+        Most tiles per network call.
+    batch_fields : int
+        Most fields (tiles x members) per network call: what bounds the memory of a call (about
+        0.4 GiB per 256 x 256 field for the demo flows on a CPU); members beyond it are drawn in turns.
     """
 
     members: int = 1
@@ -60,6 +64,7 @@ class EstimateConfig:
     tile: int = 256
     overlap: int = 32
     batch_tiles: int = 4
+    batch_fields: int = 16
 
     def sampling(self, model) -> SamplingSettings:
         """This request resolved for ``model`` (a :class:`qpe.models.LoadedModel`), validated by its card."""
@@ -129,17 +134,23 @@ def _predict_field(
     generator = torch.Generator(device=device).manual_seed(config.seed)
     total = np.zeros((settings.members, h, w), dtype="float32")
     weight = np.zeros((h, w), dtype="float32")
+    # Members drawn per call, and tiles per call, so that a call holds at most batch_fields fields.
+    per_call = min(settings.members, max(1, config.batch_fields))
+    tiles_per_call = max(1, min(config.batch_tiles, config.batch_fields // per_call))
     # Tiles of one batch must share a shape: group them by shape (edge tiles may be smaller).
     groups: dict[tuple[int, int], list] = {}
     for tile in tiles:
         groups.setdefault((tile.rows.stop - tile.rows.start, tile.cols.stop - tile.cols.start), []).append(tile)
     for group in groups.values():
-        for start in range(0, len(group), config.batch_tiles):
-            batch = group[start : start + config.batch_tiles]
+        for start in range(0, len(group), tiles_per_call):
+            batch = group[start : start + tiles_per_call]
             ir = torch.from_numpy(np.stack([stack[:, :, t.rows, t.cols] for t in batch])).to(device)
-            with autocast(device):
-                rain = model.predict(ir, settings, generator)
-            rain = rain.float().cpu().numpy()
+            parts = []
+            for first in range(0, settings.members, per_call):
+                turn = dataclasses.replace(settings, members=min(per_call, settings.members - first))
+                with autocast(device):
+                    parts.append(model.predict(ir, turn, generator).float().cpu().numpy())
+            rain = np.concatenate(parts, axis=1)  # (tiles, members, h, w)
             for tile, field in zip(batch, rain):
                 wts = tile_weights(tile, (h, w), config.overlap)
                 total[:, tile.rows, tile.cols] += field * wts
@@ -209,7 +220,7 @@ def estimate(
     for index in bar:
         stack = input_stack(ds, int(index), card.input.frames, card.input.channels)
         key = cache_key(model=model.sha256, inputs=array_digest(stack), sampling=settings.to_dict(),
-                        seed=config.seed, tile=config.tile, overlap=config.overlap)
+                        seed=settings.seed(config.seed), tile=config.tile, overlap=config.overlap)
         cached = cache.get(key) if cache is not None else None
         if cached is not None:
             fields.append(cached["rain"].values)

@@ -27,8 +27,12 @@ from qpe.models import samplers
 
 #: Model families, and the model-card section that holds each one's objective (None: no section).
 FAMILIES: dict[str, str | None] = {"unet": None, "ddpm": "diffusion", "flow": "flow"}
-#: Most ensemble members one estimate draws.
-MAX_MEMBERS = 1024
+#: Most ensemble members one estimate draws: ensemble scores settle with tens of members, and 256
+#: members of the full OPERA grid (2200 x 1900) already hold 4 GiB per time.
+MAX_MEMBERS = 256
+#: Most steps of a flow solver: the scores of the demo flows stop changing by K = 16 (docs/study.md), so
+#: more than 1000 steps only spend time (a run of 10^6 steps would not end).
+MAX_FLOW_STEPS = 1000
 
 
 @dataclass(frozen=True)
@@ -89,10 +93,11 @@ SAMPLERS: dict[str, Sampler] = {
         Sampler("ddpm", "ddpm", samplers.ddpm, 1, 20, summary="ancestral DDPM (Ho et al. 2020), K strided steps"),
         Sampler("dpmpp2m", "ddpm", samplers.dpm_solver_2m, 1, 10,
                 summary="DPM-Solver++(2M) (Lu et al. 2022), 2nd-order multistep, K evaluations"),
-        Sampler("heun", "flow", samplers.heun, 2, 8, max_steps=1000,
+        Sampler("heun", "flow", samplers.heun, 2, 8, max_steps=MAX_FLOW_STEPS,
                 summary="Heun's 2nd-order method, 2K evaluations (the last at t = 1)"),
-        Sampler("euler", "flow", samplers.euler, 1, 8, max_steps=1000, summary="explicit Euler, K evaluations"),
-        Sampler("midpoint", "flow", samplers.midpoint, 2, 8, max_steps=1000,
+        Sampler("euler", "flow", samplers.euler, 1, 8, max_steps=MAX_FLOW_STEPS,
+                summary="explicit Euler, K evaluations"),
+        Sampler("midpoint", "flow", samplers.midpoint, 2, 8, max_steps=MAX_FLOW_STEPS,
                 summary="explicit midpoint (2nd-order Runge-Kutta), 2K evaluations, none at t = 1"),
     )
 }
@@ -140,6 +145,10 @@ class SamplingSettings:
         if self.sampler is None:
             raise InputError("a deterministic model has no sampler")
         return SAMPLERS[self.sampler]
+
+    def seed(self, seed: int) -> int | None:
+        """The seed that matters for an estimate drawn with these settings: None for a deterministic model."""
+        return seed if self.is_ensemble else None
 
     @property
     def network_evaluations(self) -> int:
@@ -195,8 +204,8 @@ def resolve_sampling(
         raise InputError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")
     _positive_int(members, "members")
     if members > MAX_MEMBERS:
-        raise InputError(f"members must be at most {MAX_MEMBERS} (each member is a full field in memory), "
-                         f"got {members}")
+        raise InputError(f"members must be at most {MAX_MEMBERS}, got {members}: ensemble scores settle with "
+                         f"tens of members, and {MAX_MEMBERS} members of the OPERA grid already take 4 GiB per time")
     known = family_samplers(family)
     if not known:
         return SamplingSettings()
@@ -205,7 +214,8 @@ def resolve_sampling(
         raise InputError(f"a {family} model samples with {' or '.join(known)}, not {name!r}")
     row = SAMPLERS[name]
     k = _positive_int(steps if steps is not None else defaults.steps or row.default_steps, "sampler steps")
-    for bound, why in ((row.max_steps, f"{name}'s limit"), (max_steps, "the model's diffusion timesteps")):
+    for bound, why in ((row.max_steps, "more do not change a sample, they only take time"),
+                       (max_steps, "the model's diffusion timesteps")):
         if bound is not None and k > bound:
             raise InputError(f"sampler steps must be at most {bound} ({why}), got {k}")
     asked = dict(options or {})
