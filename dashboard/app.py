@@ -24,6 +24,7 @@ from dashboard.scores import ScoresPanel
 from dashboard.session import DashboardSession, DashboardSettings, Messages
 from dashboard.sharing import sync_with_url
 from dashboard.state import TABS, THRESHOLD_CHOICES
+from dashboard.text import markdown_code, plain_markdown
 from qpe.errors import QpeError
 
 TITLE = "qpe — rain rate from Meteosat IR, verified against radar"
@@ -34,10 +35,11 @@ hv.renderer("bokeh").webgl = False  # canvas: draws the same with and without a 
 
 
 def messages_view(messages: Messages) -> pn.Column:
-    """The session's problems, one alert each (they disappear when solved)."""
+    """The session's problems, one alert each (they disappear when solved); shown as plain text."""
     def render(items: dict) -> list:
-        return [pn.pane.Alert(text, alert_type="danger" if topic.startswith(("checkpoint", "estimate")) else
-                              "warning", css_classes=["qpe-message"], margin=(2, 10))
+        return [pn.pane.Alert(plain_markdown(text), css_classes=["qpe-message"], margin=(2, 10),
+                              alert_type="danger" if topic.startswith(("checkpoint", "estimate")) else
+                              "warning")
                 for topic, text in items.items()]
 
     column = pn.Column(sizing_mode="stretch_width")
@@ -72,8 +74,8 @@ def build_app(settings: DashboardSettings):
     try:
         session = DashboardSession(settings)
     except QpeError as err:
-        return pn.Column(f"# {TITLE}", pn.pane.Alert(f"The dashboard cannot start: {err}", alert_type="danger",
-                                                     css_classes=["qpe-message"]))
+        return pn.Column(f"# {TITLE}", pn.pane.Alert(f"The dashboard cannot start: {plain_markdown(err)}",
+                                                     alert_type="danger", css_classes=["qpe-message"]))
     state = session.state
     sync_with_url(state, session.messages)  # a shared link sets the case before anything is drawn
     case = CasePicker(session)
@@ -93,7 +95,8 @@ def build_app(settings: DashboardSettings):
         pn.pane.Markdown("### Models"), models,
         pn.pane.Markdown("### View"), view_controls(session),
         pn.pane.Markdown("### Export"), exports,
-        pn.pane.Markdown(f"data: `{session.data_path}`  \nmodels: `{session.registry.root}`",
+        pn.pane.Markdown(f"data: {markdown_code(session.data_path)}  \n"
+                         f"models: {markdown_code(session.registry.root)}",
                          styles={"font-size": "0.8em", "color": "#666"}),
     ]
     template = pn.template.BootstrapTemplate(
@@ -102,6 +105,9 @@ def build_app(settings: DashboardSettings):
     )
 
     pn.state.onload(models.start)  # estimate the models of the link (from the cache when there)
+    document = pn.state.curdoc
+    if document is not None and document.session_context is not None:  # served (not built in a test)
+        document.on_session_destroyed(lambda context: session.close())
     template.session = session  # for tests and benchmarks that drive a session in-process
     return template
 

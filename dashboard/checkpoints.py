@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from dashboard.text import plain_markdown
 from qpe.errors import CheckpointError
 from qpe.models import FoundCheckpoint, LoadedModel, ModelCard, find_checkpoints, load
 
@@ -27,25 +28,29 @@ class Checkpoint:
         return self.card.is_ensemble
 
     def describe(self) -> str:
-        """A few Markdown lines: family, inputs, sampling defaults, training and validation scores."""
-        card = self.card
-        flow = f" ({card.flow.source} source)" if card.flow is not None else ""
+        """A few Markdown lines: family, inputs, sampling defaults, training and validation scores.
+
+        Every value comes from the card or the folder name, so each is shown as plain text
+        (:func:`dashboard.text.plain_markdown`): a card cannot put markup or HTML in the page.
+        """
+        card, text = self.card, plain_markdown
+        flow = f" ({text(card.flow.source)} source)" if card.flow is not None else ""
         lines = [
-            f"**{self.key}** — {card.family}{flow}",
-            f"- input: T = {card.input.frames} frames x {', '.join(card.input.channels)}",
+            f"**{text(self.key)}** — {text(card.family)}{flow}",
+            f"- input: T = {text(card.input.frames)} frames x {text(', '.join(card.input.channels))}",
         ]
         if card.sampling.sampler:
-            lines.append(f"- sampling: {card.sampling.sampler}, {card.sampling.steps} steps")
+            lines.append(f"- sampling: {text(card.sampling.sampler)}, {text(card.sampling.steps)} steps")
         if card.training.steps:
-            lines.append(f"- trained {card.training.steps} steps (seed {card.training.seed})")
+            lines.append(f"- trained {text(card.training.steps)} steps (seed {text(card.training.seed)})")
         if card.weights is not None:
-            lines.append(f"- {card.weights.parameters:,} parameters, weights {card.weights.sha256[:12]}")
+            lines.append(f"- {card.weights.parameters:,} parameters, weights {text(card.weights.sha256[:12])}")
         if card.validation:
             scores = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                                for k, v in card.validation.items())
-            lines.append(f"- validation: {scores}")
+            lines.append(f"- validation: {text(scores)}")
         if card.description:
-            lines.append(f"- {card.description}")
+            lines.append(f"- {text(card.description)}")
         return "\n".join(lines)
 
 

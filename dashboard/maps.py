@@ -28,6 +28,7 @@ from panel.viewable import Viewer
 
 from dashboard.session import DashboardSession
 from dashboard.state import CaseState, format_time
+from dashboard.text import plain_html
 from qpe.inference.products import ensemble_mean, exceedance_probability, rain_difference
 
 #: Rain colour map: CET-L9 reversed (pale yellow, green, blue, deep blue), perceptually uniform; its
@@ -246,7 +247,7 @@ class MapGrid(Viewer):
         """Recompute the panels of the current case; returns them in grid order."""
         panels = self._panels_of(self.session)
         self.panels = {p.slot: p for p in panels}
-        self.status.object = "Shown: " + " · ".join(p.heading for p in panels)
+        self.status.object = plain_html("Shown: " + " · ".join(p.heading for p in panels))
         return panels
 
     def _on_rebuild(self, *events) -> None:

@@ -19,6 +19,7 @@ from panel.viewable import Viewer
 from dashboard.case_picker import times_on
 from dashboard.session import DashboardSession
 from dashboard.state import format_time
+from dashboard.text import markdown_code, plain_html, plain_markdown
 from qpe.errors import CheckpointError, QpeError
 
 log = logging.getLogger("dashboard")
@@ -51,16 +52,25 @@ class EstimateRunner:
         """The (model, time) pairs not in memory yet, time by time."""
         return [(m, t) for t in times for m in models if self.session.recall(m, t) is None]
 
-    def _one(self, model: str, time: pd.Timestamp) -> str | None:
-        """Compute one estimate; on failure report it and return its topic (``checkpoint:...``)."""
+    def _compute(self, model: str, time: pd.Timestamp) -> Exception | None:
+        """Compute one estimate (on a worker thread; touches no view); the error if it failed.
+
+        Anything but a :class:`QpeError` is logged here in full, whether or not the session is still open.
+        """
+        try:
+            self.session.estimates.field(model, time, self.session.estimate_settings())
+        except Exception as err:  # reported by _record with its cause
+            if not isinstance(err, QpeError):
+                log.exception("estimate of %s at %s failed", model, format_time(time), exc_info=err)
+            return err
+        return None
+
+    def _record(self, model: str, time: pd.Timestamp, err: Exception | None) -> str | None:
+        """Show the outcome of one estimate in the session; returns the failure's topic (``checkpoint:...``)."""
         session = self.session
         key = (model, format_time(time))
-        try:
-            session.estimates.field(model, time, session.estimate_settings())
-        except Exception as err:  # shown with its cause; anything but a QpeError is also logged in full
+        if err is not None:
             topic, text = failure_message(model, time, err)
-            if not isinstance(err, QpeError):
-                log.exception("estimate of %s at %s failed", model, key[1], exc_info=err)
             session.failures[key] = text
             session.messages.set(topic, text)
             return topic
@@ -73,7 +83,7 @@ class EstimateRunner:
         """Compute the missing estimates in this thread (scripts, tests); returns how many failed."""
         failed = 0
         for model, time in self.missing(models, times):
-            failed += self._one(model, time) is not None
+            failed += self._record(model, time, self._compute(model, time)) is not None
         self.session.revision += 1
         return failed
 
@@ -81,7 +91,9 @@ class EstimateRunner:
         """Compute the missing estimates on worker threads, updating the progress bar.
 
         A newer automatic run (the case changed again) supersedes an older one; runs asked for with
-        the Run button always finish.
+        the Run button always finish. When the browser tab is closed meanwhile (the session is
+        :attr:`~dashboard.session.DashboardSession.closed`), the run stops at the estimate in progress,
+        whose field stays in the shared memory and cache, and updates no view.
         """
         if auto:
             self._auto_generation += 1
@@ -101,24 +113,28 @@ class EstimateRunner:
                     return
                 if model in broken:
                     continue
-                self.status.object = f"estimating {model} at {format_time(time)} ({done + 1}/{len(jobs)})"
+                self.status.object = plain_html(f"estimating {model} at {format_time(time)} "
+                                                f"({done + 1}/{len(jobs)})")
                 self.session.pending.add((model, format_time(time)))
                 try:
-                    problem = await loop.run_in_executor(_EXECUTOR, self._one, model, time)
+                    err = await loop.run_in_executor(_EXECUTOR, self._compute, model, time)
                 finally:
                     self.session.pending.discard((model, format_time(time)))
+                if self.session.closed:
+                    return
+                problem = self._record(model, time, err)
                 if problem is not None and problem.startswith("checkpoint:"):
                     broken.add(model)  # a checkpoint that does not load fails at every time
                 self.progress.value = done + 1
                 if time == shown or done == len(jobs) - 1:
                     self.session.revision += 1
-            self.status.object = f"{len(jobs)} estimate(s) done" if not broken else \
-                f"done; {', '.join(sorted(broken))} failed to load"
+            self.status.object = plain_html(f"{len(jobs)} estimate(s) done" if not broken else
+                                            f"done; {', '.join(sorted(broken))} failed to load")
         finally:
             self.running -= 1
-            if not self.running:
-                self.progress.visible = False
-            self.session.revision += 1
+            if not self.session.closed:
+                self.progress.visible = self.running > 0
+                self.session.revision += 1
 
 
 class ModelPicker(Viewer):
@@ -138,8 +154,9 @@ class ModelPicker(Viewer):
                 f"(found: {', '.join(registry.keys) or 'none'})."
             )
             self.state.models = known
-        self.choice = pn.widgets.MultiChoice(
-            label="Models", options=registry.keys, value=list(self.state.models), sizing_mode="stretch_width",
+        self.choice = pn.widgets.MultiChoice(  # Bokeh shows the labels as HTML: escaped keys as labels
+            label="Models", options={plain_html(key): key for key in registry.keys}, value=list(self.state.models),
+            sizing_mode="stretch_width",
             placeholder="choose checkpoints" if registry.keys else "no checkpoint found",
         )
         self.members = pn.widgets.IntInput.from_param(self.state.param.members, label="Members", width=90)
@@ -164,11 +181,11 @@ class ModelPicker(Viewer):
         lines = []
         if not registry.checkpoints:
             lines.append(
-                f"No checkpoint found under `{registry.root}`. Train one (see models/README.md) or start "
+                f"No checkpoint found under {markdown_code(registry.root)}. Train one (see models/README.md) or start "
                 "the dashboard with `--models` pointing at a folder of checkpoints; radar and IR are shown "
                 "meanwhile."
             )
-        lines += [f"`{key}`: {reason}" for key, reason in sorted(registry.problems.items())
+        lines += [f"{markdown_code(key)}: {plain_markdown(reason)}" for key, reason in sorted(registry.problems.items())
                   if key != str(registry.root)]
         self.problems.object = "\n\n".join(lines)
         self.problems.visible = bool(lines)

@@ -20,6 +20,7 @@ from panel.io import hold
 from panel.viewable import Viewer
 
 from dashboard.session import DashboardSession
+from dashboard.text import plain_markdown
 from qpe.verify import figure_data, scores_to_frame, verify
 
 #: Rows of the score table: (metric, per threshold, label).
@@ -322,7 +323,8 @@ class ScoresPanel(Viewer):
 
     def _redraw(self) -> None:
         state = self.state
-        self.header.object = (f"**Scores at {state.time} UTC** — region: {region_text(state.region_box)} — "
+        self.header.object = (f"**Scores at {plain_markdown(state.time)} UTC** — region: "
+                              f"{plain_markdown(region_text(state.region_box))} — "
                               f"thresholds {', '.join(f'{t:g}' for t in sorted(state.thresholds))} mm/h")
         self.clear_region.visible = state.region_box is not None
         try:
@@ -344,7 +346,7 @@ class ScoresPanel(Viewer):
         if waiting:
             notes.append(f"Waiting for the estimate of {', '.join(waiting)} at {state.time} (see the progress bar "
                          "or press Run).")
-        self.message.object, self.message.visible = " ".join(notes), bool(notes)
+        self.message.object, self.message.visible = plain_markdown(" ".join(notes)), bool(notes)
         table = score_table(self.frame) if scores else pd.DataFrame()
         self.table.object = format_table(table)
         self.table.visible = bool(scores)

@@ -121,8 +121,10 @@ class DashboardSession(param.Parameterized):
         self.registry = CheckpointRegistry(settings.models)
         self.estimates = Estimates(self.data_path, self.dataset, self.registry, EstimateCache(settings.cache_dir))
         self.state = CaseState()
-        if self.channels and self.state.channel not in self.channels:
-            self.state.channel = self.channels[-1]
+        if self.channels:
+            if self.state.channel not in self.channels:
+                self.state.channel = self.channels[-1]
+            self.state.param.channel.objects = self.channels  # a link cannot ask for a channel the data lack
         self.messages = Messages()
         #: (model, time) -> why its estimate failed; (model, time) being estimated now.
         self.failures: dict[tuple[str, str], str] = {}
@@ -130,6 +132,12 @@ class DashboardSession(param.Parameterized):
         #: Scores already computed in this session (see dashboard.scores.case_scores), oldest first.
         self.score_memory: OrderedDict = OrderedDict()
         self._basemap: dict | None = None
+        #: Whether the browser tab is gone (set by :meth:`close`): work still running updates no view.
+        self.closed = False
+
+    def close(self) -> None:
+        """Mark the session as gone (its document is destroyed when the browser tab closes)."""
+        self.closed = True
 
     def radar(self, time) -> xr.DataArray:
         """(y, x) radar rain rate at ``time``, mm/h, NaN where there is no radar."""

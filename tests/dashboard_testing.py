@@ -10,6 +10,8 @@ and a residual flow on that U-Net — plus three that must fail visibly: modifie
 from __future__ import annotations
 
 import dataclasses
+import html
+import re
 from pathlib import Path
 
 import torch
@@ -99,3 +101,9 @@ def _make_checkpoints(root: Path, data: Path, steps: int) -> Path:
     (root / "bad_card").mkdir(parents=True, exist_ok=True)
     (root / "bad_card" / "card.yaml").write_text("format: something-else\n")
     return root
+
+
+def shown_text(pane) -> str:
+    """The text a browser shows for a Markdown, Alert or Str pane (its HTML rendered, tags removed)."""
+    received = html.unescape(pane._transform_object(pane.object)["object"])  # Panel sends it escaped once
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", received)).split())

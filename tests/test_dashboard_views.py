@@ -10,9 +10,10 @@ import io
 import holoviews as hv
 import numpy as np
 import pandas as pd
+import panel as pn
 import pytest
 from bokeh.plotting import figure
-from dashboard_testing import make_checkpoints, make_dataset
+from dashboard_testing import make_checkpoints, make_dataset, shown_text
 from PIL import Image
 
 from dashboard.app import build_app
@@ -60,7 +61,8 @@ def test_registry_lists_checkpoints_and_why_others_are_unusable(setup):
     registry = CheckpointRegistry(setup.models)
     assert registry.keys == ["broken", "ddpm", "flow_residual", "needs_ir134", "unet"]
     assert "not a qpe model card" in registry.problems["bad_card"]
-    assert "ddpm" in registry["ddpm"].describe() and "T = 2 frames x WV_062, IR_108" in registry["ddpm"].describe()
+    card = shown_text(pn.pane.Markdown(registry["ddpm"].describe()))
+    assert "ddpm" in card and "T = 2 frames x WV_062, IR_108" in card
     with pytest.raises(CheckpointError, match="weights modified or replaced"):
         registry.load("broken")
     with pytest.raises(CheckpointError, match="no checkpoint 'nope'"):
@@ -189,9 +191,9 @@ def test_scores_panel_waits_then_shows_and_reports_bad_regions(session):
     state.tab = "scores"
     panel = ScoresPanel(session)
     state.models = ["ddpm", "broken"]
-    assert "Waiting for the estimate of ddpm, broken" in panel.message.object
+    assert "Waiting for the estimate of ddpm, broken" in shown_text(panel.message)
     EstimateRunner(session).run_blocking(["ddpm", "broken"], [TIME])
-    assert "No scores for broken" in panel.message.object and "Waiting" not in panel.message.object
+    assert "No scores for broken" in shown_text(panel.message) and "Waiting" not in shown_text(panel.message)
     assert "POD ≥ 0.1 mm/h" in panel.table.object.index
     state.region = [0.0, 0.0, 1000.0, 1000.0]  # far from the grid
     assert "region contains no pixel" in session.messages.items["scores"]
@@ -238,8 +240,8 @@ def test_model_picker_explains_an_empty_models_folder(tmp_path, setup):
     (tmp_path / "empty").mkdir()
     session = DashboardSession(DashboardSettings(setup.data, tmp_path / "empty", tmp_path / "cache"))
     picker = ModelPicker(session)
-    assert picker.problems.visible and "No checkpoint found under" in picker.problems.object
-    assert picker.choice.options == []
+    assert picker.problems.visible and "No checkpoint found under" in shown_text(picker.problems)
+    assert not picker.choice.options
 
 
 def test_model_picker_drops_unknown_models_of_a_link(setup):
@@ -253,7 +255,7 @@ def test_model_picker_drops_unknown_models_of_a_link(setup):
 def test_app_page_on_bad_data_shows_the_cause(tmp_path):
     page = build_app(DashboardSettings(str(tmp_path / "missing.zarr"), tmp_path, tmp_path))
     alert = page.objects[1]
-    assert "cannot start" in alert.object and "missing.zarr not found" in alert.object
+    assert "cannot start" in shown_text(alert) and "missing.zarr not found" in shown_text(alert)
 
 
 def test_several_case_changes_at_once_update_every_view(session):
@@ -267,7 +269,7 @@ def test_several_case_changes_at_once_update_every_view(session):
     state.param.update(models=["ddpm"], time="2021-06-02T00:00", view="member", member=1, difference=True)
     assert [p.slot for p in grid.panels.values()] == ["ir", "radar", "ddpm", "ddpm-radar"]
     assert grid.panels["ddpm"].title == "ddpm member 1"
-    assert list(scores.scores) == ["ddpm"] and "Scores at 2021-06-02T00:00" in scores.header.object
+    assert list(scores.scores) == ["ddpm"] and "Scores at 2021-06-02T00:00" in shown_text(scores.header)
 
 
 def test_ensemble_browser_steps_through_members_and_wraps(session):
