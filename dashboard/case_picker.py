@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 import pandas as pd
 import panel as pn
 from panel.viewable import Viewer
 
 from dashboard.session import DashboardSession
 from dashboard.state import format_time
+from dashboard.text import excerpt
 
 
 def dates_with_data(times: pd.DatetimeIndex) -> list[dt.date]:
@@ -23,27 +23,50 @@ def times_on(times: pd.DatetimeIndex, date: dt.date) -> pd.DatetimeIndex:
     return times[times.normalize() == pd.Timestamp(date)]
 
 
+def parse_time(requested: str) -> pd.Timestamp | None:
+    """``requested`` as a UTC time without time zone, or None when it is not a date and time.
+
+    Years outside 1..9999 are refused too (they cannot be written back as ``YYYY-MM-DD``).
+    """
+    try:
+        wanted = pd.Timestamp(requested)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if pd.isna(wanted) or not 1 <= wanted.year <= 9999:
+        return None
+    return wanted.tz_convert("UTC").tz_localize(None) if wanted.tzinfo is not None else wanted
+
+
+def nearest_time(times: pd.DatetimeIndex, wanted: pd.Timestamp) -> pd.Timestamp:
+    """The time of ``times`` (sorted) nearest to ``wanted`` (the earlier one on a tie)."""
+    if wanted <= times[0]:
+        return times[0]
+    if wanted >= times[-1]:
+        return times[-1]
+    after = int(times.searchsorted(wanted))
+    before = after - 1
+    return times[before] if wanted - times[before] <= times[after] - wanted else times[after]
+
+
 def resolve_time(times: pd.DatetimeIndex, requested: str) -> tuple[pd.Timestamp, str | None]:
     """The time to show for a requested one (from a link or a widget), and why it differs if it does.
 
     An empty request gives the middle of the data; a time not in the data gives the nearest one with
-    a message saying so.
+    a message saying so; anything that is not a date and time gives the middle, with a message that
+    quotes it shortened to one line.
     """
     span = f"the data cover {format_time(times[0])} .. {format_time(times[-1])} UTC"
     if not requested:
         return times[len(times) // 2], None
-    try:
-        wanted = pd.Timestamp(requested)
-    except (ValueError, TypeError):
+    wanted = parse_time(requested)
+    if wanted is None:
         nearest = times[len(times) // 2]
-        return nearest, f"'{requested}' is not a date and time; {span}. Showing {format_time(nearest)}."
-    if wanted.tzinfo is not None:
-        wanted = wanted.tz_convert("UTC").tz_localize(None)
-    position = times.get_indexer([wanted])[0]
-    if position >= 0:
-        return times[position], None
-    nearest = times[int(np.abs((times - wanted).total_seconds()).argmin())]
-    what = f"on {wanted:%Y-%m-%d}" if wanted.normalize() not in times.normalize() else f"at {format_time(wanted)}"
+        return nearest, f"'{excerpt(requested, 40)}' is not a date and time; {span}. Showing {format_time(nearest)}."
+    nearest = nearest_time(times, wanted)
+    if nearest == wanted:
+        return nearest, None
+    dates = {t.date() for t in times}
+    what = f"on {wanted:%Y-%m-%d}" if wanted.date() not in dates else f"at {format_time(wanted)}"
     return nearest, f"No data {what} UTC: {span}. Showing the nearest time, {format_time(nearest)}."
 
 

@@ -8,12 +8,14 @@ that reopens the same case: time, models, sampling, view, thresholds, region and
 from __future__ import annotations
 
 import json
+import math
 from urllib.parse import urlencode
 
 import param
 
 from dashboard.session import Messages
 from dashboard.state import CaseState
+from dashboard.text import excerpt
 
 #: State parameter -> query parameter.
 URL_PARAMETERS: dict[str, str] = {
@@ -22,6 +24,10 @@ URL_PARAMETERS: dict[str, str] = {
     "channel": "channel", "difference": "diff", "region": "region", "ensemble_model": "ensemble",
     "tab": "tab",
 }
+
+
+#: List parameters whose entries are choices, each at most once.
+DISTINCT_LISTS = ("models", "thresholds")
 
 
 def query_values(state: CaseState) -> dict[str, str]:
@@ -42,12 +48,48 @@ def _json_or_text(text: str):
     """A query value as JSON (numbers, lists, booleans) when it parses, else the text itself."""
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         return text
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_link_value(state: CaseState, name: str, value) -> None:
+    """Refuse what a parameter's own check lets through but no widget could set.
+
+    Booleans where numbers are expected (``True == 1``), numbers that are not finite, repeated
+    entries in a list of choices, and a region that is not four finite numbers ``xmin, ymin, xmax,
+    ymax`` with ``xmin < xmax`` and ``ymin < ymax``.
+
+    Raises
+    ------
+    ValueError
+        The value cannot come from the dashboard itself.
+    """
+    parameter = state.param[name]
+    items = value if isinstance(value, list) else [value]
+    if not isinstance(parameter, (param.Boolean, param.String)) and any(isinstance(v, bool) for v in items):
+        raise ValueError(f"{name}: a boolean is not a number")
+    if any(_is_number(v) and not math.isfinite(v) for v in items):
+        raise ValueError(f"{name}: numbers must be finite")
+    if name in DISTINCT_LISTS and len(set(map(str, items))) < len(items):
+        raise ValueError(f"{name}: repeated entries")
+    if name == "region" and value and not (
+        len(value) == 4 and all(_is_number(v) for v in value) and value[0] < value[2] and value[1] < value[3]
+    ):
+        raise ValueError("region must be [] or [xmin, ymin, xmax, ymax] with xmin < xmax, ymin < ymax")
+
+
 def apply_query(state: CaseState, query: dict[str, str], messages: Messages | None = None) -> list[str]:
-    """Set the state from query values one parameter at a time; returns (and reports) those refused."""
+    """Set the state from query values one parameter at a time; returns (and reports) those refused.
+
+    Each value is parsed (JSON, else text), checked by its ``param`` parameter and by
+    :func:`check_link_value`; a refused one leaves the parameter as it was. The message quotes each
+    refused ``key=value`` on one line, shortened (:func:`dashboard.text.excerpt`); the views show it
+    as plain text.
+    """
     refused = []
     for name, key in URL_PARAMETERS.items():
         if key not in query:
@@ -56,9 +98,10 @@ def apply_query(state: CaseState, query: dict[str, str], messages: Messages | No
         try:
             if isinstance(value, str) and not isinstance(state.param[name], param.String):
                 value = state.param[name].deserialize(_json_or_text(value))
+            check_link_value(state, name, value)
             setattr(state, name, value)
-        except (ValueError, TypeError):  # an unusable value: keep the default
-            refused.append(f"{key}={query[key]}")
+        except (ValueError, TypeError, OverflowError):  # an unusable value: keep the default
+            refused.append(f"{key}={excerpt(query[key], 40)}")
     if refused and messages is not None:
         messages.set("link", f"The link's {', '.join(refused)} could not be used; default values are shown.")
     return refused

@@ -36,9 +36,9 @@ class CaseState(param.Parameterized):
     models = param.List(default=[], item_type=str, doc="Checkpoint keys shown (paths under the models folder).")
     members = param.Integer(default=4, bounds=(1, 64), doc="Ensemble members per estimate.")
     steps = param.Integer(default=0, bounds=(0, 1000), doc="Sampler steps K; 0 = each card's default.")
-    seed = param.Integer(default=0, bounds=(0, None), doc="Seed of the sampling noise.")
+    seed = param.Integer(default=0, bounds=(0, 2**32 - 1), doc="Seed of the sampling noise (32 bits).")
     view = param.Selector(default="mean", objects=list(PRODUCTS), doc="Map of each model: member, mean, probability.")
-    member = param.Integer(default=0, bounds=(0, None), doc="Member shown by the 'member' view and the ensemble browser.")
+    member = param.Integer(default=0, bounds=(0, 63), doc="Member shown by the 'member' view and the ensemble browser.")
     threshold = param.Selector(default=1.0, objects=list(THRESHOLD_CHOICES),
                                doc="Threshold of the exceedance maps and the FSS plot, mm/h.")
     thresholds = param.ListSelector(default=list(DEFAULT_THRESHOLDS), objects=list(THRESHOLD_CHOICES),
