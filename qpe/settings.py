@@ -32,10 +32,20 @@ def read_yaml_mapping(path: str | os.PathLike, what: str, *, empty_ok: bool = Fa
         data = yaml.safe_load(path.read_text())
     except OSError as err:
         raise InputError(f"cannot read {what} {path}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"cannot read {what} {path}: it is not a text file (UTF-8)") from None
     except yaml.YAMLError as err:
-        raise InputError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+        raise InputError(f"{path} is not valid YAML: {_yaml_problem(err)}") from None
     if data is None and empty_ok:
         return {}
     if not isinstance(data, dict):
         raise InputError(f"{path} must hold a mapping of {what} settings")
     return data
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """What the parser found wrong and where (1-based line and column), on one line."""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    mark = getattr(err, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return " ".join(f"{problem}{where}".split())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from qpe.cli.data_radar import add_grid_options, grid_from_options
+from qpe.cli.data_radar import add_grid_options, check_output, grid_from_options
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -23,15 +23,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from qpe.data.paired import open_paired, save_paired
-    from qpe.data.pairing import pair
+    from qpe.data.pairing import pair, tolerance_from_minutes
     from qpe.data.readers.inputs import resolve_target
 
+    tolerance = tolerance_from_minutes(args.tolerance_min)
+    check_output(args, [args.ir, args.rain])
     grid, region = grid_from_options(args)
     target = resolve_target(grid, region, args.pixel_km)
-    ds = pair(open_paired(args.ir), open_paired(args.rain), pd.Timedelta(minutes=args.tolerance_min), target)
+    ds = pair(open_paired(args.ir), open_paired(args.rain), tolerance, target)
     print(f"paired {ds.attrs['pair_matched']} times; unmatched: {ds.attrs['pair_unmatched_ir']} IR, "
           f"{ds.attrs['pair_unmatched_rain']} rain (tolerance {args.tolerance_min:g} min)")
     print(f"wrote {save_paired(ds, args.out)} ({ds.sizes['y']} x {ds.sizes['x']} pixels)")

@@ -17,6 +17,24 @@ def add_grid_options(
                         help="pixel size of the region grid, km (default 2)")
 
 
+def grid_inputs(args: argparse.Namespace) -> list[str]:
+    """The dataset that ``--grid-like`` reads, if any (an input the output must not overwrite)."""
+    return [args.grid_like] if getattr(args, "grid_like", None) else []
+
+
+def check_output(args: argparse.Namespace, inputs: list[str], what: str | None = None) -> None:
+    """Refuse, before any work, an ``--out`` that is not a dataset path or would overwrite an input.
+
+    ``inputs`` are paths or glob patterns (expanded as the readers expand them; ``what`` names them
+    in the message of a pattern that matches nothing).
+    """
+    from qpe.data.output_paths import check_dataset_output
+    from qpe.data.readers.inputs import resolve_paths
+
+    files = [str(p) for p in resolve_paths(inputs, what)] if what else list(inputs)
+    check_dataset_output(args.out, files + grid_inputs(args))
+
+
 def grid_from_options(args: argparse.Namespace):
     """``(grid, region)`` for a reader from the options of :func:`add_grid_options`."""
     if args.grid_like:
@@ -52,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from qpe.data.paired import save_paired
     from qpe.data.readers import read_radar
 
+    check_output(args, args.inputs, "OPERA HDF5 files")
     grid, region = grid_from_options(args)
     ds = read_radar(
         args.inputs, grid, region=region, pixel_km=args.pixel_km, max_rate=args.max_rate,

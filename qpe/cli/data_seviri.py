@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from qpe.cli.data_radar import add_grid_options, grid_from_options
+from qpe.cli.data_radar import add_grid_options, check_output, grid_from_options
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from qpe.data.paired import save_paired
     from qpe.data.readers import read_seviri
 
+    check_output(args, args.inputs, "SEVIRI CF NetCDF/Zarr files")
     grid, region = grid_from_options(args)
     ds = read_seviri(args.inputs, grid, region=region, pixel_km=args.pixel_km, channels=args.channels,
                      method=args.method, progress=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from qpe.cli.data_radar import check_output
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     synth = commands.add_parser(
@@ -45,12 +47,20 @@ def run(args: argparse.Namespace) -> int:
                 f"{', '.join(clash)} cannot be combined with --rain-from (the radar files set them)"
             )
     config = config.replace(**{k: v for k, v in given.items() if v is not None})
-    _check_writable(args.out)
-
+    check_output(args, [args.config] if args.config else [])
     if args.rain_from:
-        ds = semisynthetic_paired(args.rain_from, config, progress=True)
-    else:
-        ds = generate_paired(config, progress=True)
+        check_output(args, args.rain_from, "OPERA HDF5 files")
+
+    try:
+        if args.rain_from:
+            ds = semisynthetic_paired(args.rain_from, config, progress=True)
+        else:
+            ds = generate_paired(config, progress=True)
+    except MemoryError:
+        raise InputError(
+            "not enough memory to simulate this dataset: use fewer --hours, a smaller --size or fewer "
+            "--rain-from files"
+        ) from None
     path = save_paired(ds, args.out)
     info = summarize(ds)
     rain = info.get("rain", {})
@@ -63,18 +73,3 @@ def run(args: argparse.Namespace) -> int:
     )
     return 0
 
-
-def _check_writable(out: str) -> None:
-    """Fail early, with one line, when the output cannot be written (before minutes of simulation)."""
-    import os
-    from pathlib import Path
-
-    from qpe.errors import InputError
-
-    path = Path(out)
-    if path.suffix not in (".zarr", ".nc"):
-        raise InputError(f"unknown dataset format for {path.name}: use a .zarr or .nc suffix")
-    parent = path.parent if str(path.parent) else Path(".")
-    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write {path}: {existing} is not a writable directory")

@@ -35,8 +35,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """One clear error, before any model is loaded, for a bad ``--time``, ``--out`` or ``--cache-dir``."""
+    from qpe.data.output_paths import check_file_output, check_folder_output
+    from qpe.data.times import parse_utc_time
+
+    for value in args.time:
+        parse_utc_time(value, "--time")
+    check_file_output(args.out, [args.data])
+    if args.cache_dir and not args.no_cache:
+        check_folder_output(args.cache_dir, [args.data], option="--cache-dir")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_arguments(args)
     from qpe.data.catalog import resolve_data
+    from qpe.data.output_paths import check_file_output
     from qpe.data.paired import open_paired
     from qpe.inference.cache import EstimateCache
     from qpe.inference.engine import EstimateConfig, estimate
@@ -44,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from qpe.models import load
 
     data = resolve_data(args.data, progress=True)
+    check_file_output(args.out, [data])  # a catalog name is known as a path only now
     config = EstimateConfig(members=args.members, steps=args.steps, sampler=args.sampler, seed=args.seed,
                             device=args.device, tile=args.tile)
     cache = None if args.no_cache else EstimateCache(args.cache_dir)

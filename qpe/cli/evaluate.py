@@ -119,7 +119,22 @@ def _summary(table) -> str:
     return "\n".join(lines)
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """One clear error, before any model is loaded, for a bad ``--start``/``--end``, ``--out`` or
+    ``--cache-dir``."""
+    from qpe.data.output_paths import check_folder_output
+    from qpe.data.times import parse_utc_time
+
+    for option, value in (("--start", args.start), ("--end", args.end)):
+        if value is not None:
+            parse_utc_time(value, option)
+    check_folder_output(args.out, [args.data, *args.checkpoints])
+    if args.cache_dir and not args.no_cache:
+        check_folder_output(args.cache_dir, [args.data, *args.checkpoints], option="--cache-dir")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_arguments(args)
     from qpe.data.catalog import resolve_data
     from qpe.errors import InputError
     from qpe.evaluation import EvaluationConfig, accumulate_period, summarize_scores, write_outputs

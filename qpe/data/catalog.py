@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from qpe.errors import InputError
+from qpe.settings import read_yaml_mapping
 
 #: Environment variable pointing to another catalog file.
 CATALOG_ENV = "QPE_CATALOG"
@@ -89,26 +88,36 @@ def read_catalog(path: str | os.PathLike | None = None) -> dict[str, CatalogEntr
     path = Path(path) if path is not None else default_catalog_path()
     if not path.is_file():
         raise InputError(f"dataset catalog {path} not found (set {CATALOG_ENV} to another catalog)")
-    doc = yaml.safe_load(path.read_text())
-    if not isinstance(doc, dict) or doc.get("format") != CATALOG_FORMAT:
+    doc = read_yaml_mapping(path, "data catalog")
+    if doc.get("format") != CATALOG_FORMAT:
         raise InputError(f"{path} is not a qpe data catalog (format: {CATALOG_FORMAT} missing)")
+    datasets = doc.get("datasets") or {}
+    if not isinstance(datasets, dict):
+        raise InputError(f"{path}: 'datasets' must be a mapping of names to entries")
     root = path.resolve().parent.parent
-    entries = {}
-    for name, spec in (doc.get("datasets") or {}).items():
-        if not isinstance(spec, dict) or "path" not in spec:
-            raise InputError(f"catalog entry {name!r} in {path} needs a 'path'")
-        unknown = set(spec) - {"path", "description", "synth", "rain_from"}
-        if unknown:
-            raise InputError(f"catalog entry {name!r} has unknown field(s) {', '.join(sorted(unknown))}")
-        rain_from = spec.get("rain_from")
-        entries[str(name)] = CatalogEntry(
-            name=str(name),
-            path=(root / spec["path"]).resolve(),
-            description=" ".join(str(spec.get("description", "")).split()),
-            synth=dict(spec.get("synth") or {}),
-            rain_from=str(root / rain_from) if rain_from else None,
-        )
-    return entries
+    return {str(name): _entry(str(name), spec, root, path) for name, spec in datasets.items()}
+
+
+def _entry(name: str, spec: object, root: Path, catalog: Path) -> CatalogEntry:
+    """One catalog entry from its YAML mapping; one clear line for a malformed one."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("path"), str) or not spec["path"].strip():
+        raise InputError(f"catalog entry {name!r} in {catalog} needs a 'path' (text)")
+    unknown = set(spec) - {"path", "description", "synth", "rain_from"}
+    if unknown:
+        fields = ", ".join(sorted(map(str, unknown)))
+        raise InputError(f"catalog entry {name!r} has unknown field(s) {fields}")
+    synth, rain_from = spec.get("synth") or {}, spec.get("rain_from")
+    if not isinstance(synth, dict):
+        raise InputError(f"catalog entry {name!r} in {catalog}: 'synth' must be a mapping of settings")
+    if rain_from is not None and not isinstance(rain_from, str):
+        raise InputError(f"catalog entry {name!r} in {catalog}: 'rain_from' must be a glob pattern (text)")
+    return CatalogEntry(
+        name=name,
+        path=(root / spec["path"]).resolve(),
+        description=" ".join(str(spec.get("description", "")).split()),
+        synth=dict(synth),
+        rain_from=str(root / rain_from) if rain_from else None,
+    )
 
 
 def get_entry(name: str, catalog: str | os.PathLike | None = None) -> CatalogEntry:
@@ -121,12 +130,15 @@ def get_entry(name: str, catalog: str | os.PathLike | None = None) -> CatalogEnt
 
 def build_dataset(entry: CatalogEntry, *, progress: bool = False) -> Path:
     """(Re)build an entry from its settings and write it atomically to its path."""
+    from qpe.data.output_paths import check_dataset_output
     from qpe.data.paired import save_paired
     from qpe.data.synthetic import generate_paired, semisynthetic_paired
 
     config = entry.synth_config()
+    radar_files = entry.radar_files() if entry.rain_from else []
+    check_dataset_output(entry.path, radar_files)
     if entry.rain_from:
-        ds = semisynthetic_paired(entry.radar_files(), config, progress=progress)
+        ds = semisynthetic_paired(radar_files, config, progress=progress)
     else:
         ds = generate_paired(config, progress=progress)
     ds.attrs["catalog_name"] = entry.name

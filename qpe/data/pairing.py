@@ -21,10 +21,12 @@ from qpe.data.grid import Grid
 from qpe.data.paired import make_paired_dataset, validate_paired
 from qpe.data.readers.inputs import append_history
 from qpe.data.regrid import regrid_dataset
-from qpe.errors import DatasetError
+from qpe.errors import DatasetError, InputError
 
 #: Largest IR-rain time difference for a match by default.
 DEFAULT_TOLERANCE = pd.Timedelta(minutes=5)
+#: Largest tolerance accepted: frames a day apart are not a pair.
+MAX_TOLERANCE = pd.Timedelta(days=1)
 #: Variables of the inputs that :func:`pair` rebuilds or recomputes rather than copies.
 _REBUILT = ("ir", "rain", "rain_quality", "ir_mean", "ir_std", "wavelength", "ir_time")
 
@@ -56,6 +58,20 @@ def match_times(
     rain_idx = np.array(sorted(best), dtype="int64")
     ir_idx = np.array([best[j][1] for j in rain_idx], dtype="int64")
     return ir_idx, rain_idx
+
+
+def tolerance_from_minutes(minutes: float) -> pd.Timedelta:
+    """The matching tolerance for a number of minutes (``--tolerance-min``).
+
+    Raises
+    ------
+    InputError
+        Not a number from 0 to :data:`MAX_TOLERANCE` (negative, NaN, infinite, too large).
+    """
+    most = MAX_TOLERANCE / pd.Timedelta(minutes=1)
+    if not (isinstance(minutes, (int, float)) and 0 <= minutes <= most):
+        raise InputError(f"time tolerance must be 0 to {most:g} minutes, got {minutes!r}")
+    return pd.Timedelta(minutes=minutes)
 
 
 def _validated(ds: xr.Dataset, role: str, variable: str) -> xr.Dataset:
@@ -100,8 +116,8 @@ def pair(
     ir = _validated(ir, "IR", "ir")
     rain = _validated(rain, "rain", "rain")
     tolerance = pd.Timedelta(tolerance)
-    if tolerance < pd.Timedelta(0):
-        raise DatasetError(f"time tolerance must not be negative, got {tolerance}")
+    if tolerance < pd.Timedelta(0) or tolerance > MAX_TOLERANCE:
+        raise DatasetError(f"time tolerance must be 0 to {MAX_TOLERANCE}, got {tolerance}")
     ir_grid, rain_grid = Grid.from_dataset(ir), Grid.from_dataset(rain)
     if grid is None:
         if not ir_grid.matches(rain_grid):

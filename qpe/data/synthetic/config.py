@@ -17,6 +17,7 @@ import yaml
 
 from qpe.data.grid import REGIONS
 from qpe.data.paired import SEVIRI_CHANNELS
+from qpe.data.times import parse_utc_time
 from qpe.errors import InputError
 from qpe.settings import read_yaml_mapping
 
@@ -32,6 +33,12 @@ OPERA_FRANCE_20180824: dict[str, float] = {
     "spectral_slope": -2.149,
     "lag15_autocorrelation": 0.707,
 }
+
+#: Largest settings accepted: longer or larger datasets are built as several (memory holds one whole).
+MAX_HOURS = 24.0 * 366
+MAX_SIZE = 4096
+MIN_PIXEL_KM = 0.1
+MAX_PIXEL_KM = 100.0
 
 #: SEVIRI radiometric noise (NEdT) assumed per channel, K.
 DEFAULT_NOISE_K: dict[str, float] = {
@@ -238,7 +245,7 @@ class SynthConfig:
     @property
     def times(self) -> pd.DatetimeIndex:
         """Valid times of the frames, UTC."""
-        return pd.date_range(pd.Timestamp(self.start), periods=self.frames, freq="15min")
+        return pd.date_range(parse_utc_time(self.start, "start"), periods=self.frames, freq="15min")
 
     def replace(self, **changes: Any) -> SynthConfig:
         """A copy with some top-level fields changed (validated)."""
@@ -303,18 +310,27 @@ def _from_dict(cls: type, data: dict, where: str) -> Any:
 
 def _check(cfg: SynthConfig) -> None:
     """Raise :class:`InputError` with one line for the first unusable setting."""
-    if not (isinstance(cfg.size, int) and cfg.size >= 8):
-        raise InputError(f"size must be an integer of at least 8 pixels, got {cfg.size!r}")
-    if not cfg.hours > 0 or cfg.frames < 1:
-        raise InputError(f"hours must be at least 0.25 (one 15-minute frame), got {cfg.hours!r}")
-    if not cfg.pixel_km > 0:
-        raise InputError(f"pixel size must be positive, got {cfg.pixel_km!r} km")
+    if not (isinstance(cfg.size, int) and 8 <= cfg.size <= MAX_SIZE):
+        raise InputError(
+            f"size must be an integer of at least 8 and at most {MAX_SIZE} pixels, got {cfg.size!r}"
+        )
+    if not (isinstance(cfg.hours, (int, float)) and 0.25 <= cfg.hours <= MAX_HOURS):
+        raise InputError(
+            f"hours must be at least 0.25 (one 15-minute frame) and at most {MAX_HOURS:g} (a year), "
+            f"got {cfg.hours!r}"
+        )
+    if not (isinstance(cfg.pixel_km, (int, float)) and MIN_PIXEL_KM <= cfg.pixel_km <= MAX_PIXEL_KM):
+        raise InputError(
+            f"pixel size must be positive, {MIN_PIXEL_KM:g} to {MAX_PIXEL_KM:g} km, got {cfg.pixel_km!r} km"
+        )
     if not isinstance(cfg.seed, int) or cfg.seed < 0:
         raise InputError(f"seed must be a non-negative integer, got {cfg.seed!r}")
+    start = parse_utc_time(cfg.start, "start")
     try:
-        pd.Timestamp(cfg.start)
-    except (ValueError, TypeError) as err:
-        raise InputError(f"start {cfg.start!r} is not an ISO 8601 time: {err}") from err
+        start + cfg.frames * pd.Timedelta(minutes=15)
+    except (OverflowError, ValueError):
+        raise InputError(f"start {cfg.start!r} plus {cfg.hours:g} hours is past the last time pandas "
+                         "can represent (2262)") from None
     unknown = [c for c in cfg.channels if c not in SEVIRI_CHANNELS]
     if unknown:
         raise InputError(f"unknown channel(s) {', '.join(unknown)}; choose from {', '.join(SEVIRI_CHANNELS)}")
