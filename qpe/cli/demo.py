@@ -8,6 +8,8 @@ import threading
 import time
 import webbrowser
 
+from qpe.cli.dashboard import add_server_options, server_options
+
 #: The case the demo opens on: a rainy time of the held-out last hours of the demo data, with the
 #: deterministic U-Net and the residual flow (the study's two main contenders).
 DEMO_TIME = "2021-06-02T21:00"
@@ -20,19 +22,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Build the synthetic demo dataset of the catalog (data/demo/demo.zarr, once) and open "
         "the dashboard on it with the demo checkpoints of models/demo.",
     )
-    p.add_argument("--port", type=int, default=5006, help="dashboard port (default 5006)")
-    p.add_argument("--no-browser", action="store_true", help="serve without opening a browser")
+    add_server_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import dashboard
+    from dashboard.serving import allowed_hosts, check_port
     from dashboard.sharing import share_query
     from dashboard.state import CaseState
     from qpe.data.catalog import REPO_ROOT, ensure_dataset
     from qpe.data.paired import open_paired, summarize
     from qpe.models import find_checkpoints
 
+    allowed_hosts(check_port(args.port), args.allow_websocket_origin)  # a bad option fails before the data
     path = ensure_dataset("demo", progress=True)
     times = summarize(open_paired(path))["times"]
     models = REPO_ROOT / "models" / "demo"
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"demo case (U-Net and residual flow at {DEMO_TIME} UTC): {link}")
     if not args.no_browser:
         threading.Thread(target=_open_when_listening, args=(link, args.port), daemon=True).start()
-    dashboard.serve(path, models, port=args.port, show=False)
+    dashboard.serve(path, models, show=False, **server_options(args))
     return 0
 
 

@@ -1,0 +1,121 @@
+"""How the dashboard is served: the interface it listens on, the port, and the Host check.
+
+By default the server listens on the loopback interface only and answers only requests addressed to
+``localhost:<port>`` or ``127.0.0.1:<port>``. The Host check defends against DNS rebinding: a page of
+``evil.example`` whose name is made to resolve to 127.0.0.1 sends ``Host: evil.example:<port>`` (and a
+matching ``Origin``), which Bokeh's websocket origin check alone does not stop for the page itself.
+Every request (page, static files, websocket upgrade) whose ``Host`` is not in the allow-list is
+answered ``403`` before Bokeh or Panel see it. Names users type to reach a shared server are added
+with ``--allow-websocket-origin NAME[:PORT]``, which also sets Bokeh's websocket origin allow-list, so
+the two lists are always the same.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from collections.abc import Sequence
+
+from bokeh.server.util import check_allowlist, create_hosts_allowlist
+from tornado.httputil import HTTPServerRequest
+from tornado.routing import Matcher, Rule
+from tornado.web import Application, RequestHandler
+
+from qpe.errors import InputError
+
+log = logging.getLogger("dashboard")
+
+#: Interface the dashboard listens on unless told otherwise.
+LOOPBACK = "127.0.0.1"
+#: Host names always allowed (the machine itself), each with the server's port.
+LOOPBACK_NAMES = ("localhost", "127.0.0.1")
+#: Valid TCP ports.
+PORTS = range(1, 65536)
+
+
+def check_port(port: int) -> int:
+    """``port`` if it is a TCP port (1..65535).
+
+    Raises
+    ------
+    InputError
+        Any other number.
+    """
+    if port not in PORTS:
+        raise InputError(f"--port {port} is not a TCP port: use a number from 1 to 65535 (default 5006)")
+    return port
+
+
+def allowed_hosts(port: int, names: Sequence[str] = ()) -> list[str]:
+    """The ``host:port`` names the server answers: the loopback names and ``names``.
+
+    Parameters
+    ----------
+    port : int
+        The server's port, added to the loopback names.
+    names : sequence of str
+        ``NAME`` or ``NAME:PORT`` (port 80 when absent, as a browser sends it); ``*`` wildcards as in
+        Bokeh's ``--allow-websocket-origin``.
+
+    Raises
+    ------
+    InputError
+        A name is empty or its port is not a number.
+    """
+    try:
+        extra = create_hosts_allowlist(list(names), port) if names else []
+    except ValueError as err:
+        raise InputError(f"--allow-websocket-origin: {err}") from None
+    loopback = [f"{name}:{port}" for name in LOOPBACK_NAMES]
+    return loopback + [name for name in extra if name not in loopback]
+
+
+def host_allowed(host: str, allowed: Sequence[str]) -> bool:
+    """Whether a request's ``Host`` header (``name[:port]``, any case) is in ``allowed``."""
+    return bool(host) and check_allowlist(host.lower(), allowed)
+
+
+class RefusedHost(Matcher):
+    """Matches the requests whose ``Host`` is not in ``allowed`` (tornado routing rule)."""
+
+    def __init__(self, allowed: Sequence[str]) -> None:
+        self.allowed = list(allowed)
+
+    def match(self, request: HTTPServerRequest) -> dict | None:
+        return None if host_allowed(request.host, self.allowed) else {}
+
+
+class RefusedHostHandler(RequestHandler):
+    """Answers ``403 Forbidden`` (plain text, nothing of the app) to any method, websocket included."""
+
+    def prepare(self) -> None:
+        log.warning("refused a request for Host %r (not an allowed name of this dashboard)", self.request.host)
+        self.set_status(403)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish("403: this dashboard is not served under this host name. Its owner can allow the name "
+                    "with qpe dashboard --allow-websocket-origin NAME:PORT.\n")
+
+
+def refuse_other_hosts(application: Application, allowed: Sequence[str]) -> None:
+    """Route every request of ``application`` whose Host is not in ``allowed`` to a 403, before any route.
+
+    Parameters
+    ----------
+    application : tornado.web.Application
+        The server's application (Bokeh's ``BokehTornado``).
+    allowed : sequence of str
+        ``host:port`` names, as :func:`allowed_hosts` gives them.
+    """
+    application.default_router.rules.insert(0, Rule(RefusedHost(allowed), RefusedHostHandler))
+
+
+def listen_error(address: str, port: int, err: OSError) -> InputError:
+    """One line saying why the server cannot listen on ``address:port``."""
+    if err.errno == errno.EADDRINUSE:
+        return InputError(f"port {port} is already in use on {address} (another dashboard?): "
+                          "choose another with --port")
+    if err.errno == errno.EACCES:
+        return InputError(f"not allowed to listen on {address}:{port} (ports below 1024 need privileges): "
+                          "choose another with --port")
+    reason = err.strerror or str(err) or type(err).__name__
+    return InputError(f"cannot listen on {address}:{port}: {reason} (check --address and --port)")
