@@ -20,5 +20,10 @@ class InputError(QpeError, ValueError):
     """An input file or argument cannot be used (missing, unreadable, foreign format)."""
 
 
+class MissingInputError(InputError):
+    """Input files are absent: a path that does not exist, a pattern that matches nothing (e.g. the
+    real radar files of a benchmark on a machine that has none). Nothing else is this error."""
+
+
 class CheckpointError(QpeError, ValueError):
     """A checkpoint is unsafe, corrupt, foreign or does not match its model card."""

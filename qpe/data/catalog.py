@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qpe.errors import InputError
+from qpe.errors import InputError, MissingInputError
 from qpe.settings import read_yaml_mapping
 
 #: Environment variable pointing to another catalog file.
@@ -167,6 +167,6 @@ def resolve_data(spec: str | os.PathLike, *, progress: bool = False) -> Path:
     path = Path(spec)
     if path.exists() or path.suffix in (".zarr", ".nc") or os.sep in str(spec):
         if not path.exists():
-            raise InputError(f"dataset {path} not found")
+            raise MissingInputError(f"dataset {path} not found")
         return path
     return ensure_dataset(str(spec), progress=progress)

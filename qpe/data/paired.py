@@ -29,7 +29,7 @@ import xarray as xr
 from qpe.data.grid import GRID_MAPPING_NAME, Grid
 from qpe.data.normalization import with_ir_normalization
 from qpe.data.rain_statistics import RainUnitWarning, rain_unit_problem
-from qpe.errors import DatasetError, InputError
+from qpe.errors import DatasetError, InputError, MissingInputError
 from qpe.netcdf import NETCDF_LOCK
 
 #: SEVIRI infrared channels and their central wavelengths, µm.
@@ -368,7 +368,7 @@ def open_paired(path: str | os.PathLike, require: Sequence[str] = (), *, validat
     """
     path = Path(path)
     if not path.exists():
-        raise InputError(f"no dataset at {path}")
+        raise MissingInputError(f"no dataset at {path}")
     try:
         if path.is_dir():
             ds = xr.open_zarr(path, chunks=None, decode_timedelta=False)

@@ -98,7 +98,8 @@ class BenchmarkSpec:
     box : tuple of float or None
         ``(xmin, ymin, xmax, ymax)`` in m: the models run on this part of the grid only.
     optional : bool
-        Skip (and say why) when the dataset cannot be built, e.g. real radar files are absent.
+        Skip (and say why) when the dataset's input files are absent, e.g. the real radar files on a
+        machine that has none; any other problem with it still stops the study.
     """
 
     name: str

@@ -26,7 +26,7 @@ import yaml
 
 from qpe.data.catalog import resolve_data
 from qpe.data.paired import open_paired
-from qpe.errors import DatasetError, QpeError
+from qpe.errors import DatasetError, MissingInputError
 from qpe.evaluation import EvaluationConfig, evaluate_period, write_outputs
 from qpe.inference.cache import EstimateCache
 from qpe.inference.engine import EstimateConfig
@@ -72,6 +72,21 @@ def crop_to_box(ds: xr.Dataset, box: tuple[float, float, float, float] | None) -
     if cols.size < 16 or rows.size < 16:
         raise DatasetError(f"benchmark box {box} leaves {rows.size} x {cols.size} pixels of the data")
     return ds.isel(x=slice(cols[0], cols[-1] + 1), y=slice(rows[0], rows[-1] + 1))
+
+
+def open_benchmark(spec: BenchmarkSpec, progress: bool = True) -> xr.Dataset:
+    """The dataset of a benchmark, built if needed and cropped to its box.
+
+    Raises
+    ------
+    MissingInputError
+        Its input files are absent (an optional benchmark is then skipped).
+    QpeError
+        Anything else that keeps it from being scored (a corrupt file, a box outside the grid, a dataset
+        that does not validate): that stops a study, optional benchmark or not.
+    """
+    ds = open_paired(resolve_data(spec.data, progress=progress), require=("ir", "rain"))
+    return crop_to_box(ds, spec.box)
 
 
 def benchmark_times(ds: xr.Dataset, spec: BenchmarkSpec, frames: int) -> pd.DatetimeIndex:
@@ -125,9 +140,8 @@ def run_study(
     cache = EstimateCache(out / "cache")
     for spec in config.benchmarks:
         try:
-            ds = crop_to_box(open_paired(resolve_data(spec.data, progress=progress), require=("ir", "rain")),
-                             spec.box)
-        except QpeError as err:
+            ds = open_benchmark(spec, progress)
+        except MissingInputError as err:  # absent files, and nothing else, make an optional benchmark a skip
             if not spec.optional:
                 raise
             result.skipped[spec.name] = str(err)

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from qpe import __version__
 from qpe.data.grid import Grid, get_region
-from qpe.errors import InputError
+from qpe.errors import InputError, MissingInputError
 
 PathsLike = str | os.PathLike | Sequence[str | os.PathLike]
 T = TypeVar("T")
@@ -57,10 +57,10 @@ def resolve_paths(paths: PathsLike, what: str) -> list[Path]:
         if _GLOB_CHARS & set(text):
             matches = sorted(glob.glob(text))
             if not matches:
-                raise InputError(f"no {what} match {text!r}")
+                raise MissingInputError(f"no {what} match {text!r}")
             found.extend(Path(m) for m in matches)
         elif not os.path.exists(text):
-            raise InputError(f"no such file: {text} (expected {what})")
+            raise MissingInputError(f"no such file: {text} (expected {what})")
         else:
             found.append(Path(text))
     return list(dict.fromkeys(found))
