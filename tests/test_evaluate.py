@@ -25,7 +25,7 @@ from qpe.evaluation.figures import (
     power_spectrum_ratio,
     rank_histogram,
 )
-from qpe.evaluation.runner import has_frames, plan_tasks
+from qpe.evaluation.period import has_frames, plan_tasks
 from qpe.inference.engine import EstimateConfig
 from qpe.inference.estimators import find_estimators
 from qpe.models import build_model, save_checkpoint
