@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import numpy as np
@@ -231,3 +232,65 @@ def test_cli_estimate_writes_netcdf(tmp_path, small_paired, flow_dir, capsys, mo
                  "--out", str(out)])
     assert code == 2
     assert capsys.readouterr().err.strip().startswith("qpe: error: time 2021-06-01T13:00 is not in the data")
+
+
+def test_members_beyond_a_call_are_drawn_in_turns(small_paired, flow_dir):
+    t = small_paired["time"].values[1:2]
+    rain = estimate(flow_dir, small_paired, t, EstimateConfig(members=5, steps=2, batch_fields=2),
+                    progress=False)["rain"].values[:, 0]
+    assert rain.shape == (5, 32, 48) and np.isfinite(rain).all()
+    assert len({rain[m].tobytes() for m in range(5)}) == 5  # five different members
+    whole = estimate(flow_dir, small_paired, t, EstimateConfig(members=5, steps=2), progress=False)
+    np.testing.assert_allclose(rain.mean(), whole["rain"].values.mean(), rtol=0.5)  # same model, same scale
+
+
+def test_a_deterministic_estimate_does_not_depend_on_the_seed(tmp_path, small_paired, unet_dir, flow_dir):
+    cache = EstimateCache(tmp_path / "cache")
+    t = small_paired["time"].values[1:2]
+    for seed in (0, 1):
+        estimate(unet_dir, small_paired, t, EstimateConfig(seed=seed), cache=cache, progress=False)
+    assert len(list(cache.root.rglob("*.nc"))) == 1  # one U-Net field, whatever the seed
+    for seed in (0, 1):
+        estimate(flow_dir, small_paired, t, EstimateConfig(members=2, steps=2, seed=seed), cache=cache,
+                 progress=False)
+    assert len(list(cache.root.rglob("*.nc"))) == 3
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--members", "1000000"], "members must be at most 256, got 1000000: ensemble scores settle"),
+        (["--members", "0"], "members must be a positive integer"),
+        (["--steps", "1000000"], "sampler steps must be at most 1000 .more do not change a sample"),
+        (["--sampler", "ddim"], "a flow model samples with heun or euler or midpoint, not 'ddim'"),
+    ],
+)
+def test_cli_estimate_bounds_members_and_steps(tmp_path, small_paired, flow_dir, capsys, options, message):
+    data = save_paired(small_paired, tmp_path / "d.zarr")
+    out = tmp_path / "est.nc"
+    code = main(["estimate", "--checkpoint", str(flow_dir), "--data", str(data), "--time", "2021-06-01T12:30",
+                 "--no-cache", "--out", str(out), *options])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and re.search(message, err), err
+    assert not out.exists()
+
+
+def test_cli_estimate_says_when_a_unet_ignores_members(tmp_path, small_paired, unet_dir, capsys):
+    data = save_paired(small_paired, tmp_path / "d.zarr")
+    out = tmp_path / "est.nc"
+    code = main(["estimate", "--checkpoint", str(unet_dir), "--data", str(data), "--time", "2021-06-01T12:30",
+                 "--members", "8", "--no-cache", "--out", str(out)])
+    assert code == 0
+    assert "note: unet is deterministic (one field per time): --members 8 ignored" in capsys.readouterr().out
+    assert xr.open_dataset(out)["rain"].sizes["member"] == 1
+
+
+def test_all_nan_ir_is_a_clear_error_and_nothing_is_written(tmp_path, small_paired, unet_dir, capsys):
+    data = tmp_path / "nan.zarr"  # written as another tool would, without qpe's validation
+    small_paired.assign(ir=small_paired["ir"] * np.nan).to_zarr(data, zarr_format=2)
+    out = tmp_path / "est.nc"
+    code = main(["estimate", "--checkpoint", str(unet_dir), "--data", str(data), "--time", "2021-06-01T12:30",
+                 "--no-cache", "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "entirely NaN" in err, err
+    assert not out.exists()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from qpe.models.sampling import SAMPLERS
 
@@ -52,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from qpe.data.catalog import resolve_data
     from qpe.data.output_paths import check_file_output
     from qpe.data.paired import open_paired
+    from qpe.files import atomic_write
     from qpe.inference.cache import EstimateCache
     from qpe.inference.engine import EstimateConfig, estimate
     from qpe.inference.reference import CrrReference
@@ -66,10 +66,14 @@ def run(args: argparse.Namespace) -> int:
         out = CrrReference(args.crr).estimate(open_paired(data), args.time, config, cache=cache)
     else:
         model = load(args.checkpoint)
+        asked = {"--members": args.members if args.members != 1 else None, "--steps": args.steps,
+                 "--sampler": args.sampler}
+        ignored = [f"{option} {value}" for option, value in asked.items() if value is not None]
+        if ignored and not model.card.is_ensemble:
+            print(f"note: {model.card.name} is deterministic (one field per time): {', '.join(ignored)} ignored")
         out = estimate(model, open_paired(data, require=("ir",)), args.time, config, cache=cache)
-    path = Path(args.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    out.to_netcdf(path)
+    # whole or not at all: a run killed while writing keeps the previous file
+    path = atomic_write(args.out, lambda tmp: out.to_netcdf(tmp, engine="netcdf4"))
     rain = out["rain"].values
     print(f"wrote {path}: {out.attrs['model']} ({out.attrs['family']}), {rain.shape[0]} member(s) x "
           f"{rain.shape[1]} time(s) on {rain.shape[2]} x {rain.shape[3]} pixels, device {out.attrs['device']}, "
