@@ -11,6 +11,7 @@ from panel.viewable import Viewer
 from dashboard.session import DashboardSession
 from dashboard.state import format_time
 from dashboard.text import excerpt
+from qpe.data.times import utc_naive
 
 
 def dates_with_data(times: pd.DatetimeIndex) -> list[dt.date]:
@@ -34,7 +35,7 @@ def parse_time(requested: str) -> pd.Timestamp | None:
         return None
     if pd.isna(wanted) or not 1 <= wanted.year <= 9999:
         return None
-    return wanted.tz_convert("UTC").tz_localize(None) if wanted.tzinfo is not None else wanted
+    return utc_naive(wanted)
 
 
 def nearest_time(times: pd.DatetimeIndex, wanted: pd.Timestamp) -> pd.Timestamp:

@@ -16,6 +16,7 @@ from models_testing import tiny_card
 
 from qpe.cli import main
 from qpe.data.paired import open_paired
+from qpe.data.times import has_frames
 from qpe.evaluation import EvaluationConfig, evaluate_period, open_scores, score_table, split_scores
 from qpe.evaluation.figures import (
     FIGURES,
@@ -25,7 +26,7 @@ from qpe.evaluation.figures import (
     power_spectrum_ratio,
     rank_histogram,
 )
-from qpe.evaluation.period import has_frames, plan_tasks
+from qpe.evaluation.period import plan_tasks
 from qpe.inference.engine import EstimateConfig
 from qpe.inference.estimators import find_estimators
 from qpe.models import build_model, save_checkpoint

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import torch
 import xarray as xr
-
 from models_testing import VARIANTS, fit_unet, synthetic_batch, tiny_card, variant_card
+
 from qpe.cli import main
 from qpe.data.paired import save_paired
 from qpe.errors import CheckpointError, DatasetError
@@ -25,8 +25,9 @@ def _checkpoint(tmp_path, variant: str, **kw):
     directory = tmp_path / "models" / variant
     if card.needs_base:
         unet_dir = _checkpoint(tmp_path, "unet", **kw)
-        from qpe.models import FileReference
         import dataclasses
+
+        from qpe.models import FileReference
 
         base = load(unet_dir)
         card = dataclasses.replace(card, base_checkpoint=FileReference("../unet", base.sha256))

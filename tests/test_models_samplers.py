@@ -17,8 +17,8 @@ import torch
 
 from qpe.errors import InputError
 from qpe.models import samplers
-from qpe.models.sampling import SAMPLERS, SamplingSettings, family_samplers, is_ensemble, resolve_sampling
 from qpe.models.paths import DirectTarget, GaussianSource, ResidualTarget, StraightPath
+from qpe.models.sampling import SAMPLERS, SamplingSettings, family_samplers, is_ensemble, resolve_sampling
 from qpe.models.schedules import NoiseSchedule
 
 MU, S = 0.8, 0.5

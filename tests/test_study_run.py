@@ -87,8 +87,8 @@ def test_a_second_run_reuses_the_checkpoints_and_the_estimates(quick):
 
 
 def test_only_absent_files_make_an_optional_benchmark_a_skip(tmp_path, monkeypatch):
-    from qpe.data.synthetic import SynthConfig, generate_paired
     from qpe.data.paired import save_paired
+    from qpe.data.synthetic import SynthConfig, generate_paired
     from qpe.errors import DatasetError, MissingInputError
     from qpe.study.config import BenchmarkSpec
     from qpe.study.run import open_benchmark

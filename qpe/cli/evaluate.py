@@ -137,7 +137,13 @@ def run(args: argparse.Namespace) -> int:
     check_arguments(args)
     from qpe.data.catalog import resolve_data
     from qpe.errors import InputError
-    from qpe.evaluation import EvaluationConfig, accumulate_period, score_table, summarize_scores, write_outputs
+    from qpe.evaluation import (
+        EvaluationConfig,
+        accumulate_period,
+        score_table,
+        summarize_scores,
+        write_outputs,
+    )
     from qpe.inference.cache import EstimateCache
     from qpe.inference.engine import EstimateConfig
     from qpe.inference.estimators import find_estimators

@@ -29,6 +29,7 @@ import xarray as xr
 from qpe.data.grid import GRID_MAPPING_NAME, Grid
 from qpe.data.normalization import with_ir_normalization
 from qpe.data.rain_statistics import RainUnitWarning, rain_unit_problem
+from qpe.data.times import utc_naive
 from qpe.errors import DatasetError, InputError, MissingInputError
 from qpe.netcdf import NETCDF_LOCK
 
@@ -51,8 +52,6 @@ MAX_RAIN_RATE = 500.0
 RAIN_UNITS = ("mm/h", "mm h-1", "mm hr-1", "mm/hr", "mm.h-1", "kg m-2 h-1")
 #: Brightness-temperature unit spellings accepted as kelvin.
 IR_UNITS = ("K", "kelvin", "Kelvin")
-#: Time step of SEVIRI full-disk scans and of the OPERA composite.
-SEVIRI_STEP = pd.Timedelta(minutes=15)
 #: Version of this layout, written to every dataset.
 LAYOUT_VERSION = 1
 #: Validation reads a variable in blocks of whole time steps of about this size, bytes.
@@ -97,9 +96,7 @@ def make_paired_dataset(
     xarray.Dataset
         The validated dataset.
     """
-    time_index = pd.DatetimeIndex(pd.to_datetime(times))
-    if time_index.tz is not None:
-        time_index = time_index.tz_convert("UTC").tz_localize(None)
+    time_index = utc_naive(pd.DatetimeIndex(pd.to_datetime(times)))
     coords: dict = {"time": ("time", time_index.values.astype("datetime64[ns]")), **grid.coords()}
     coords[GRID_MAPPING_NAME] = grid.grid_mapping()
     data_vars = {}

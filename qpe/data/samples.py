@@ -17,7 +17,8 @@ import torch
 import xarray as xr
 
 from qpe.data.normalization import IRNormalization, compute_ir_normalization, read_ir_normalization
-from qpe.data.paired import SEVIRI_STEP, describe_times, validate_paired
+from qpe.data.paired import describe_times, validate_paired
+from qpe.data.times import SEVIRI_STEP, has_frames
 from qpe.errors import DatasetError
 
 #: Datasets smaller than this are loaded into memory once instead of read from disk per sample.
@@ -57,13 +58,7 @@ class SampleConfig:
 
 def target_indices(times: np.ndarray, frames: int, step: pd.Timedelta = SEVIRI_STEP) -> np.ndarray:
     """Indices ``i`` whose ``frames`` preceding times (``i`` included) are consecutive at ``step``."""
-    t = pd.DatetimeIndex(times)
-    regular = np.r_[False, np.diff(t.values) == step.to_timedelta64()]
-    # run[i] = number of consecutive regular steps ending at i
-    run = np.zeros(len(t), dtype=int)
-    for i in range(1, len(t)):
-        run[i] = run[i - 1] + 1 if regular[i] else 0
-    return np.flatnonzero(run >= frames - 1)
+    return np.flatnonzero(has_frames(times, frames, step))
 
 
 def chronological_split(targets: np.ndarray, val_fraction: float, frames: int) -> tuple[np.ndarray, np.ndarray]:

@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from qpe.data.paired import SEVIRI_STEP
-from qpe.data.times import parse_utc_time
+from qpe.data.times import SEVIRI_STEP, has_frames, parse_utc_time
 from qpe.errors import DatasetError
 
 if TYPE_CHECKING:
@@ -46,19 +45,6 @@ def select_period(ds: xr.Dataset, start=None, end=None) -> pd.DatetimeIndex:
             f"empty period: no time of the data lies in {lo:%Y-%m-%dT%H:%M} .. {hi:%Y-%m-%dT%H:%M} ({span})"
         )
     return inside
-
-
-def has_frames(index: pd.DatetimeIndex, frames: int) -> np.ndarray:
-    """(time,) bool: True where a time and its ``frames - 1`` predecessors are consecutive 15-min steps."""
-    n = index.size
-    if frames <= 1:
-        return np.ones(n, dtype=bool)
-    gaps = np.concatenate([[0], np.cumsum(np.diff(index.values) != SEVIRI_STEP.to_timedelta64())])
-    i = np.arange(n)
-    lo = i - frames + 1
-    ok = lo >= 0
-    ok[ok] = gaps[i[ok]] == gaps[lo[ok]]
-    return ok
 
 
 def _longest_run(index: pd.DatetimeIndex) -> int:

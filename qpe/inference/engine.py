@@ -7,9 +7,9 @@ float32 on the CPU), blends the tiles back and caches each (model, time) result 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 
 from qpe import __version__
 from qpe.data.grid import GRID_MAPPING_NAME
-from qpe.data.paired import SEVIRI_STEP, rain_attrs, validate_paired
+from qpe.data.paired import rain_attrs, validate_paired
+from qpe.data.times import has_frames, utc_naive
 from qpe.errors import CheckpointError, DatasetError
 from qpe.inference.cache import EstimateCache, array_digest, cache_key
 from qpe.inference.device import autocast, exclusive, resolve_device
@@ -74,9 +75,7 @@ class EstimateConfig:
 def find_times(ds: xr.Dataset, times: Sequence | pd.DatetimeIndex) -> np.ndarray:
     """Indices of ``times`` in ``ds``; one clear error for the first time that is not in the data."""
     index = pd.DatetimeIndex(ds["time"].values)
-    wanted = pd.DatetimeIndex(pd.to_datetime(list(times)))
-    if wanted.tz is not None:
-        wanted = wanted.tz_convert("UTC").tz_localize(None)
+    wanted = utc_naive(pd.DatetimeIndex(pd.to_datetime(list(times))))
     if wanted.empty:
         raise DatasetError("no time asked for: the period is empty")
     positions = index.get_indexer(wanted)
@@ -114,8 +113,7 @@ def input_stack(ds: xr.Dataset, index: int, frames: int, channels: Sequence[str]
         raise DatasetError(
             f"time {when:%Y-%m-%dT%H:%M} needs {frames} IR frames but only {index + 1} precede it in the data"
         )
-    steps = np.diff(times[t0 : index + 1])
-    if (steps != SEVIRI_STEP.to_timedelta64()).any():
+    if not has_frames(times[t0 : index + 1], frames)[-1]:
         raise DatasetError(
             f"time {when:%Y-%m-%dT%H:%M} needs {frames} consecutive 15-min IR frames; the data have a gap"
         )

@@ -28,6 +28,7 @@ from qpe.data.grid import GRID_MAPPING_NAME, Grid
 from qpe.data.paired import rain_attrs
 from qpe.data.readers.crr import read_crr
 from qpe.data.readers.inputs import PathsLike, check_time_order, resolve_paths
+from qpe.data.times import parse_utc_time
 from qpe.errors import InputError
 from qpe.inference.cache import EstimateCache, cache_key
 from qpe.inference.engine import EstimateConfig, find_times
@@ -53,11 +54,7 @@ def crr_nominal_time(path: str | os.PathLike) -> pd.Timestamp:
         raise InputError(f"{path} is not a NetCDF file ({err})") from err
     except AttributeError:
         raise InputError(f"{path} is not an NWC SAF CRR file (no nominal_product_time attribute)") from None
-    try:
-        stamp = pd.Timestamp(text)
-    except ValueError:
-        raise InputError(f"{path}: nominal_product_time {text!r} is not a time") from None
-    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tz is not None else stamp
+    return parse_utc_time(text, f"{path}: nominal_product_time")
 
 
 class CrrReference:

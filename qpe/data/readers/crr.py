@@ -46,6 +46,7 @@ from qpe.data.readers.inputs import (
     resolve_target,
 )
 from qpe.data.regrid import Method, Regridder
+from qpe.data.times import parse_utc_time
 from qpe.errors import DatasetError, InputError
 
 _REQUIRED_ATTRS = ("gdal_projection", "gdal_geotransform_table", "gdal_xgeo_up_left", "gdal_ygeo_up_left")
@@ -125,8 +126,8 @@ def _read_crr_content(nc: netCDF4.Dataset, path: Path) -> CrrField:
             raise DatasetError(f"{path}: crr_intensity is in {units!r}; expected rain rate in mm/h")
         grid = crr_grid(nc, path)
         try:
-            time = pd.Timestamp(nc.getncattr("nominal_product_time")).tz_localize(None)
-        except (AttributeError, ValueError) as err:
+            time = parse_utc_time(nc.getncattr("nominal_product_time"), f"{path}: nominal_product_time")
+        except AttributeError as err:
             raise InputError(f"{path} has no usable nominal_product_time attribute ({err})") from None
         var.set_auto_maskandscale(True)
         rain = np.ma.filled(var[:].astype("float32"), np.nan)

@@ -42,6 +42,7 @@ from qpe.data.readers.inputs import (
     resolve_target,
 )
 from qpe.data.regrid import Method, Regridder
+from qpe.data.times import utc_naive
 from qpe.errors import DatasetError, InputError
 
 BT_STANDARD_NAME = "toa_brightness_temperature"
@@ -100,7 +101,7 @@ def _times(ds: xr.Dataset, name: str, path: Path) -> pd.DatetimeIndex:
         times = pd.DatetimeIndex(pd.to_datetime(values))
     except (ValueError, TypeError) as err:
         raise InputError(f"{path}: cannot read its time {values!r} ({err})") from None
-    return times.tz_convert("UTC").tz_localize(None) if times.tz is not None else times
+    return utc_naive(times)
 
 
 def _source_grid(ds: xr.Dataset, names: list[str], path: Path) -> tuple[Grid, xr.Dataset]:

@@ -27,7 +27,7 @@ from scipy.signal.windows import tukey
 from tqdm.auto import tqdm
 
 from qpe.data.grid import Grid
-from qpe.data.paired import SEVIRI_STEP, ir_attrs
+from qpe.data.paired import ir_attrs
 from qpe.data.rain_statistics import to_db
 from qpe.data.synthetic.clouds import (
     LIQUID_TOP_KM,
@@ -46,6 +46,7 @@ from qpe.data.synthetic.fields import Domain
 from qpe.data.synthetic.geometry import viewing_geometry
 from qpe.data.synthetic.rain import Winds
 from qpe.data.synthetic.satellite import SatelliteView, parallax_margin
+from qpe.data.times import SEVIRI_STEP
 from qpe.errors import DatasetError
 
 #: Rain rate above which a core that stands out from its surroundings counts as convective, mm/h.
