@@ -95,11 +95,11 @@ def _fsync_tree(path: Path) -> None:
 
 def replace_path(new: Path, path: Path) -> None:
     """Move ``new`` (a file or folder) to ``path``, replacing what is there."""
-    if path.is_dir() and not path.is_symlink():
-        old = temporary_sibling(path, "old")
+    if (path.exists() or path.is_symlink()) and (new.is_dir() or (path.is_dir() and not path.is_symlink())):
+        old = temporary_sibling(path, "old")  # a folder cannot be swapped in one rename: move it aside
         os.replace(path, old)
         os.replace(new, path)
-        shutil.rmtree(old)
+        _remove(old)
     else:
         os.replace(new, path)  # atomic for files
 

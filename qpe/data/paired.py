@@ -15,8 +15,6 @@ training needs both. On disk it is Zarr (``*.zarr``) or NetCDF (``*.nc``).
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ from qpe.data.normalization import with_ir_normalization
 from qpe.data.rain_statistics import RainUnitWarning, rain_unit_problem
 from qpe.data.times import utc_naive
 from qpe.errors import DatasetError, InputError, MissingInputError
+from qpe.files import atomic_write
 from qpe.netcdf import NETCDF_LOCK
 
 #: SEVIRI infrared channels and their central wavelengths, µm.
@@ -385,31 +384,27 @@ def save_paired(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """Validate and write a dataset to ``*.zarr`` (directory) or ``*.nc``, atomically.
 
     IR normalisation statistics (``ir_mean``, ``ir_std``) are added when absent, so every stored
-    dataset carries them. The data are written under a temporary name beside ``path`` and moved into place, so a reader
-    never sees a half-written dataset and an interrupted write leaves any previous one intact.
+    dataset carries them. The data are written by :func:`qpe.files.atomic_write`, so a reader never sees
+    a half-written dataset and an interrupted write leaves any previous one intact.
     """
+    path = Path(path)
+    if path.suffix not in (".nc", ".zarr"):
+        raise InputError(f"unknown dataset format for {path.name}: use a .zarr or .nc suffix")
     validate_paired(ds)
     if "ir" in ds.data_vars and "ir_mean" not in ds.variables:
         ds = with_ir_normalization(ds)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     ds = ds.copy()
     for var in ds.variables.values():
         var.encoding.pop("chunks", None)
         var.encoding.pop("preferred_chunks", None)
-    try:
+
+    def write(tmp: Path) -> None:
         if path.suffix == ".nc":
             ds.to_netcdf(tmp, engine="netcdf4")
-        elif path.suffix == ".zarr":
-            ds.chunk(_disk_chunks(ds)).to_zarr(tmp, mode="w", zarr_format=2, consolidated=True)
         else:
-            raise InputError(f"unknown dataset format for {path.name}: use a .zarr or .nc suffix")
-        _replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
-    return path
+            ds.chunk(_disk_chunks(ds)).to_zarr(tmp, mode="w", zarr_format=2, consolidated=True)
+
+    return atomic_write(path, write)
 
 
 def _disk_chunks(ds: xr.Dataset) -> dict[str, int]:
@@ -418,16 +413,6 @@ def _disk_chunks(ds: xr.Dataset) -> dict[str, int]:
     if "channel" in ds.dims:
         chunks["channel"] = ds.sizes["channel"]
     return chunks
-
-
-def _replace(tmp: Path, path: Path) -> None:
-    if path.exists():
-        old = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old")
-        os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old) if old.is_dir() else old.unlink()
-    else:
-        os.replace(tmp, path)
 
 
 # -- summary -------------------------------------------------------------------------------------------
