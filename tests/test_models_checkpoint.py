@@ -292,7 +292,7 @@ def _three_channels(card: dict) -> None:
         (lambda c: c.pop("weights"), "has no 'weights' entry"),
         (lambda c: c["input"].update(channels=["IR_108", "VIS_006"]), "unknown IR channel"),
         (lambda c: c["normalization"]["ir_std"].update(IR_108=0.0), "normalisation std must be positive"),
-        (lambda c: c["architecture"].update(width=3), r"'architecture' has unknown key\(s\) width"),
+        (lambda c: c["architecture"].update(width=3), r"unknown model card 'architecture' settings width"),
         (
             lambda c: c.update(sampling={"sampler": "heun", "steps": 4, "eta": 0.0}),
             "samples with ddim or ddpm",

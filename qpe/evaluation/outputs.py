@@ -8,13 +8,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import xarray as xr
 import yaml
 
 from qpe import __version__
 from qpe.evaluation.summary import MODEL_COORDS, score_table, split_scores
 from qpe.files import atomic_write
+from qpe.settings import plain
 from qpe.verify import ScoreAccumulator
 
 
@@ -62,7 +62,7 @@ def write_outputs(
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    plain, ci = split_scores(scores)
+    values, ci = split_scores(scores)
     table = score_table(scores)
     scores_nc = atomic_write(folder / "scores.nc", lambda p: scores.to_netcdf(p, engine="netcdf4"))
     scores_csv = atomic_write(folder / "scores.csv", lambda p: table.to_csv(p, index=False, float_format="%.10g"))
@@ -71,7 +71,7 @@ def write_outputs(
         "data": scores.attrs.get("data", ""),
         "period": [scores.attrs.get("period_start", ""), scores.attrs.get("period_end", "")],
         "models": {
-            str(m): {k: _plain(scores[k].values[i]) for k in (*MODEL_COORDS, "path") if k in scores.coords}
+            str(m): {k: plain(scores[k].values[i]) for k in (*MODEL_COORDS, "path") if k in scores.coords}
             for i, m in enumerate(scores["model"].values)
         },
         "qpe_version": scores.attrs.get("qpe_version", __version__),
@@ -80,8 +80,8 @@ def write_outputs(
     settings_path = atomic_write(
         folder / "evaluation.yaml", lambda p: p.write_text(yaml.safe_dump(settings, sort_keys=False))
     )
-    figures = write_figures(plain, folder / "figures")
-    report = write_report(plain, table, figures, folder / "report.html", ci=ci)
+    figures = write_figures(values, folder / "figures")
+    report = write_report(values, table, figures, folder / "report.html", ci=ci)
     statistics = {}
     if accumulators:
         (folder / "statistics").mkdir(exist_ok=True)
@@ -91,9 +91,3 @@ def write_outputs(
                 path, lambda p, acc=acc: acc.to_dataset().to_netcdf(p, engine="netcdf4")
             )
     return EvaluationOutputs(folder, scores_nc, scores_csv, report, settings_path, figures, statistics)
-
-
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

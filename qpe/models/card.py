@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -46,6 +45,7 @@ from qpe.models.sampling import FAMILIES, SamplingSettings, family_samplers, is_
 from qpe.models.schedules import NoiseSchedule
 from qpe.models.transforms import RainTransform
 from qpe.models.unet import UNetConfig
+from qpe.settings import from_mapping, plain
 
 #: Value of the card's ``format`` field: what tells a qpe card from any other YAML file.
 CARD_FORMAT = "qpe-model-card"
@@ -317,11 +317,7 @@ class ModelCard:
         out: dict[str, Any] = {"format": CARD_FORMAT, "version": self.version}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, IRNormalization):
-                value = value.to_dict()
-            elif dataclasses.is_dataclass(value):
-                value = dataclasses.asdict(value)
-            out.setdefault(f.name, _plain(value))
+            out.setdefault(f.name, plain(value.to_dict() if isinstance(value, IRNormalization) else value))
         return out
 
     @classmethod
@@ -402,19 +398,6 @@ class ModelCard:
             raise CheckpointError(f"{path}: {err}") from None
 
 
-def _plain(value: Any) -> Any:
-    """Tuples -> lists, paths -> str, numpy/torch scalars -> numbers, recursively (YAML-safe plain data)."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):  # numpy / torch scalars
-        return value.item()
-    return value
-
-
 def _mapping(value: Any, name: str) -> dict:
     if not isinstance(value, dict):
         raise CheckpointError(f"model card field {name!r} must be a mapping, got {type(value).__name__}")
@@ -423,16 +406,11 @@ def _mapping(value: Any, name: str) -> dict:
 
 def _section(cls: type, value: Any, name: str) -> Any:
     """Build a card section dataclass from a mapping, rejecting unknown or missing keys."""
-    value = _mapping(value, name)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(value) - known)
-    if unknown:
-        raise CheckpointError(f"model card field {name!r} has unknown key(s) {', '.join(unknown)}")
     try:
-        return cls(**value)
-    except (TypeError, ValueError) as err:
-        if isinstance(err, CheckpointError):
-            raise
+        return from_mapping(cls, _mapping(value, name), f"model card {name!r}", error=CheckpointError)
+    except CheckpointError:
+        raise
+    except (TypeError, ValueError) as err:  # a section's own check that is not a CheckpointError
         raise CheckpointError(f"model card field {name!r} is malformed: {err}") from None
 
 

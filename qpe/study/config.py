@@ -32,7 +32,7 @@ from typing import Any
 
 from qpe.errors import InputError, QpeError
 from qpe.models.sampling import FAMILIES, family_samplers
-from qpe.settings import read_yaml_mapping
+from qpe.settings import from_mapping, plain, read_yaml_mapping
 from qpe.verify.pairs import DEFAULT_SCALES_KM, DEFAULT_THRESHOLDS
 
 
@@ -161,7 +161,7 @@ class StudyConfig:
         return next(m for m in self.models if m.name == name)
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(dataclasses.asdict(self))
+        return plain(self)
 
 
 def load_study(path: str | Path, *, quick: bool = False) -> StudyConfig:
@@ -197,13 +197,9 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 
 _MODEL_KEYS = {"family", "base", "sampler", "also_samplers", "steps", "reference_steps"}
-_STUDY_KEYS = {f.name for f in dataclasses.fields(StudyConfig)}
 
 
 def _parse(raw: dict) -> StudyConfig:
-    unknown = sorted(set(raw) - _STUDY_KEYS)
-    if unknown:
-        raise InputError(f"unknown study setting(s) {', '.join(unknown)}; known: {', '.join(sorted(_STUDY_KEYS))}")
     models = []
     for name, spec in (raw.get("models") or {}).items():
         if not isinstance(spec, dict) or "family" not in spec:
@@ -216,26 +212,9 @@ def _parse(raw: dict) -> StudyConfig:
     for spec in raw.get("benchmarks") or []:
         if not isinstance(spec, dict) or "name" not in spec or "data" not in spec:
             raise InputError("every study benchmark needs a 'name' and 'data'")
-        known = {f.name for f in dataclasses.fields(BenchmarkSpec)}
-        bad = sorted(set(spec) - known)
-        if bad:
-            raise InputError(f"benchmark {spec['name']!r}: unknown setting(s) {', '.join(bad)}")
-        if spec.get("box") is not None:
-            spec = {**spec, "box": tuple(float(v) for v in spec["box"])}
-        benchmarks.append(BenchmarkSpec(**spec))
-    kwargs = {k: v for k, v in raw.items() if k not in ("models", "benchmarks")}
-    for key in ("frames", "thresholds", "scales_km"):
-        if key in kwargs:
-            kwargs[key] = tuple(kwargs[key])
-    try:
-        return StudyConfig(models=tuple(models), benchmarks=tuple(benchmarks), **kwargs)
-    except TypeError as err:
-        raise InputError(f"study config: {err}") from None
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    return value
+        benchmark = from_mapping(BenchmarkSpec, spec, f"benchmark {spec['name']!r}")
+        if benchmark.box is not None:
+            benchmark = dataclasses.replace(benchmark, box=tuple(float(v) for v in benchmark.box))
+        benchmarks.append(benchmark)
+    settings = {k: v for k, v in raw.items() if k not in ("models", "benchmarks")}
+    return from_mapping(StudyConfig, {**settings, "models": tuple(models), "benchmarks": tuple(benchmarks)}, "study")

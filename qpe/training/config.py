@@ -36,7 +36,7 @@ from qpe.models.card import DiffusionConfig, FlowConfig, SamplingDefaults, famil
 from qpe.models.sampling import is_ensemble
 from qpe.models.transforms import RainTransform
 from qpe.models.unet import UNetConfig
-from qpe.settings import read_yaml_mapping
+from qpe.settings import from_mapping, plain, read_yaml_mapping
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ class TrainConfig:
 
     # -- plain data / YAML ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return _plain(dataclasses.asdict(self))
+        return plain(self)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=110)
@@ -192,9 +192,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "training config") -> TrainConfig:
-        if not isinstance(data, dict):
-            raise InputError(f"{where} must be a mapping of settings")
-        return _build(cls, data, where)
+        return from_mapping(cls, data, where)
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> TrainConfig:
@@ -206,47 +204,3 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
-
-
-#: Section types of a config, for parsing.
-_SECTIONS: dict[str, type] = {
-    "input": InputConfig,
-    "architecture": UNetConfig,
-    "rain_transform": RainTransform,
-    "diffusion": DiffusionConfig,
-    "flow": FlowConfig,
-    "sampling": SamplingDefaults,
-    "optim": OptimConfig,
-    "validation": ValidationConfig,
-}
-
-
-def _build(cls: type, data: dict, where: str) -> Any:
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise InputError(f"unknown {where} setting(s) {', '.join(unknown)}; known: {', '.join(names)}")
-    kwargs = {}
-    for key, value in data.items():
-        section = _SECTIONS.get(key) if cls is TrainConfig else None
-        if section is not None and value is not None:
-            if not isinstance(value, dict):
-                raise InputError(f"{where}: '{key}' must be a mapping")
-            value = _build(section, value, key)
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[key] = value
-    try:
-        return cls(**kwargs)
-    except TypeError as err:
-        raise InputError(f"{where}: {err}") from None
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    return value
-
-

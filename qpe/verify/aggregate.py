@@ -32,7 +32,7 @@ import numpy as np
 import xarray as xr
 
 from qpe.errors import DatasetError, InputError
-from qpe.settings import read_yaml_mapping
+from qpe.settings import from_mapping, read_yaml_mapping
 from qpe.verify import categorical, continuous, distribution, ensemble, fss, sal, spectra
 from qpe.verify.pairs import DEFAULT_SCALES_KM, DEFAULT_THRESHOLDS, FieldPair, Region, pair_fields
 from qpe.verify.statistics import add_statistics, check_compatible, group_statistics
@@ -101,13 +101,7 @@ class ScoreConfig:
     @classmethod
     def from_dict(cls, values: dict) -> ScoreConfig:
         """Config from a mapping (e.g. parsed YAML); raises on unknown keys."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise InputError(
-                f"unknown score settings {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
-        return cls(**values)
+        return from_mapping(cls, values, "score")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> ScoreConfig:

@@ -19,7 +19,7 @@ from qpe.data.grid import REGIONS
 from qpe.data.paired import SEVIRI_CHANNELS
 from qpe.data.times import parse_utc_time
 from qpe.errors import InputError
-from qpe.settings import read_yaml_mapping
+from qpe.settings import from_mapping, plain, read_yaml_mapping
 
 #: Calibration target: the rain statistics (:func:`qpe.data.rain_statistics.rain_statistics`) of the
 #: OPERA composite over the France region, 2018-08-24 18:00-23:45 UTC (24 times, 4 outliers above
@@ -254,12 +254,12 @@ class SynthConfig:
     # -- YAML ----------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         """Plain nested dict (lists for tuples), as written to YAML."""
-        return _plain(dataclasses.asdict(self))
+        return plain(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> SynthConfig:
         """Build from a nested dict; unknown keys are an error. Missing keys keep their defaults."""
-        return _from_dict(cls, data, "synthetic config")
+        return from_mapping(cls, data, "synthetic config")
 
     def to_yaml(self, path: str | os.PathLike | None = None) -> str:
         """YAML text of the config; also written to ``path`` when given."""
@@ -273,39 +273,6 @@ class SynthConfig:
         """Load a config written by :meth:`to_yaml` (or a hand-written subset of it)."""
         data = read_yaml_mapping(path, "synthetic config", empty_ok=True)
         return cls.from_dict(data)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _from_dict(cls: type, data: dict, where: str) -> Any:
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise InputError(f"unknown {where} setting(s) {', '.join(unknown)}; known: {', '.join(fields)}")
-    defaults = cls()
-    kwargs = {}
-    for name, value in data.items():
-        default = getattr(defaults, name)
-        if dataclasses.is_dataclass(default):
-            if not isinstance(value, dict):
-                raise InputError(f"{where} setting {name!r} must be a mapping")
-            kwargs[name] = _from_dict(type(default), value, f"{name}")
-        elif isinstance(default, tuple):
-            if not isinstance(value, (list, tuple)):
-                raise InputError(f"{where} setting {name!r} must be a list")
-            kwargs[name] = tuple(value)
-        else:
-            kwargs[name] = value
-    try:
-        return cls(**kwargs)
-    except TypeError as err:  # a value of the wrong type compared with a number, ...
-        raise InputError(f"{where}: a setting has the wrong type ({err})") from err
 
 
 def _check(cfg: SynthConfig) -> None:
