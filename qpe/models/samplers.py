@@ -98,6 +98,15 @@ def _noise_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Ten
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 
+def _transitions(schedule: NoiseSchedule, steps: int) -> list[tuple[int, float, float]]:
+    """``(n, ᾱ_n, ᾱ_p)`` of each of the ``steps`` moves of a strided sampler: from visited step ``n`` to the
+    next visited ``p`` (``ᾱ_p = 1``, clean data, after the last)."""
+    check_steps(steps)
+    visited = schedule.timesteps(steps)
+    following = [*visited[1:], -1]
+    return [(n, schedule.alpha_bar(n), schedule.alpha_bar(p)) for n, p in zip(visited, following)]
+
+
 def ddim(
     denoise: Denoiser,
     schedule: NoiseSchedule,
@@ -118,13 +127,9 @@ def ddim(
     ``η = 0`` is the deterministic probability-flow sampler; ``η = 1`` is ancestral sampling (equal to
     :func:`ddpm`). ``x`` is the initial noise at step ``N - 1``; returns ``x_0``.
     """
-    check_steps(steps)
     if not 0.0 <= eta <= 1.0:
         raise InputError(f"DDIM eta must be in [0, 1], got {eta}")
-    visited = schedule.timesteps(steps)
-    for i, n in enumerate(visited):
-        p = visited[i + 1] if i + 1 < len(visited) else -1
-        a_n, a_p = schedule.alpha_bar(n), schedule.alpha_bar(p)
+    for n, a_n, a_p in _transitions(schedule, steps):
         x0 = denoise(x, n)
         eps = (x - math.sqrt(a_n) * x0) / math.sqrt(1 - a_n)
         s = eta * math.sqrt((1 - a_p) / (1 - a_n) * (1 - a_n / a_p))
@@ -152,11 +157,7 @@ def ddpm(
 
     With ``steps = N`` this is the original sampler; the last step returns ``x̂_0`` (var = 0).
     """
-    check_steps(steps)
-    visited = schedule.timesteps(steps)
-    for i, n in enumerate(visited):
-        p = visited[i + 1] if i + 1 < len(visited) else -1
-        a_n, a_p = schedule.alpha_bar(n), schedule.alpha_bar(p)
+    for n, a_n, a_p in _transitions(schedule, steps):
         beta = 1 - a_n / a_p
         x0 = denoise(x, n)
         mean = math.sqrt(a_p) * beta / (1 - a_n) * x0 + math.sqrt(a_n / a_p) * (1 - a_p) / (1 - a_n) * x
@@ -183,14 +184,13 @@ def dpm_solver_2m(
     where ``x̂_0'`` and ``h'`` are the previous step's. The last step, into clean data (``σ = 0``), returns
     ``x̂_0`` (first order, as DDIM does). Deterministic: ``generator`` is unused.
     """
-    check_steps(steps)
-    visited = schedule.timesteps(steps)
     x0_previous, h_previous = None, None
-    for n, p in zip(visited, visited[1:]):
-        a_n, a_p = schedule.alpha_bar(n), schedule.alpha_bar(p)
-        h = 0.5 * math.log(a_p / (1 - a_p)) - 0.5 * math.log(a_n / (1 - a_n))
+    for n, a_n, a_p in _transitions(schedule, steps):
         x0 = denoise(x, n)
+        if a_p == 1.0:  # the last move, into clean data
+            return x0
+        h = 0.5 * math.log(a_p / (1 - a_p)) - 0.5 * math.log(a_n / (1 - a_n))
         d = x0 if x0_previous is None else x0 + (x0 - x0_previous) * (h / (2 * h_previous))
         x = math.sqrt((1 - a_p) / (1 - a_n)) * x - math.sqrt(a_p) * math.expm1(-h) * d
         x0_previous, h_previous = x0, h
-    return denoise(x, visited[-1])
+    return x
