@@ -4,7 +4,7 @@ Every output of qpe (datasets, checkpoints, cached estimates, training states, s
 is written by :func:`atomic_write`: into a temporary sibling ``.<name>.<pid>-<random>.tmp``, flushed to
 disk, then moved over ``<name>`` in one rename. A reader sees the old output or the new one, never a mix;
 a run killed at any point (even ``kill -9``) leaves the previous output intact and, at worst, its
-temporary, which the next write of the same output removes (:func:`remove_stale_temporaries`).
+temporary, which the next write into the same folder removes (:func:`remove_stale_temporaries`).
 
 A folder (a Zarr store, a checkpoint) cannot be swapped for another in one rename: the old one is moved
 aside (``.<name>.<pid>-<random>.old``), the new one moved in, the old one deleted.
@@ -13,6 +13,7 @@ aside (``.<name>.<pid>-<random>.old``), the new one moved in, the old one delete
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 import uuid
@@ -43,26 +44,36 @@ def _writer_alive(temporary: Path) -> bool:
     return True
 
 
-def remove_stale_temporaries(path: str | os.PathLike, older_than_s: float = STALE_AFTER_S) -> list[Path]:
-    """Delete the temporaries that killed writers of ``path`` left beside it; returns what was removed.
+#: What :func:`temporary_sibling` names: ``.<name>.<pid>-<8 hex>.tmp`` (or ``.old``).
+_OURS = re.compile(r"^\..+\.\d+-[0-9a-f]{8}\.(tmp|old)$")
 
-    A temporary is removed when it is older than ``older_than_s`` and its writer process is gone; the
-    temporaries of live writers (another thread or process writing the same output) stay.
+
+def remove_stale_temporaries(path: str | os.PathLike, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Delete the temporaries that killed writers left beside ``path``; returns what was removed.
+
+    Removed: temporaries of ``path`` itself (also those of older qpe versions, ``.<name>.<random>.tmp``)
+    and any other temporary of this module in the same folder (e.g. of other entries of the estimate
+    cache), when older than ``older_than_s`` and their writer process is gone. The temporaries of live
+    writers (another thread or process writing at the same time) stay; other programs' files are never
+    touched.
     """
     path = Path(path)
     if not path.parent.is_dir():
         return []
     removed = []
     now = time.time()
-    for pattern in (f".{path.name}.*.tmp", f".{path.name}.*.old"):
-        for item in path.parent.glob(pattern):
-            try:
-                age = now - item.lstat().st_mtime
-            except FileNotFoundError:
-                continue
-            if age > older_than_s and not _writer_alive(item):
-                _remove(item)
-                removed.append(item)
+    for item in path.parent.iterdir():
+        name = item.name
+        ours = _OURS.match(name) or (name.startswith(f".{path.name}.") and name.endswith((".tmp", ".old")))
+        if not ours:
+            continue
+        try:
+            age = now - item.lstat().st_mtime
+        except FileNotFoundError:
+            continue
+        if age > older_than_s and not _writer_alive(item):
+            _remove(item)
+            removed.append(item)
     return removed
 
 

@@ -105,3 +105,16 @@ def test_an_unreadable_cache_entry_is_discarded_with_one_warning(tmp_path, damag
     assert len(caught) == 1 and issubclass(caught[0].category, CacheWarning)
     assert "computing it again" in str(caught[0].message) and "\n" not in str(caught[0].message)
     assert not path.exists()
+
+
+def test_the_next_write_in_a_folder_removes_what_killed_writers_left_there(tmp_path):
+    """A cache folder holds many entries: a killed run's temporary goes with the next write of any entry."""
+    dead = [tmp_path / ".0123abcd.nc.999999999-deadbeef.tmp", tmp_path / ".train.zarr.999999997-0badf00d.old"]
+    dead[0].write_text("half an estimate")
+    dead[1].mkdir()
+    foreign = tmp_path / ".notes.txt.tmp"  # not ours: never touched
+    foreign.write_text("someone else's")
+    for item in (*dead, foreign):
+        _age(item, 3600)
+    write_text(tmp_path / "4567cdef.nc", "another entry")
+    assert not any(item.exists() for item in dead) and foreign.exists()
