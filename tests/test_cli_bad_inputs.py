@@ -190,6 +190,25 @@ def test_malformed_catalog_is_one_line(tmp_path, monkeypatch, place, text, messa
 
 
 @pytest.mark.parametrize(
+    "synth, expect",
+    [
+        ("{centre_xy: [1]}", "centre_xy must be two finite numbers (x, y in m), got [1]"),
+        ("{centre_xy: [a, b]}", "centre_xy must be two finite numbers (x, y in m), got ['a', 'b']"),
+        ("{size: big}", "size must be an integer of at least 8 and at most 4096 pixels, got 'big'"),
+        ("{hours: .nan}", "hours must be at least 0.25"),
+        ("{start: yesterday}", "start 'yesterday' is not an ISO 8601 time"),
+        ("3", "catalog entry 'x' in "),
+    ],
+)
+def test_malformed_synthetic_settings_in_the_catalog_are_one_line(tmp_path, synth, expect):
+    catalog = tmp_path / "data" / "catalog.yaml"
+    catalog.parent.mkdir()
+    catalog.write_text(f"format: qpe-data-catalog\ndatasets:\n  x: {{path: data/x.zarr, synth: {synth}}}\n")
+    assert expect in assert_one_clean_error(["data", "build", "x", "--catalog", str(catalog)],
+                                            tmp_path / "data" / "x.zarr")
+
+
+@pytest.mark.parametrize(
     "argv, expect",
     [
         (["data", "synth", "--hours", "inf", "--size", "16"], "hours must be at least 0.25"),

@@ -7,6 +7,7 @@ measured on the OPERA composite over France (see ``docs/calibration.md``).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -292,6 +293,9 @@ def _check(cfg: SynthConfig) -> None:
         )
     if not isinstance(cfg.seed, int) or cfg.seed < 0:
         raise InputError(f"seed must be a non-negative integer, got {cfg.seed!r}")
+    centre = cfg.centre_xy
+    if not (len(centre) == 2 and all(isinstance(v, (int, float)) and math.isfinite(v) for v in centre)):
+        raise InputError(f"centre_xy must be two finite numbers (x, y in m), got {list(cfg.centre_xy)!r}")
     start = parse_utc_time(cfg.start, "start")
     try:
         start + cfg.frames * pd.Timedelta(minutes=15)
