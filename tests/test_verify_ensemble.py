@@ -1,9 +1,11 @@
-"""Ensemble scores against pysteps: CRPS, rank histogram, ensemble skill/spread, reliability."""
+"""Ensemble scores against pysteps (CRPS, rank histogram, ensemble skill/spread, reliability), the fair
+CRPS against the ``scores`` package (BoM) and closed forms, the fair spread-skill ratio on calibrated toys."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 from pysteps.postprocessing.ensemblestats import excprob
 from pysteps.verification.ensscores import ensemble_skill, ensemble_spread, rankhist
 from pysteps.verification.probscores import CRPS, CRPS_accum, CRPS_compute, CRPS_init, reldiag
@@ -159,3 +161,81 @@ def test_deterministic_estimate_is_refused():
     field = as_rain_field(np.ones((4, 4)))
     with pytest.raises(DatasetError, match="member"):
         ensemble_scores(field, field)
+
+
+# -- fair CRPS and the fair spread-skill ratio ------------------------------------------------------------------
+@pytest.mark.parametrize(("seed", "members", "drizzle"), [(11, 2, True), (12, 4, False), (13, 8, True)])
+def test_fair_crps_agrees_with_the_scores_package(seed, members, drizzle):
+    from scores.probability import crps_for_ensemble
+
+    est, rad = _ensemble(seed, members=members, times=2, drizzle=drizzle)
+    ours = ensemble_scores(est, rad)
+    reference = crps_for_ensemble(est, rad, "member", method="fair")  # mean over (time, y, x)
+    np.testing.assert_allclose(float(ours["CRPS_fair"]), float(reference), rtol=1e-6)
+    ecdf = crps_for_ensemble(est, rad, "member", method="ecdf")  # and the empirical CRPS, independently
+    np.testing.assert_allclose(float(ours["CRPS"]), float(ecdf), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("members", "obs", "empirical", "fair"),
+    [
+        ([0.0, 1.0], 0.0, 0.5 - 2 / 8, 0.5 - 2 / 4),  # sum_ij |x_i - x_j| = 2
+        ([0.0, 0.0, 0.5], 0.0, 1 / 6 - 2 / 18, 1 / 6 - 2 / 12),
+        ([1.0, 2.0, 3.0, 4.0], 2.5, 1.0 - 20 / 32, 1.0 - 20 / 24),  # sum_ij = 2 (1+2+3+1+2+1) = 20
+    ],
+)
+def test_fair_crps_by_hand(members, obs, empirical, fair):
+    x, y = np.array(members)[:, None], np.array([obs])
+    assert crps_values(x, y)[0] == pytest.approx(empirical)
+    assert crps_values(x, y, fair=True)[0] == pytest.approx(fair)
+
+
+def _calibrated(members: int, shape=(400, 500), seed: int = 0) -> tuple[xr.DataArray, xr.DataArray]:
+    """Members and observation: independent draws of one N(5, 1) mm/h per pixel (a perfectly calibrated
+    ensemble), as (member, time, y, x) and (time, y, x) fields."""
+    draws = 5.0 + np.random.default_rng(seed).standard_normal((members + 1, 1, *shape))
+    coords = {"time": np.array(["2021-06-01T12:00"], "datetime64[ns]"), "y": np.arange(shape[0]) * 2e3,
+              "x": np.arange(shape[1]) * 2e3}
+    est = xr.DataArray(draws[:-1], dims=("member", "time", "y", "x"), coords=coords, attrs={"units": "mm/h"})
+    return est, xr.DataArray(draws[-1], dims=("time", "y", "x"), coords=coords, attrs={"units": "mm/h"})
+
+
+@pytest.mark.parametrize("members", [2, 4, 16])
+def test_a_calibrated_ensemble_has_the_closed_form_crps_and_spread_skill_one(members):
+    """N(5, 1) members and observation: CRPS(N(5, 1), y) averages E|X - y| - E|X - X'| / 2 = 1 / sqrt(pi);
+    the fair CRPS estimates it without bias, the empirical CRPS exceeds it by E|X - X'| / (2M) =
+    1 / (M sqrt(pi)); the fair spread-skill ratio is 1 (uncorrected: sqrt((M - 1) / (M + 1)))."""
+    est, rad = _calibrated(members)
+    ours = ensemble_scores(est, rad, thresholds=(1.0,))
+    tolerance = 4 * 0.6 / np.sqrt(est.sizes["x"] * est.sizes["y"])  # 4 standard errors of a pixel mean (CRPS sd < 0.6)
+    assert abs(float(ours["CRPS_fair"]) - 1 / np.sqrt(np.pi)) < tolerance
+    assert abs(float(ours["CRPS"]) - (1 + 1 / members) / np.sqrt(np.pi)) < tolerance
+    assert float(ours["spread_skill_ratio"]) == pytest.approx(1.0, abs=0.01)
+    uncorrected = np.sqrt(est.var("member", ddof=0).mean()) / float(ours["ensemble_mean_rmse"])
+    assert float(uncorrected) == pytest.approx(np.sqrt((members - 1) / (members + 1)), abs=0.01)
+
+
+def test_fair_spread_skill_is_the_biased_variance_corrected_by_m_plus_1_over_m_minus_1():
+    est, rad = _ensemble(14, members=3, times=2)
+    ours = ensemble_scores(est, rad)
+    x, y = est.values.reshape(3, -1), rad.values.ravel()
+    biased = x.var(axis=0, ddof=0).mean()
+    rmse = np.sqrt(((x.mean(0) - y) ** 2).mean())
+    np.testing.assert_allclose(float(ours["spread_skill_ratio"]), np.sqrt(4 / 2 * biased) / rmse, rtol=1e-10)
+
+
+def test_the_fair_crps_prefers_a_calibrated_pair_of_members_to_an_under_dispersive_one():
+    """Two members drawn with half the spread of the observation: the empirical CRPS of 2 members prefers
+    them (expected 0.751 against 0.846 for calibrated members), the fair CRPS does not (0.610 against
+    1 / sqrt(pi) = 0.564); the fair spread-skill ratio is sqrt(1.5 x 0.25 / 1.125) = 0.58."""
+    est, rad = _calibrated(2, shape=(250, 400), seed=3)
+    narrow = ensemble_scores(5.0 + (est - 5.0) * 0.5, rad, thresholds=(1.0,))
+    wide = ensemble_scores(est, rad, thresholds=(1.0,))
+    assert float(narrow["CRPS"]) < float(wide["CRPS"])
+    assert float(narrow["CRPS_fair"]) > float(wide["CRPS_fair"])
+    np.testing.assert_allclose([float(narrow["CRPS"]), float(narrow["CRPS_fair"])], [0.751, 0.610], atol=0.01)
+    assert float(narrow["spread_skill_ratio"]) == pytest.approx(np.sqrt(1.5 * 0.25 / 1.125), abs=0.01)
+
+
+def test_fair_crps_of_one_member_is_undefined():
+    assert np.isnan(crps_values(np.array([[1.0]]), np.array([0.0]), fair=True)[0])

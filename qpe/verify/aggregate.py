@@ -14,7 +14,7 @@ Output variables (dims in brackets; ``member`` only for an ensemble estimate)::
     spectra       rapsd [member, wavelength], rapsd_radar, rapsd_ratio [member, wavelength]
     distribution  histogram [member, bin], exceedance [member, intensity], wet_fraction, wet_p90,
                   wet_p99, wet_p999, maximum [member], each also as ``*_radar``; n_valid
-    ensemble      CRPS spread ensemble_mean_rmse spread_skill_ratio ensemble_skill ensemble_spread,
+    ensemble      CRPS CRPS_fair spread ensemble_mean_rmse spread_skill_ratio ensemble_skill ensemble_spread,
                   rank_histogram [rank], BRIER [threshold], reliability_* [threshold, probability_bin]
     sal           SAL_S SAL_A SAL_L [member]                (only when "sal" is in the families)
 """

@@ -1,4 +1,4 @@
-"""Ensemble scores: CRPS, rank histogram, spread-skill and reliability at thresholds.
+"""Ensemble scores: CRPS (empirical and fair), rank histogram, spread-skill and reliability at thresholds.
 
 Only for estimates with a ``member`` dimension; computed over the valid pixels.
 
@@ -9,6 +9,12 @@ Only for estimates with a ``member`` dimension; computed over the valid pixels.
   ``CRPS_accum`` drops the intervals bounded by a member equal to the observation (e.g. a dry
   observation with some dry members scores as if those intervals were perfect), so with such ties
   pysteps under-estimates the CRPS; this module gives the exact value there.
+* **Fair CRPS** (``CRPS_fair``) — the unbiased estimator of the CRPS of the distribution the members are
+  drawn from (Ferro 2014; ``scores.probability.crps_for_ensemble(..., method="fair")``):
+  ``mean_i |x_i - y| - 1/(2 M (M - 1)) sum_ij |x_i - x_j|``, mm/h. The empirical CRPS above rewards
+  a small ensemble for its missing spread (its expectation is ``CRPS + E|X - X'| / (2 M)``); the fair one
+  does not, so ensembles of different sizes, and an ensemble against the CRPS (= MAE) of a point
+  estimate, compare fairly. Needs M >= 2.
 * **Rank histogram** — pysteps :func:`~pysteps.verification.ensscores.rankhist`: pairs where the
   observation and all members are below ``x_min`` are skipped, values below ``x_min`` are set to
   ``x_min - 1``, the rank is the number of members below the observation and ties are broken at
@@ -17,8 +23,14 @@ Only for estimates with a ``member`` dimension; computed over the valid pixels.
   independent of the order of accumulation); pass a ``numpy.random.RandomState`` to draw them as
   pysteps does (same draws as pysteps for the same state).
 * **Spread-skill** — ``spread = sqrt(mean ensemble variance)`` (unbiased, ddof = 1) and the RMSE of the
-  ensemble mean, and ``spread_skill_ratio = sqrt((M + 1) / M) * spread / rmse`` (1 for a perfectly
-  dispersive ensemble, Fortin et al. 2014). Also pysteps' ``ensemble_skill`` (mean over members of
+  ensemble mean, and the *fair* ``spread_skill_ratio = sqrt((M + 1) / M) * spread / rmse`` (Fortin et
+  al. 2014). Both corrections for a finite ensemble are in it: the ddof-1 variance is ``M / (M - 1)``
+  times the members' biased variance, and ``(M + 1) / M`` accounts for the error of the mean of M
+  members, ``E (mean - y)^2 = (M + 1) / M * sigma^2`` when the observation is one more draw of the
+  members' distribution. So the ratio is ``sqrt((M + 1) / (M - 1) * biased variance) / rmse``, 1 for a
+  perfectly calibrated ensemble of any size (the uncorrected ``sqrt(biased variance) / rmse`` would
+  give ``sqrt((M - 1) / (M + 1))``, 0.58 for 2 members). Variances and squared errors are averaged
+  over pixels before the square roots. Also pysteps' ``ensemble_skill`` (mean over members of
   each member's RMSE) and ``ensemble_spread`` (mean over member pairs of their RMSE), with RMSE as metric.
 * **Reliability** — pysteps :func:`~pysteps.verification.probscores.reldiag`: forecast probability =
   fraction of members ``>= threshold`` (``ensemblestats.excprob``), observed event ``radar >= threshold``,
@@ -47,22 +59,52 @@ TieBreak = str | np.random.RandomState | np.random.Generator
 
 
 # -- per-pixel kernels (members along axis 0, pixels along axis 1) ------------------------------------------
-def crps_values(members: np.ndarray, obs: np.ndarray) -> np.ndarray:
-    """CRPS of the empirical member distribution at each pixel.
+def crps_terms(members: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two terms of the ensemble CRPS at each pixel: ``mean_i |x_i - y|`` and ``sum_ij |x_i - x_j|``.
 
     Parameters
     ----------
     members : numpy.ndarray
-        (member, pixel) values.
+        (member, pixel) values, mm/h.
     obs : numpy.ndarray
-        (pixel,) observed values.
+        (pixel,) observed values, mm/h.
+
+    Returns
+    -------
+    error, pair_sum : numpy.ndarray
+        (pixel,) mean absolute error of the members and sum over ordered member pairs of their
+        absolute difference, mm/h.
     """
     m = members.shape[0]
     ordered = np.sort(members, axis=0)
-    weights = (2.0 * np.arange(m) - m + 1.0) / m**2  # sum_ij |x_i - x_j| = 2 sum_k (2k - m + 1) x_(k)
-    spread_term = np.einsum("k,kn->n", weights, ordered)
-    error_term = np.abs(members - obs).mean(axis=0)
-    return error_term - spread_term
+    weights = 2.0 * (2.0 * np.arange(m) - m + 1.0)  # sum_ij |x_i - x_j| = 2 sum_k (2k - m + 1) x_(k)
+    return np.abs(members - obs).mean(axis=0), np.einsum("k,kn->n", weights, ordered)
+
+
+def crps_values(members: np.ndarray, obs: np.ndarray, fair: bool = False) -> np.ndarray:
+    """CRPS of the members at each pixel, mm/h: empirical (Hersbach) or fair (Ferro 2014).
+
+    ``mean_i |x_i - y| - sum_ij |x_i - x_j| / (2 M^2)``, or with ``fair`` ``/ (2 M (M - 1))``
+    (NaN for a single member).
+
+    Parameters
+    ----------
+    members : numpy.ndarray
+        (member, pixel) values, mm/h.
+    obs : numpy.ndarray
+        (pixel,) observed values, mm/h.
+    fair : bool
+        The unbiased (fair) estimator instead of the CRPS of the empirical distribution.
+    """
+    error, pair_sum = crps_terms(members, obs)
+    return error - pair_sum / _pair_normaliser(members.shape[0], fair)
+
+
+def _pair_normaliser(m: int, fair: bool) -> float:
+    """``2 M^2`` (empirical CRPS) or ``2 M (M - 1)`` (fair CRPS; NaN for one member)."""
+    if not fair:
+        return 2.0 * m * m
+    return 2.0 * m * (m - 1) if m > 1 else np.nan
 
 
 def rank_counts(
@@ -113,7 +155,7 @@ def ensemble_statistics(
     Returns
     -------
     xarray.Dataset
-        With dims (time, ...): ``n`` pixels, ``sum_crps``, ``rank_counts`` (rank), ``sum_sq_error_mean``
+        With dims (time, ...): ``n`` pixels, ``sum_crps`` and ``sum_crps_fair``, ``rank_counts`` (rank), ``sum_sq_error_mean``
         (ensemble-mean squared error), ``sum_variance`` (member variance, ddof 1),
         ``sum_sq_error_member`` (member), ``sum_sq_difference`` (member, member_b), and
         ``reliability_table`` (threshold, n_exceeding = 0..M members >= threshold, observed = 0/1).
@@ -124,6 +166,7 @@ def ensemble_statistics(
     n_members, n_times = pair.estimate.shape[:2]
     n = np.zeros(n_times)
     crps = np.zeros(n_times)
+    crps_fair = np.zeros(n_times)
     ranks = np.zeros((n_times, n_members + 1))
     sq_error_mean = np.zeros(n_times)
     variance = np.zeros(n_times)
@@ -143,7 +186,9 @@ def ensemble_statistics(
         observed = (y_field[None] >= field_levels(thr.values, y_field)[:, None]).astype(int)
         x, y = x_field.astype("float64"), y_field.astype("float64")
         n[t] = y.size
-        crps[t] = crps_values(x, y).sum()
+        error, pair_sum = crps_terms(x, y)
+        crps[t] = error.sum() - pair_sum.sum() / _pair_normaliser(n_members, fair=False)
+        crps_fair[t] = error.sum() - pair_sum.sum() / _pair_normaliser(n_members, fair=True)
         mean = x.mean(axis=0)
         sq_error_mean[t] = np.einsum("i,i->", mean - y, mean - y)
         if n_members > 1:
@@ -162,6 +207,7 @@ def ensemble_statistics(
     data = {
         "n": xr.DataArray(n, dims="time", coords=time),
         "sum_crps": xr.DataArray(crps, dims="time", coords=time),
+        "sum_crps_fair": xr.DataArray(crps_fair, dims="time", coords=time),
         "rank_counts": xr.DataArray(
             ranks, dims=("time", "rank"), coords={**time, "rank": np.arange(n_members + 1)}
         ),
@@ -203,6 +249,18 @@ def continuous_ranked_probability_score(stats: xr.Dataset) -> xr.DataArray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return (stats["sum_crps"] / stats["n"]).assign_attrs(
             score_attrs("continuous ranked probability score", "mm/h", "probscores.CRPS")
+        )
+
+
+def fair_continuous_ranked_probability_score(stats: xr.Dataset) -> xr.DataArray:
+    """Mean fair (unbiased, Ferro 2014) CRPS over valid pixels, mm/h."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (stats["sum_crps_fair"] / stats["n"]).assign_attrs(
+            score_attrs(
+                "fair continuous ranked probability score (Ferro 2014)",
+                "mm/h",
+                reference='scores.probability.crps_for_ensemble(method="fair")',
+            )
         )
 
 
@@ -255,11 +313,15 @@ def ensemble_mean_rmse(stats: xr.Dataset) -> xr.DataArray:
 
 
 def spread_skill_ratio(stats: xr.Dataset) -> xr.DataArray:
-    """sqrt((M + 1) / M) * spread / RMSE(ensemble mean); 1 for a well-dispersed ensemble."""
+    """Fair spread-skill ratio ``sqrt((M + 1) / M) * spread / RMSE(ensemble mean)``, spread with ddof 1.
+
+    Equal to ``sqrt((M + 1) / (M - 1) * biased member variance) / RMSE``; 1 for a perfectly calibrated
+    ensemble of any size M (see the module notes).
+    """
     members = stats.sizes["member"]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.sqrt((members + 1) / members) * spread(stats) / ensemble_mean_rmse(stats)
-    return ratio.assign_attrs(score_attrs("spread-skill ratio sqrt((M+1)/M) spread / RMSE(mean)"))
+    return ratio.assign_attrs(score_attrs("fair spread-skill ratio sqrt((M+1)/M) spread(ddof 1) / RMSE(mean)"))
 
 
 def reliability(
@@ -325,10 +387,12 @@ def ensemble_compute(
     reliability_bins: int = DEFAULT_RELIABILITY_BINS,
     reliability_min_count: int = DEFAULT_RELIABILITY_MIN_COUNT,
 ) -> xr.Dataset:
-    """CRPS, rank histogram, spread-skill, pysteps ensemble skill/spread, reliability and Brier score."""
+    """CRPS (empirical and fair), rank histogram, spread-skill, pysteps ensemble skill/spread,
+    reliability and Brier score."""
     return xr.Dataset(
         {
             "CRPS": continuous_ranked_probability_score(stats),
+            "CRPS_fair": fair_continuous_ranked_probability_score(stats),
             "rank_histogram": rank_histogram(stats),
             "spread": spread(stats),
             "ensemble_mean_rmse": ensemble_mean_rmse(stats),
