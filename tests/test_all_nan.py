@@ -40,15 +40,16 @@ def _write_unvalidated(ds: xr.Dataset, path) -> str:
 
 # -- IR: an error ----------------------------------------------------------------------------------
 def test_ir_entirely_nan_is_an_error(paired):
-    with pytest.raises(DatasetError, match=r"^ir is entirely NaN: no brightness temperature at any of the 10 times$"):
+    message = r"^ir is entirely NaN: no brightness temperature at any of the 10 times$"
+    with pytest.raises(DatasetError, match=message):
         validate_paired(_with(paired, "ir", np.s_[:]))
 
 
 def test_ir_nan_at_2_of_10_times_names_both(paired):
     with pytest.raises(DatasetError) as err:
         validate_paired(_with(paired, "ir", np.s_[[3, 7]]))
-    assert "ir is entirely NaN (in at least one channel) at 2 of 10 times (2021-06-01T12:45, 2021-06-01T13:45)" \
-        in str(err.value)
+    times = "(2021-06-01T12:45, 2021-06-01T13:45)"
+    assert f"ir is entirely NaN (in at least one channel) at 2 of 10 times {times}" in str(err.value)
 
 
 def test_ir_channel_entirely_nan_names_the_channel(paired):
@@ -64,8 +65,10 @@ def test_info_on_nan_ir_fails_with_one_line(tmp_path, paired, capsys):
     path = _write_unvalidated(_with(paired, "ir", np.s_[1]), tmp_path / "d.zarr")
     assert main(["data", "info", path]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["qpe: error: ir is entirely NaN (in at least one channel) at 1 of 10 times (2021-06-01T12:15): "
-                   "missing scans; drop these times"]
+    assert err == [(
+        "qpe: error: ir is entirely NaN (in at least one channel) at 1 of 10 times (2021-06-01T12:15): "
+        "missing scans; drop these times"
+    )]
 
 
 # -- rain: a problem line in qpe data info --------------------------------------------------------
@@ -103,7 +106,8 @@ def test_samples_refuse_a_validation_block_without_radar(paired):
 
 
 def test_samples_refuse_rain_entirely_nan(paired):
-    with pytest.raises(DatasetError, match=r"at any of the 9 sample times \(2021-06-01T12:15, .*\(9 in all\)\)"):
+    message = r"at any of the 9 sample times \(2021-06-01T12:15, .*\(9 in all\)\)"
+    with pytest.raises(DatasetError, match=message):
         PairedSamples(_with(paired, "rain", np.s_[:]), SampleConfig(frames=2, crop=16))
 
 
@@ -112,7 +116,8 @@ def test_train_refuses_rain_entirely_nan_and_writes_no_checkpoint(tmp_path, pair
     data = save_paired(_with(paired, "rain", np.s_[:]), tmp_path / "d.zarr")
     config = tmp_path / "tiny.yaml"
     config.write_text(
-        "name: tiny\nfamily: unet\ninput: {frames: 2}\narchitecture: {base_channels: 8, channel_mults: [1, 2]}\n"
+        "name: tiny\nfamily: unet\ninput: {frames: 2}\n"
+        "architecture: {base_channels: 8, channel_mults: [1, 2]}\n"
         "optim: {steps: 2, batch_size: 2, crop: 16, warmup_steps: 1, ema_decay: null}\n"
         "validation: {fraction: 0.3, every: 2, samples: 2, crop: 16, members: 1}\ncheckpoint_every: 2\n"
     )

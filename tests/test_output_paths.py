@@ -1,4 +1,5 @@
-"""No command writes over one of its inputs; a wrong kind of output path is one clear line, before any work."""
+"""No command writes over one of its inputs; a wrong kind of output path is one clear line, before any
+work."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def _rain(grid: Grid, n: int) -> object:
 @pytest.fixture
 def pair_inputs(tmp_path, small_grid) -> tuple[Path, Path]:
     """An IR dataset of 8 times and a rain dataset matching 4 of them."""
-    return save_paired(_ir(small_grid, 8), tmp_path / "ir.zarr"), save_paired(_rain(small_grid, 4), tmp_path / "r.zarr")
+    ir = save_paired(_ir(small_grid, 8), tmp_path / "ir.zarr")
+    return ir, save_paired(_rain(small_grid, 4), tmp_path / "r.zarr")
 
 
 def _one_error_line(capsys) -> str:

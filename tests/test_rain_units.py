@@ -57,7 +57,8 @@ def test_too_few_wet_pixels_are_not_judged():
 
 def test_validator_warns_once_with_the_evidence(small_grid):
     ds = rain_dataset(small_grid, opera_like_mm_h(6000) / 3.6e6)
-    with pytest.warns(RainUnitWarning, match=r"rain is labelled mm/h but looks like m s-1: .* median would be"):
+    message = r"rain is labelled mm/h but looks like m s-1: .* median would be"
+    with pytest.warns(RainUnitWarning, match=message):
         validate_paired(ds)
 
 
@@ -81,7 +82,8 @@ def test_data_commands_print_the_warning_as_one_line(tmp_path, small_grid, capsy
     ir = 250.0 + np.random.default_rng(0).random((4, 1, *small_grid.shape))
     ir = make_paired_dataset(small_grid, times, ir=ir, channels=["IR_108"])
     ir_path = save_paired(ir, tmp_path / "ir.zarr")
-    assert main(["data", "pair", "--ir", str(ir_path), "--rain", str(rain), "--out", str(tmp_path / "p.zarr")]) == 0
+    out = tmp_path / "p.zarr"
+    assert main(["data", "pair", "--ir", str(ir_path), "--rain", str(rain), "--out", str(out)]) == 0
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("qpe: warning: rain is labelled mm/h but looks like m s-1")
 

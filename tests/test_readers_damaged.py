@@ -65,7 +65,9 @@ def test_a_single_damaged_file_is_one_line_naming_it(tmp_path, damaged, capsys, 
 
 
 @pytest.mark.parametrize("case", ["truncated", "bad date"])
-def test_among_good_files_2_of_3_are_read_and_1_is_named_as_skipped(tmp_path, opera_files, damaged, capsys, case):
+def test_among_good_files_2_of_3_are_read_and_1_is_named_as_skipped(
+    tmp_path, opera_files, damaged, capsys, case
+):
     out = tmp_path / "r.zarr"
     inputs = [str(opera_files[0]), str(damaged[case]), str(opera_files[2])]
     assert main(["data", "radar", "--in", *inputs, "--out", str(out)]) == 0
@@ -91,7 +93,8 @@ def test_every_file_damaged_is_an_error(tmp_path, damaged, capsys):
     assert main(["data", "radar", "--in", str(damaged["truncated"]), str(damaged["bad date"]),
                  "--out", str(out)]) == 2
     _, err = _stderr_lines(capsys)
-    assert len(err) == 1 and err[0].startswith("qpe: error: none of the 2 OPERA HDF5 files could be read; first: ")
+    assert len(err) == 1
+    assert err[0].startswith("qpe: error: none of the 2 OPERA HDF5 files could be read; first: ")
     assert not out.exists()
 
 
