@@ -9,6 +9,8 @@ the per-day statistics are what :func:`qpe.verify.bootstrap.bootstrap_ci` resamp
 Output variables (dims in brackets; ``member`` only for an ensemble estimate)::
 
     categorical   POD FAR SR CSI ETS HSS BIAS              [member, threshold]
+    matched       CSI_matched matched_threshold matched_bias [member, threshold] (CSI at matched wet
+                  fraction: the estimate thresholded where it has as many events as radar > threshold)
     continuous    ME MAE RMSE CORR                         [member]
     fss           FSS [member, threshold, scale], FSS_useful [threshold]
     spectra       rapsd [member, wavelength], rapsd_radar, rapsd_ratio [member, wavelength]
@@ -33,14 +35,14 @@ import xarray as xr
 
 from qpe.errors import DatasetError, InputError
 from qpe.settings import from_mapping, read_yaml_mapping
-from qpe.verify import categorical, continuous, distribution, ensemble, fss, sal, spectra
+from qpe.verify import categorical, continuous, distribution, ensemble, fss, matched, sal, spectra
 from qpe.verify.pairs import DEFAULT_SCALES_KM, DEFAULT_THRESHOLDS, FieldPair, Region, pair_fields
 from qpe.verify.statistics import add_statistics, check_compatible, group_statistics
 
 #: Every family of scores, in output order.
-FAMILIES = ("categorical", "continuous", "fss", "spectra", "distribution", "ensemble", "sal")
+FAMILIES = ("categorical", "matched", "continuous", "fss", "spectra", "distribution", "ensemble", "sal")
 #: Families computed unless told otherwise (SAL is slow and needs scikit-image).
-DEFAULT_FAMILIES = ("categorical", "continuous", "fss", "spectra", "distribution", "ensemble")
+DEFAULT_FAMILIES = ("categorical", "matched", "continuous", "fss", "spectra", "distribution", "ensemble")
 
 
 @dataclass(frozen=True)
@@ -50,14 +52,15 @@ class ScoreConfig:
     Parameters
     ----------
     thresholds : tuple of float
-        Categorical / FSS / reliability thresholds, mm/h.
+        Categorical / matched-frequency / FSS / reliability thresholds, mm/h.
     scales_km : tuple of float
         FSS neighbourhood widths, km.
     families : tuple of str
         Families to compute, from :data:`FAMILIES`. Ensemble scores are computed only for estimates
         with a member dimension.
     wet_threshold, max_rate : float
-        First and last histogram edge, mm/h (wet pixel: rain > wet_threshold).
+        First and last histogram edge, mm/h (wet pixel: rain > wet_threshold); the same bins serve the
+        matched-frequency CSI.
     bins_per_decade : int
         Histogram resolution; quantiles are good to ``10 ** (1 / bins_per_decade) - 1`` (2.3 %).
     quantiles : tuple of float
@@ -125,6 +128,10 @@ _FAMILY_FUNCTIONS: dict[str, _Family] = {
     "categorical": _Family(
         lambda p, c: categorical.categorical_statistics(p, c.thresholds),
         lambda s, c: categorical.categorical_compute(s),
+    ),
+    "matched": _Family(
+        lambda p, c: matched.matched_statistics(p, c.thresholds, c.edges()),
+        lambda s, c: matched.matched_compute(s),
     ),
     "continuous": _Family(
         lambda p, c: continuous.continuous_statistics(p), lambda s, c: continuous.continuous_compute(s)
