@@ -229,7 +229,7 @@ def _bad_inputs(case: str, tmp: Path, files: list[Path]) -> list[str]:
 @pytest.mark.parametrize(
     "case, message",
     [
-        ("empty glob", "no OPERA HDF5 files match '"),
+        ("empty glob", "no radar files match '"),
         ("missing file", "no such file: "),
         ("not hdf5", "T_PAAH21_C_EUOC_20180824190000.hdf is not an HDF5 file"),
         ("hdf5 not odim", "other.hdf is not an ODIM HDF5 composite"),

@@ -228,6 +228,20 @@ REGIONS: dict[str, Region] = {
         "europe", OPERA_CRS, (0.0, -4_400_000.0, 3_800_000.0, 0.0),
         "the full OPERA composite domain (1900 x 2200 pixels of 2 km)",
     ),
+    # The radar coverage of three national networks (union over the files of ../shared/data), each
+    # bounding box snapped outwards to the OPERA 2 km pixels.
+    "netherlands": Region(
+        "netherlands", OPERA_CRS, (1_418_000.0, -2_612_000.0, 1_822_000.0, -2_210_000.0),
+        "KNMI radar coverage, the Netherlands and surroundings (lon 2.3..8.1, lat 50.3..53.9)",
+    ),
+    "switzerland": Region(
+        "switzerland", OPERA_CRS, (1_404_000.0, -3_342_000.0, 2_114_000.0, -2_712_000.0),
+        "MeteoSwiss radar coverage, Switzerland and the Alps (lon 2.9..12.2, lat 43.8..49.5)",
+    ),
+    "finland": Region(
+        "finland", OPERA_CRS, (2_366_000.0, -1_722_000.0, 3_150_000.0, -410_000.0),
+        "FMI radar coverage, Finland and the Baltic (lon 17.8..32.8, lat 58.0..69.3)",
+    ),
 }
 
 

@@ -249,6 +249,17 @@ def apply_outlier_control(
     return out, int(bad.sum())
 
 
+def check_qc_settings(max_rate: float, outliers: str, min_quality: float | None = None) -> None:
+    """Raise :class:`InputError` (one line) for an outlier threshold (mm/h), action or quality bound
+    that a radar reader cannot use."""
+    if outliers not in OUTLIER_ACTIONS:
+        raise InputError(f"outliers must be one of {', '.join(OUTLIER_ACTIONS)}, got {outliers!r}")
+    if not 0 < max_rate <= MAX_RAIN_RATE:
+        raise InputError(f"max_rate must be in (0, {MAX_RAIN_RATE:g}] mm/h, got {max_rate:g}")
+    if min_quality is not None and not 0.0 <= min_quality <= 1.0:
+        raise InputError(f"min_quality must be in [0, 1], got {min_quality:g}")
+
+
 def read_radar(
     paths: PathsLike,
     grid: Grid | None = None,
@@ -299,12 +310,7 @@ def read_radar(
         Missing files or empty glob, a single file (or all files) that is not a readable ODIM HDF5
         rain-rate composite, files on different grids, two files with the same time, bad QC settings.
     """
-    if outliers not in OUTLIER_ACTIONS:
-        raise InputError(f"outliers must be one of {', '.join(OUTLIER_ACTIONS)}, got {outliers!r}")
-    if not 0 < max_rate <= MAX_RAIN_RATE:
-        raise InputError(f"max_rate must be in (0, {MAX_RAIN_RATE:g}] mm/h, got {max_rate:g}")
-    if min_quality is not None and not 0.0 <= min_quality <= 1.0:
-        raise InputError(f"min_quality must be in [0, 1], got {min_quality:g}")
+    check_qc_settings(max_rate, outliers, min_quality)
     files = resolve_paths(paths, "OPERA HDF5 files")
     target = resolve_target(grid, region, pixel_km)
 
@@ -342,6 +348,9 @@ def read_radar(
     attrs = {
         "source": f"OPERA radar composite (ODIM HDF5, pysteps import_opera_hdf5), {len(fields)} files",
         "source_files": file_list([read_files[i] for i in order]),
+        "radar_network": "opera",
+        "rain_step_rule": "instant",
+        "rain_time_rule": "instant: each composite's instantaneous rain rate (RATE) at its nominal time",
         "qc_max_rate": float(max_rate),
         "qc_outlier_action": outliers,
         "qc_outliers_flagged": int(n_out.sum()),
