@@ -53,7 +53,7 @@ def test_statistics_are_kept_per_utc_day():
     np.testing.assert_array_equal(
         acc.days, np.array(["2021-06-01", "2021-06-02", "2021-06-03"], "datetime64[D]")
     )
-    counts = acc.statistics(by_day=True)["categorical"]["hits"]
+    counts = acc.statistics(by="day")["categorical"]["hits"]
     assert counts.sizes["day"] == 3
     np.testing.assert_array_equal(counts.sum("day").values, acc.statistics()["categorical"]["hits"].values)
 

@@ -176,13 +176,23 @@ def compute_scores(statistics: dict[str, xr.Dataset], config: ScoreConfig) -> xr
     return scores
 
 
-def _day_of(times: np.ndarray) -> np.ndarray:
-    return np.asarray(times).astype("datetime64[D]")
+#: What an accumulator keeps its statistics per: each UTC day, or each valid time (to resample times).
+RESOLUTIONS = {"day": "D", "time": "s"}
+
+
+def _case_labels(times: np.ndarray, resolution: str) -> np.ndarray:
+    """The case (day or time) of each field time, as datetime64 of the resolution's unit."""
+    return np.asarray(times).astype(f"datetime64[{RESOLUTIONS[resolution]}]")
+
+
+def _sorted_labels(keys) -> list[str]:
+    """Case keys in time order, ``"NaT"`` (undated fields) last."""
+    return sorted(set(keys), key=lambda k: (k == "NaT", k))
 
 
 @dataclass(eq=False)
 class ScoreAccumulator:
-    """Accumulates every family of scores of one model over many cases, per UTC day.
+    """Accumulates every family of scores of one model over many cases, per UTC day (or per time).
 
     Parameters
     ----------
@@ -193,6 +203,9 @@ class ScoreAccumulator:
     region : optional
         Box ``(xmin, ymin, xmax, ymax)`` in m, a :class:`qpe.data.grid.Region`, or a boolean (y, x)
         mask, applied to every case (see :mod:`qpe.verify.pairs`).
+    resolution : {"day", "time"}
+        Keep the statistics per UTC day (the default: small whatever the period) or per valid time
+        (needed to resample times within days, :mod:`qpe.verify.bootstrap`; grows with the times).
 
     Examples
     --------
@@ -205,7 +218,12 @@ class ScoreAccumulator:
     config: ScoreConfig = field(default_factory=ScoreConfig)
     model: str | None = None
     region: Region = None
-    _days: dict[str, dict] = field(default_factory=dict, init=False, repr=False)
+    resolution: str = "day"
+    _cases: dict[str, dict] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.resolution not in RESOLUTIONS:
+            raise InputError(f"unknown resolution {self.resolution!r}: use {' or '.join(RESOLUTIONS)}")
 
     def accum(self, estimate: xr.DataArray, radar: xr.DataArray) -> ScoreAccumulator:
         """Add the fields of one (estimate, radar) pair; returns self.
@@ -218,61 +236,86 @@ class ScoreAccumulator:
             ([time,] y, x) rain rate, mm/h, NaN where there is no radar.
         """
         pair = pair_fields(estimate, radar, self.region)
-        days = _day_of(pair.time)
+        cases = _case_labels(pair.time, self.resolution)
         for name, stats in field_statistics(pair, self.config).items():
-            for day, day_stats in group_statistics(stats, days).items():
-                self._add(name, day, day_stats)
+            for case, case_stats in group_statistics(stats, cases).items():
+                self._add(name, case, case_stats)
         return self
 
-    def _add(self, family: str, day: np.datetime64 | str, stats: xr.Dataset) -> None:
-        days = self._days.setdefault(family, {})
-        key = str(np.datetime64(day, "D"))  # "YYYY-MM-DD", or "NaT" for undated fields
-        if days:
-            check_compatible(next(iter(days.values())), stats)
-        days[key] = add_statistics(days[key], stats) if key in days else stats
+    def _add(self, family: str, case: np.datetime64 | str, stats: xr.Dataset) -> None:
+        cases = self._cases.setdefault(family, {})
+        key = str(np.datetime64(case, RESOLUTIONS[self.resolution]))  # "YYYY-MM-DD[Thh:mm:ss]" or "NaT"
+        if cases:
+            check_compatible(next(iter(cases.values())), stats)
+        cases[key] = add_statistics(cases[key], stats) if key in cases else stats
 
     def merge(self, other: ScoreAccumulator) -> ScoreAccumulator:
-        """A new accumulator holding the cases of both (same config, model and region)."""
+        """A new accumulator holding the cases of both (same config, model, region and resolution)."""
         if other.config != self.config:
             raise DatasetError("cannot merge score accumulators with different settings")
         if other.model != self.model:
             raise DatasetError(f"cannot merge scores of model {other.model!r} into {self.model!r}")
-        merged = ScoreAccumulator(self.config, self.model, self.region)
+        if other.resolution != self.resolution:
+            raise DatasetError(
+                f"cannot merge statistics kept per {other.resolution} into those kept per {self.resolution}"
+            )
+        merged = ScoreAccumulator(self.config, self.model, self.region, self.resolution)
         for source in (self, other):
-            for family, days in source._days.items():
-                for day, stats in days.items():
-                    merged._add(family, day, stats)
+            for family, cases in source._cases.items():
+                for case, stats in cases.items():
+                    merged._add(family, case, stats)
         return merged
+
+    @property
+    def cases(self) -> np.ndarray:
+        """The cases (days, or times) accumulated so far, sorted (NaT, for undated fields, last)."""
+        keys = _sorted_labels(key for cases in self._cases.values() for key in cases)
+        return np.array(keys, dtype=f"datetime64[{RESOLUTIONS[self.resolution]}]")
 
     @property
     def days(self) -> np.ndarray:
         """The UTC days accumulated so far, sorted (NaT, for undated fields, last)."""
-        keys = sorted({day for days in self._days.values() for day in days}, key=lambda d: (d == "NaT", d))
-        return np.array(keys, dtype="datetime64[D]")
+        days = {str(d) for d in self.cases.astype("datetime64[D]")}
+        return np.array(_sorted_labels(days), dtype="datetime64[D]")
 
-    def statistics(self, by_day: bool = False) -> dict[str, xr.Dataset]:
-        """The sufficient statistics of each family, summed over days or with a ``day`` dimension.
+    def statistics(self, by: str | None = None) -> dict[str, xr.Dataset]:
+        """The sufficient statistics of each family: summed over all cases, or along a dimension.
 
-        With ``by_day``, every family has the same ``day`` coordinate (zeros for a day it lacks).
+        Parameters
+        ----------
+        by : {None, "day", "case"}
+            None: summed. ``"day"``: summed per UTC day, dimension ``day``. ``"case"``: per kept case
+            (day or time, see ``resolution``), dimension ``case`` with a ``case_day`` coordinate. Every
+            family then has the same labels (zeros where it lacks a case).
         """
-        if not self._days:
+        if not self._cases:
             raise DatasetError("no fields have been accumulated: call accum(estimate, radar) first")
-        if not by_day:
+        if by is None:
             return {
-                family: functools.reduce(add_statistics, days.values()) for family, days in self._days.items()
+                family: functools.reduce(add_statistics, cases.values())
+                for family, cases in self._cases.items()
             }
-        keys = [str(d) for d in self.days]
+        if by not in ("day", "case"):
+            raise InputError(f"statistics by {by!r}: use None, 'day' or 'case'")
+        labels = self.cases
+        groups = labels.astype("datetime64[D]") if by == "day" else labels
+        unique = self.days if by == "day" else labels
         out = {}
-        for family, days in self._days.items():
-            empty = xr.zeros_like(next(iter(days.values())))
+        for family, cases in self._cases.items():
+            empty = xr.zeros_like(next(iter(cases.values())))
+            per_group = []
+            for group in unique:
+                members = [cases.get(str(c), empty) for c, g in zip(labels, groups) if str(g) == str(group)]
+                per_group.append(functools.reduce(add_statistics, members))
             stacked = xr.concat(
-                [days.get(k, empty) for k in keys],
-                dim="day",
-                coords="minimal",
-                compat="override",
-                combine_attrs="override",
+                per_group, dim=by, coords="minimal", compat="override", combine_attrs="override"
             )
-            out[family] = stacked.assign_coords(day=("day", np.array(keys, dtype="datetime64[ns]")))
+            stacked = stacked.assign_coords({by: (by, unique.astype("datetime64[ns]"))})
+            if by == "case":
+                stacked = stacked.assign_coords(
+                    case_day=("case", unique.astype("datetime64[D]").astype("datetime64[ns]"))
+                )
+            out[family] = stacked
         return out
 
     def compute(self) -> xr.Dataset:
@@ -281,9 +324,13 @@ class ScoreAccumulator:
         return _label(scores, self.config, self.model, n_days=len(self.days))
 
     def to_dataset(self) -> xr.Dataset:
-        """The per-day statistics as one Dataset (variables ``<family>__<name>``), e.g. to save."""
+        """The per-case statistics as one Dataset (variables ``<family>__<name>``), e.g. to save.
+
+        The case dimension is ``day`` for statistics kept per day, ``time`` for statistics kept per time.
+        """
         parts = []
-        for family, stats in self.statistics(by_day=True).items():
+        for family, stats in self.statistics(by="case").items():
+            stats = stats.drop_vars("case_day").rename(case=self.resolution)
             parts.append(stats.rename({name: f"{family}__{name}" for name in stats.data_vars}))
         ds = xr.merge(parts, combine_attrs="override", compat="override")
         ds.attrs.update({"qpe_score_config": json.dumps(self.config.to_dict()), "model": self.model or ""})
@@ -296,15 +343,18 @@ class ScoreAccumulator:
             config = ScoreConfig.from_dict(json.loads(ds.attrs["qpe_score_config"]))
         except (KeyError, ValueError) as err:
             raise DatasetError(f"not a qpe score-statistics dataset ({err})") from err
-        acc = cls(config, ds.attrs.get("model") or None, region)
+        resolution = next((r for r in RESOLUTIONS if r in ds.dims), None)
+        if resolution is None:
+            raise DatasetError(f"score statistics need a 'day' or 'time' dimension, got {sorted(ds.dims)}")
+        acc = cls(config, ds.attrs.get("model") or None, region, resolution)
         for family in FAMILIES:
             names = [n for n in ds.data_vars if n.startswith(f"{family}__")]
             if not names:
                 continue
             stats = ds[names].rename({n: n.split("__", 1)[1] for n in names})
             stats = stats.assign_attrs(family=family)
-            for i, day in enumerate(stats["day"].values):
-                acc._add(family, day, stats.isel(day=i, drop=True))
+            for i, case in enumerate(stats[resolution].values):
+                acc._add(family, case, stats.isel({resolution: i}, drop=True))
         return acc
 
 

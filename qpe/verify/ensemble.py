@@ -155,8 +155,8 @@ def ensemble_statistics(
     Returns
     -------
     xarray.Dataset
-        With dims (time, ...): ``n`` pixels, ``sum_crps`` and ``sum_crps_fair``, ``rank_counts`` (rank), ``sum_sq_error_mean``
-        (ensemble-mean squared error), ``sum_variance`` (member variance, ddof 1),
+        With dims (time, ...): ``n`` pixels, ``sum_crps`` and ``sum_crps_fair``, ``rank_counts`` (rank),
+        ``sum_sq_error_mean`` (ensemble-mean squared error), ``sum_variance`` (member variance, ddof 1),
         ``sum_sq_error_member`` (member), ``sum_sq_difference`` (member, member_b), and
         ``reliability_table`` (threshold, n_exceeding = 0..M members >= threshold, observed = 0/1).
     """
@@ -321,7 +321,9 @@ def spread_skill_ratio(stats: xr.Dataset) -> xr.DataArray:
     members = stats.sizes["member"]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.sqrt((members + 1) / members) * spread(stats) / ensemble_mean_rmse(stats)
-    return ratio.assign_attrs(score_attrs("fair spread-skill ratio sqrt((M+1)/M) spread(ddof 1) / RMSE(mean)"))
+    return ratio.assign_attrs(
+        score_attrs("fair spread-skill ratio sqrt((M+1)/M) spread(ddof 1) / RMSE(mean)")
+    )
 
 
 def reliability(

@@ -89,7 +89,9 @@ def matched_statistics(
     return xr.Dataset(
         {
             "counts": pair.labelled(counts, ("bin_index",), coords),
-            "counts_event": pair.labelled(counts_event, ("threshold", "bin_index"), {**coords, "threshold": thr}),
+            "counts_event": pair.labelled(
+                counts_event, ("threshold", "bin_index"), {**coords, "threshold": thr}
+            ),
             "n_events": pair.radar_labelled(n_events, ("threshold",), {"threshold": thr}),
         },
         attrs={"family": "matched"},
@@ -121,9 +123,14 @@ def _match(
     n_events = n[..., 0]
     tail = counts[..., ::-1].cumsum(axis=-1)[..., ::-1][..., 1:]  # (..., K + 1): #(estimate > edges[k])
     tail_event = counts_event[..., ::-1].cumsum(axis=-1)[..., ::-1][..., 1:]
-    last = np.clip((tail >= n[..., :1]).sum(axis=-1) - 1, 0, edges.size - 1)  # last edge still exceeded N times
+    last = np.clip(
+        (tail >= n[..., :1]).sum(axis=-1) - 1, 0, edges.size - 1
+    )  # last edge still exceeded N times
     take = np.take_along_axis
-    above, above_event = take(tail, last[..., None], -1)[..., 0], take(tail_event, last[..., None], -1)[..., 0]
+    above, above_event = (
+        take(tail, last[..., None], -1)[..., 0],
+        take(tail_event, last[..., None], -1)[..., 0],
+    )
     inside = last < edges.size - 1  # the crossing bin (edges[last], edges[last + 1]] exists
     following = np.minimum(last + 1, edges.size - 1)
     in_bin = np.where(inside, above - take(tail, following[..., None], -1)[..., 0], 0.0)
