@@ -170,6 +170,34 @@ def test_scores_do_not_depend_on_the_task_size(local_run, data_path, models_dir,
     assert re.search(bar, capsys.readouterr().err)
 
 
+def test_times_resampled_within_days_give_intervals_and_statistics_per_time(
+    local_run, data_path, models_dir, tmp_path
+):
+    """The same scores with bootstrap_unit 'time': intervals over the 11 times (stratified by the 2 days),
+    statistics kept and written per time, and the files say which unit was used."""
+    from qpe.evaluation import accumulate_period, summarize_scores, write_outputs
+
+    config = EvaluationConfig(
+        estimate=EstimateConfig(members=3, steps=2), n_resamples=50, bootstrap_unit="time"
+    )
+    estimators = find_estimators([models_dir])
+    accumulators, info = accumulate_period(data_path, estimators, config=config, progress=False)
+    scores = summarize_scores(accumulators, info, config)
+    reference, _ = split_scores(open_scores(local_run / "scores.nc"))
+    values, ci = split_scores(scores)
+    xr.testing.assert_allclose(values.drop_attrs(), reference.drop_attrs(), rtol=1e-9, atol=1e-12)
+    assert scores.attrs["bootstrap_unit"] == "time"
+    assert "times within UTC days (11 times in 2 days)" in scores.attrs["confidence_interval"]
+    low, high = (float(ci["CRPS_fair"].sel(model="ddpm_v", bound=b)) for b in ("ci_low", "ci_high"))
+    assert low <= float(values["CRPS_fair"].sel(model="ddpm_v")) <= high and low < high
+    written = write_outputs(scores, tmp_path / "out", accumulators=accumulators)
+    with xr.open_dataset(written.statistics["unet"]) as ds:
+        back = ScoreAccumulator.from_dataset(ds.load())
+    assert back.resolution == "time" and back.cases.size == 11 and back.days.size == 2
+    with pytest.raises(ValueError, match="bootstrap_unit must be day or time"):
+        EvaluationConfig(bootstrap_unit="week")
+
+
 @pytest.fixture(scope="module")
 def bad_checkpoints(workdir):
     root = workdir / "bad"

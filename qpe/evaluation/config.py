@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from qpe.errors import InputError
 from qpe.inference.engine import EstimateConfig
 from qpe.verify import ScoreConfig
+from qpe.verify.bootstrap import UNITS
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,10 @@ class EvaluationConfig:
     common_mask : bool
         Score every model on the same pixels (see the module notes).
     n_resamples, confidence, bootstrap_seed
-        Bootstrap over days: replicates (0: no intervals), coverage and seed.
+        Bootstrap: replicates (0: no intervals), coverage and seed.
+    bootstrap_unit : {"day", "time"}
+        Resample UTC days, or the times within each day (statistics are then kept per time; for periods
+        of a few days, see :mod:`qpe.verify.bootstrap`).
     memory_budget_mb : float
         Rough bound on the fields a task holds at once (IR frames, every model's members, radar), MiB;
         it sets how many times are estimated together. At least one time is always taken.
@@ -38,6 +42,7 @@ class EvaluationConfig:
     n_resamples: int = 1000
     confidence: float = 0.95
     bootstrap_seed: int = 0
+    bootstrap_unit: str = "day"
     memory_budget_mb: float = 1024.0
 
     def __post_init__(self) -> None:
@@ -47,6 +52,13 @@ class EvaluationConfig:
             raise InputError(f"n_resamples must be 0 (no intervals) or more, got {self.n_resamples}")
         if not 0 < self.confidence < 1:
             raise InputError(f"confidence must lie in (0, 1), got {self.confidence}")
+        if self.bootstrap_unit not in UNITS:
+            raise InputError(f"bootstrap_unit must be {' or '.join(UNITS)}, got {self.bootstrap_unit!r}")
+
+    @property
+    def statistics_resolution(self) -> str:
+        """What the accumulators keep their statistics per: the bootstrap unit (day or time)."""
+        return self.bootstrap_unit
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)

@@ -24,6 +24,7 @@ from qpe.files import write_text
 HEADLINES = {
     "Spatial: detection and placement": (
         ("CSI", True, False),
+        ("CSI_matched", True, False),
         ("ETS", True, False),
         ("POD", True, False),
         ("FAR", True, False),
@@ -39,6 +40,7 @@ HEADLINES = {
         ("wet_p99", False, False),
         ("maximum", False, False),
         ("CRPS", False, False),
+        ("CRPS_fair", False, False),
         ("spread_skill_ratio", False, False),
     ),
 }

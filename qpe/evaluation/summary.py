@@ -23,10 +23,11 @@ from qpe import __version__
 from qpe.errors import InputError
 from qpe.evaluation.config import EvaluationConfig
 from qpe.verify import ScoreAccumulator, bootstrap_ci, scores_to_frame
+from qpe.verify.bootstrap import UNIT_NAMES, n_units
 
 #: Suffix of the confidence-bound variables in the scores Dataset.
 CI_SUFFIX = "__ci"
-#: Fewest days a bootstrap over days needs; with fewer, no interval is given.
+#: Fewest resampling units (days, or times for a bootstrap of times) for an interval; with fewer, none.
 MIN_CI_DAYS = 2
 #: Model metadata kept as coordinates along ``model`` (from the estimates' attributes).
 MODEL_COORDS = ("family", "checkpoint_sha256", "members", "steps", "sampler", "network_evaluations")
@@ -66,15 +67,14 @@ def summarize_scores(
     info = info or {}
     scores, bounds = [], []
     n_days = min(acc.days.size for acc in accumulators.values())
-    with_ci = config.n_resamples > 0 and n_days >= MIN_CI_DAYS
+    unit = config.bootstrap_unit
+    units = min(n_units(acc.cases, unit) for acc in accumulators.values())
+    with_ci = config.n_resamples > 0 and units >= MIN_CI_DAYS
     for name, acc in accumulators.items():
         scores.append(acc.compute().assign_coords(model=name))
         if with_ci:
-            bounds.append(
-                bootstrap_ci(acc, config.n_resamples, config.confidence, config.bootstrap_seed).assign_coords(
-                    model=name
-                )
-            )
+            ci = bootstrap_ci(acc, config.n_resamples, config.confidence, config.bootstrap_seed, unit)
+            bounds.append(ci.assign_coords(model=name))
     every = {name for part in scores for name in part.data_vars}
     not_applicable = {  # e.g. ensemble scores of a deterministic model: NaN in the Dataset, no table rows
         str(part["model"].values): sorted(every - set(part.data_vars)) for part in scores
@@ -103,11 +103,14 @@ def summarize_scores(
         "n_days": int(n_days),
         "days": ", ".join(str(d) for d in next(iter(accumulators.values())).days),
         "confidence_interval": (
-            f"{config.confidence:.0%} percentile bootstrap over {n_days} UTC days, "
+            f"{config.confidence:.0%} percentile bootstrap over {UNIT_NAMES[unit]} ({units} "
+            f"{'days' if unit == 'day' else f'times in {n_days} days'}), "
             f"{config.n_resamples} resamples, seed {config.bootstrap_seed}"
             if with_ci
-            else f"none (needs at least {MIN_CI_DAYS} days, the period has {n_days})"
+            else f"none (needs at least {MIN_CI_DAYS} {'days' if unit == 'day' else 'times'}, the period has "
+            f"{units})"
         ),
+        "bootstrap_unit": unit,
         "common_mask": int(config.common_mask),
         "not_applicable": json.dumps({k: v for k, v in not_applicable.items() if v}),
         "qpe_version": __version__,

@@ -1,8 +1,8 @@
 """One task of an evaluation (estimate every model at a few times, accumulate its scores), and running
 the tasks on Dask: local threads by default, a ``distributed`` cluster when given a scheduler.
 
-A task returns one :class:`~qpe.verify.ScoreAccumulator` per model (small per-day statistics, never
-fields); estimates are made in batches of times sized to a memory budget, so the full OPERA grid fits.
+A task returns one :class:`~qpe.verify.ScoreAccumulator` per model (small per-day or per-time
+statistics, never fields); estimates are made in batches of times sized to a memory budget, so the full OPERA grid fits.
 """
 
 from __future__ import annotations
@@ -77,7 +77,10 @@ def score_times(
     positions = index.get_indexer(times)
     frames = max(e.frames for e in estimators)
     batch = _batch_size(ds, estimators, config)
-    accumulators = {e.name: ScoreAccumulator(config.scores, model=e.name) for e in estimators}
+    accumulators = {
+        e.name: ScoreAccumulator(config.scores, model=e.name, resolution=config.statistics_resolution)
+        for e in estimators
+    }
     info: dict[str, dict] = {}
     try:
         for start in range(0, positions.size, batch):
