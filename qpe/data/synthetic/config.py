@@ -18,7 +18,7 @@ import yaml
 
 from qpe.data.grid import REGIONS
 from qpe.data.paired import SEVIRI_CHANNELS
-from qpe.data.times import parse_utc_time
+from qpe.data.times import SEVIRI_STEP, parse_utc_time
 from qpe.errors import InputError
 from qpe.settings import from_mapping, plain, read_yaml_mapping
 
@@ -221,6 +221,14 @@ class SynthConfig:
         Fraction of the grid beyond radar range (NaN rain), a fixed area in the south-east corner.
     rain, clouds, ir : RainConfig, CloudConfig, IRConfig
         The models' parameters.
+    scenario_hours : float or None
+        None: the dataset is one scenario (one draw of the winds, one weather evolving for ``hours``).
+        A length in hours: the dataset is ``hours / scenario_hours`` independent scenarios one after
+        the other, each with its own winds and weather drawn from a seed spawned from ``seed``
+        (:meth:`numpy.random.SeedSequence.spawn`). The last 15-minute step of each is left out, so that
+        no run of consecutive frames (:func:`qpe.data.times.has_frames`) spans two scenarios: scenario
+        ``k`` has the ``4 * scenario_hours - 1`` frames from ``start + k * scenario_hours`` to 30 minutes
+        before the next one starts.
     """
 
     hours: float = 6.0
@@ -234,19 +242,38 @@ class SynthConfig:
     rain: RainConfig = field(default_factory=RainConfig)
     clouds: CloudConfig = field(default_factory=CloudConfig)
     ir: IRConfig = field(default_factory=IRConfig)
+    scenario_hours: float | None = None
 
     def __post_init__(self) -> None:
         _check(self)
 
     @property
-    def frames(self) -> int:
-        """Number of 15-minute frames."""
-        return int(round(self.hours * 4))
+    def scenarios(self) -> int:
+        """Number of independent scenarios (1 when ``scenario_hours`` is None)."""
+        return 1 if self.scenario_hours is None else int(round(self.hours / self.scenario_hours))
+
+    @property
+    def scenario_times(self) -> list[pd.DatetimeIndex]:
+        """Valid times of the frames of each scenario, UTC, in order (15 minutes apart within one)."""
+        start = parse_utc_time(self.start, "start")
+        if self.scenario_hours is None:
+            return [pd.date_range(start, periods=_steps(self.hours), freq="15min")]
+        steps = _steps(self.scenario_hours)
+        return [
+            pd.date_range(start + k * steps * SEVIRI_STEP, periods=steps - 1, freq="15min")
+            for k in range(self.scenarios)
+        ]
 
     @property
     def times(self) -> pd.DatetimeIndex:
-        """Valid times of the frames, UTC."""
-        return pd.date_range(parse_utc_time(self.start, "start"), periods=self.frames, freq="15min")
+        """Valid times of all frames, UTC (with a missing step between scenarios)."""
+        first, *rest = self.scenario_times
+        return first.append(rest) if rest else first
+
+    @property
+    def frames(self) -> int:
+        """Number of 15-minute frames (over all scenarios)."""
+        return sum(times.size for times in self.scenario_times)
 
     def replace(self, **changes: Any) -> SynthConfig:
         """A copy with some top-level fields changed (validated)."""
@@ -276,6 +303,11 @@ class SynthConfig:
         return cls.from_dict(data)
 
 
+def _steps(hours: float) -> int:
+    """15-minute steps in ``hours``."""
+    return int(round(hours * 4))
+
+
 def _check(cfg: SynthConfig) -> None:
     """Raise :class:`InputError` with one line for the first unusable setting."""
     if not (isinstance(cfg.size, int) and 8 <= cfg.size <= MAX_SIZE):
@@ -298,10 +330,11 @@ def _check(cfg: SynthConfig) -> None:
         raise InputError(f"centre_xy must be two finite numbers (x, y in m), got {list(cfg.centre_xy)!r}")
     start = parse_utc_time(cfg.start, "start")
     try:
-        start + cfg.frames * pd.Timedelta(minutes=15)
+        start + _steps(cfg.hours) * SEVIRI_STEP
     except (OverflowError, ValueError):
         raise InputError(f"start {cfg.start!r} plus {cfg.hours:g} hours is past the last time pandas "
                          "can represent (2262)") from None
+    _check_scenarios(cfg)
     unknown = [c for c in cfg.channels if c not in SEVIRI_CHANNELS]
     if unknown:
         raise InputError(f"unknown channel(s) {', '.join(unknown)}; choose from {', '.join(SEVIRI_CHANNELS)}")
@@ -330,3 +363,18 @@ def _check(cfg: SynthConfig) -> None:
         if lo > hi:
             raise InputError(f"rain.{name} must be a range (low, high), got ({lo}, {hi})")
 
+
+def _check_scenarios(cfg: SynthConfig) -> None:
+    """Raise :class:`InputError` unless ``scenario_hours`` is None or cuts ``hours`` into whole scenarios
+    of whole 15-minute steps, at least two frames each."""
+    value = cfg.scenario_hours
+    if value is None:
+        return
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and 0.75 <= value <= cfg.hours and abs(value * 4 - _steps(value)) < 1e-9):
+        raise InputError(
+            f"scenario_hours must be null or a multiple of 0.25 from 0.75 (two frames and the step left out) "
+            f"to hours ({cfg.hours:g}), got {value!r}"
+        )
+    if abs(cfg.hours / value - round(cfg.hours / value)) > 1e-9:
+        raise InputError(f"hours ({cfg.hours:g}) must be a whole number of scenarios of {value:g} h")

@@ -34,7 +34,7 @@ SPIN_UP_MIN = 360.0
 
 @dataclass(frozen=True)
 class Winds:
-    """The dataset's winds, pixels per minute as (rows, columns): rows run north to south."""
+    """A scenario's winds, pixels per minute as (rows, columns): rows run north to south."""
 
     steering: tuple[float, float]
     upper: tuple[float, float]
@@ -57,6 +57,13 @@ class Winds:
             low=_velocity(0.7 * speed, low_from, pixel_km),
             band_orientation_deg=float(orientation),
         )
+
+    def steering_ms(self, pixel_km: float) -> tuple[float, float]:
+        """The steering wind as (speed, m/s; direction it blows from, degrees clockwise from north)."""
+        rows, cols = self.steering
+        ms_per_px_min = pixel_km * 1000.0 / 60.0
+        from_deg = (np.rad2deg(np.arctan2(cols, -rows)) + 180.0) % 360.0
+        return float(np.hypot(rows, cols) * ms_per_px_min), float(from_deg)
 
 
 def _velocity(speed_ms: float, from_deg: float, pixel_km: float) -> tuple[float, float]:

@@ -47,7 +47,7 @@ from qpe.data.synthetic.geometry import viewing_geometry
 from qpe.data.synthetic.rain import Winds
 from qpe.data.synthetic.satellite import SatelliteView, parallax_margin
 from qpe.data.times import SEVIRI_STEP
-from qpe.errors import DatasetError
+from qpe.errors import DatasetError, InputError
 
 #: Rain rate above which a core that stands out from its surroundings counts as convective, mm/h.
 CONVECTIVE_MM_H = 5.0
@@ -207,7 +207,7 @@ def ir_from_rain(
     DatasetError
         The rain is not (time, y, x) on a projected grid, or its pixels are not square.
     """
-    cfg = config or SynthConfig()
+    cfg = _without_scenarios(config or SynthConfig())
     if rain.dims != ("time", "y", "x"):
         raise DatasetError(f"rain must have dims ('time', 'y', 'x'), got {rain.dims}")
     grid = Grid.from_dataset(rain)
@@ -273,12 +273,22 @@ def semisynthetic_paired(
     """
     from qpe.data.readers import read_radar
 
-    cfg = config or SynthConfig()
+    cfg = _without_scenarios(config or SynthConfig())
     radar = read_radar(radar_files, region=region, pixel_km=cfg.pixel_km, progress=progress)
     ds = radar.assign(ir=ir_from_rain(radar["rain"], cfg, progress=progress))
     ds.attrs["source"] = f"qpe semi-synthetic: IR simulated (seed {cfg.seed}) for {radar.attrs['source']}"
     ds.attrs["synthetic_config"] = cfg.to_yaml()
     return ds
+
+
+def _without_scenarios(cfg: SynthConfig) -> SynthConfig:
+    """``cfg``, refused with one line when it asks for scenarios (the rain sequence sets the times)."""
+    if cfg.scenario_hours is not None:
+        raise InputError(
+            "scenario_hours applies to fully synthetic data; in the semi-synthetic mode the radar "
+            "files set the times (leave it out)"
+        )
+    return cfg
 
 
 def _cropped(weather: CloudWeather, shape: tuple[int, int]) -> CloudWeather:
