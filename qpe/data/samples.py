@@ -4,6 +4,25 @@ A sample at target time ``t_i`` holds the IR frames ``t_{i-T+1} .. t_i`` (oldest
 15 minutes apart) and the radar rain at ``t_i``, optionally cropped to a square. IR is normalised
 with the statistics stored in the dataset; NaN radar becomes 0 with ``mask = False`` so that losses
 can ignore it.
+
+**Joint augmentation** (``SampleConfig.augment``, training only): a sample may be flipped or turned by
+quarter turns, the same way for its T IR frames, every channel, the rain and the mask, so the cloud,
+its motion (the wind seen across the frames) and the rain under it move together. Whether that is
+physically valid depends on what is direction-dependent in the scene:
+
+- the rain, its advection and the cloud physics of the synthetic generator have no preferred direction
+  (the winds are drawn from 200-320 degrees, so turned samples show winds from elsewhere, which is
+  possible weather, only rarer over Europe);
+- the **parallax** is not: SEVIRI sees each cloud top displaced away from the sub-satellite point
+  (0 N, 0 E), over France northward (1.3-1.4 km per km of cloud-top height) and slightly eastward.
+  A north-south flip, a half turn or a quarter turn moves the displacement to the south, east or west:
+  a parallax no SEVIRI image of Europe has, so the network learns to expect cloud displaced in any
+  direction and loses the cue of where rain lies under a tall cloud. ``flip_x`` (east-west mirror)
+  keeps it northward (only its small eastward part turns westward, as west of 0 E), so it is the only
+  transform that stays close to real European geometry. The viewing zenith (a north-south gradient)
+  and the fixed south-east corner without radar move with any transform too (the mask follows).
+
+What each choice did to the study's T = 4 U-Net is measured in docs/calibration.md (training sets).
 """
 
 from __future__ import annotations
@@ -23,6 +42,16 @@ from qpe.errors import DatasetError
 
 #: Datasets smaller than this are loaded into memory once instead of read from disk per sample.
 IN_MEMORY_LIMIT_BYTES = 2 * 1024**3
+#: The symmetries of a square field (y, x), rows running north to south, as (quarter turns
+#: counter-clockwise, then columns reversed): ``flip_x`` mirrors east-west, ``flip_y`` north-south.
+TRANSFORMS: dict[str, tuple[int, bool]] = {
+    "identity": (0, False), "rot90": (1, False), "rot180": (2, False), "rot270": (3, False),
+    "flip_x": (0, True), "flip_y": (2, True), "transpose": (3, True), "antitranspose": (1, True),
+}
+#: Every transform but the identity: flips and quarter turns.
+DIHEDRAL = tuple(name for name in TRANSFORMS if name != "identity")
+#: Distinguishes the random stream of the transforms from that of the crops.
+_AUGMENT_STREAM = 1
 
 
 @dataclass(frozen=True)
@@ -41,6 +70,11 @@ class SampleConfig:
         Draw a new crop position every epoch (training); otherwise a fixed position per sample.
     min_radar_fraction : float
         A crop position is redrawn (up to 10 times) while less than this fraction of it has radar.
+    augment : tuple of str
+        Names of :data:`TRANSFORMS` a sample may undergo (e.g. ``("flip_x",)`` or :data:`DIHEDRAL`):
+        each sample draws one of them or the identity, with equal chances, from (seed, epoch, index)
+        like its crop, and applies it to all its IR frames, channels, rain and mask. Empty (the
+        default): none. For training only; see the module notes on when it is physically valid.
     """
 
     frames: int = 4
@@ -48,12 +82,33 @@ class SampleConfig:
     channels: tuple[str, ...] | None = None
     random_crop: bool = True
     min_radar_fraction: float = 0.5
+    augment: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.frames <= 8:
             raise DatasetError(f"frames (T) must be between 1 and 8, got {self.frames}")
         if self.crop is not None and self.crop < 8:
             raise DatasetError(f"crop must be at least 8 pixels, got {self.crop}")
+        unknown = [str(name) for name in self.augment if name not in TRANSFORMS]
+        if unknown:
+            raise DatasetError(
+                f"unknown augmentation(s) {', '.join(unknown)}; choose from {', '.join(TRANSFORMS)}"
+            )
+
+    @property
+    def transforms(self) -> tuple[str, ...]:
+        """The transforms a sample draws from: the identity and those of ``augment``, each once."""
+        return tuple(dict.fromkeys(("identity", *self.augment)))
+
+
+def apply_transform(field: np.ndarray, name: str) -> np.ndarray:
+    """``field`` (..., y, x) under the square symmetry ``name`` of :data:`TRANSFORMS`, a contiguous array.
+
+    The leading axes (time, channel) are untouched: every frame and channel moves the same way.
+    """
+    turns, mirror = TRANSFORMS[name]
+    out = np.rot90(field, turns, axes=(-2, -1))
+    return np.ascontiguousarray(out[..., ::-1] if mirror else out)
 
 
 def target_indices(times: np.ndarray, frames: int, step: pd.Timedelta = SEVIRI_STEP) -> np.ndarray:
@@ -167,6 +222,10 @@ class PairedSamples(torch.utils.data.Dataset):
         self.shape = (ds.sizes["y"], ds.sizes["x"])
         if config.crop is not None and config.crop > min(self.shape):
             raise DatasetError(f"crop {config.crop} is larger than the grid {self.shape[0]}x{self.shape[1]}")
+        turning = [name for name in config.transforms if TRANSFORMS[name][0] % 2]
+        if turning and config.crop is None and self.shape[0] != self.shape[1]:
+            raise DatasetError(f"augmentation {', '.join(turning)} turns the field: it needs square samples "
+                               f"(a crop), not the whole {self.shape[0]}x{self.shape[1]} grid")
         self.times = ds["time"].values
         ir = ds["ir"].sel(channel=list(self.channels))
         if in_memory is None:
@@ -197,6 +256,9 @@ class PairedSamples(torch.utils.data.Dataset):
         t0 = i - self.config.frames + 1
         ir = np.asarray(self._ir[t0 : i + 1, :, rows, cols], dtype="float32")
         rain = np.asarray(self._rain[i, rows, cols], dtype="float32")
+        transform = self.transform(item, epoch)
+        if transform != "identity":
+            ir, rain = apply_transform(ir, transform), apply_transform(rain, transform)
         mask = np.isfinite(rain)
         return {
             "ir": torch.from_numpy(self.normalization.apply(ir)),
@@ -204,6 +266,19 @@ class PairedSamples(torch.utils.data.Dataset):
             "mask": torch.from_numpy(mask),
             "index": torch.tensor(i),
         }
+
+    def transform(self, item: int, epoch: int | None = None) -> str:
+        """The :data:`TRANSFORMS` name sample ``item`` undergoes in ``epoch`` (default: the current one).
+
+        Drawn from (seed, epoch, index) like the crop (from a stream of its own, so crops are the same
+        with or without augmentation); fixed over epochs when the crops are (``random_crop`` False).
+        """
+        choices = self.config.transforms
+        if len(choices) == 1:
+            return choices[0]
+        epoch = self.epoch if epoch is None else epoch
+        key = (self.seed, epoch if self.config.random_crop else 0, item, _AUGMENT_STREAM)
+        return choices[int(np.random.default_rng(key).integers(len(choices)))]
 
     def _window(self, item: int, epoch: int) -> tuple[slice, slice]:
         crop = self.config.crop

@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from qpe.data.samples import TRANSFORMS
 from qpe.errors import InputError, QpeError
 from qpe.models.card import DiffusionConfig, FlowConfig, SamplingDefaults, family_sections
 from qpe.models.sampling import is_ensemble
@@ -68,6 +69,11 @@ class OptimConfig:
         bfloat16 autocast on a GPU (ignored on the CPU).
     workers : int
         Data-loader worker processes.
+    augment : tuple of str
+        Joint flips / quarter turns of the training samples (IR frames, rain and mask together), by the
+        names of :data:`qpe.data.samples.TRANSFORMS`, e.g. ``[flip_x]``; empty (default): none.
+        Validation samples are never augmented. Only ``flip_x`` keeps SEVIRI's northward parallax over
+        Europe (:mod:`qpe.data.samples`).
     """
 
     steps: int = 3000
@@ -81,8 +87,13 @@ class OptimConfig:
     ema_decay: float | None = 0.999
     amp: bool = True
     workers: int = 0
+    augment: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        unknown = [str(name) for name in self.augment if name not in TRANSFORMS]
+        if unknown:
+            raise InputError(f"optim augment: unknown transform(s) {', '.join(unknown)}; "
+                             f"choose from {', '.join(TRANSFORMS)}")
         if self.steps < 1 or self.batch_size < 1 or self.crop < 8:
             raise InputError("optim needs steps >= 1, batch_size >= 1 and crop >= 8")
         if not self.lr > 0 or not 0 <= self.min_lr_ratio <= 1 or self.warmup_steps < 0:

@@ -219,7 +219,8 @@ def _samples(config: TrainConfig, data, base: LoadedModel | None, progress: bool
     channels = config.input.channels or tuple(str(c) for c in ds["channel"].values)
     targets = target_indices(ds["time"].values, frames)
     train_targets, val_targets = chronological_split(targets, config.validation.fraction, frames)
-    train_set = PairedSamples(ds, SampleConfig(frames, config.optim.crop, channels), targets=train_targets,
+    train_config = SampleConfig(frames, config.optim.crop, channels, augment=config.optim.augment)
+    train_set = PairedSamples(ds, train_config, targets=train_targets,
                               normalization=base.card.normalization if base is not None else None,
                               seed=config.seed)
     val_crop = min(config.validation.crop, *train_set.shape)
