@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -11,6 +13,8 @@ from qpe.data.catalog import default_catalog_path, ensure_dataset, get_entry, re
 from qpe.data.paired import open_paired
 from qpe.data.synthetic import SynthConfig, generate_paired
 from qpe.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -30,8 +34,26 @@ def test_project_catalog_names_the_demo_training_and_holdout_data():
     assert {"demo", "train", "holdout", "opera-semisynthetic"} <= set(entries)
     demo, train, holdout = (entries[name].synth_config() for name in ("demo", "train", "holdout"))
     assert len({demo.seed, train.seed, holdout.seed}) == 3  # the held-out storms are never trained on
-    assert demo.size == 256 and demo.frames == 192
-    assert train.frames == 8 * demo.frames and train.size == 128  # the study's training set: 16 days
+    assert demo.size == 256 and demo.frames == 192 and demo.scenarios == 1  # the committed demo models' data
+    # The study's training set: 16 independent days (each its own winds), 15 min left out between them.
+    assert train.size == 128 and train.scenarios == 16 and train.frames == 16 * (96 - 1)
+    # The held-out benchmark: 4 other days, >= 96 times at the study's stride for T = 4.
+    assert holdout.size == 128 and holdout.scenarios == 4 and holdout.frames == 4 * (96 - 1)
+
+
+def test_project_study_benchmark_has_many_held_out_times():
+    """studies/*.yaml score the synthetic benchmark at >= 96 times of several independent days."""
+    from qpe.data.samples import target_indices
+    from qpe.settings import read_yaml_mapping
+
+    holdout = read_catalog(default_catalog_path())["holdout"].synth_config()
+    usable = target_indices(holdout.times.values, 4)
+    for study in ("demo", "gpu"):
+        spec = next(b for b in read_yaml_mapping(REPO / "studies" / f"{study}.yaml", "study")["benchmarks"]
+                    if b["name"] == "synthetic")
+        times = usable[:: spec.get("stride", 1)]
+        assert min(times.size, spec.get("max_times") or times.size) >= 96, study
+        assert len(set(holdout.times[times].normalize())) == 4, study
 
 
 def test_ensure_builds_once_and_equals_the_generator(catalog):
@@ -43,6 +65,18 @@ def test_ensure_builds_once_and_equals_the_generator(catalog):
     xr.testing.assert_equal(ds["rain"].load().reset_coords(drop=True), expected["rain"].reset_coords(drop=True))
     mtime = path.stat().st_mtime_ns
     assert ensure_dataset("tiny", catalog=catalog) == path and path.stat().st_mtime_ns == mtime
+
+
+def test_a_catalog_entry_of_independent_scenarios_builds(tmp_path):
+    (tmp_path / "data").mkdir()
+    path = tmp_path / "data" / "catalog.yaml"
+    path.write_text("format: qpe-data-catalog\nversion: 1\ndatasets:\n  days:\n    path: data/days.zarr\n"
+                    "    synth: {hours: 2, scenario_hours: 1, size: 32, seed: 3}\n")
+    ds = open_paired(ensure_dataset("days", catalog=path))
+    expected = generate_paired(SynthConfig(hours=2, scenario_hours=1, size=32, seed=3))
+    np.testing.assert_array_equal(ds["ir"].values, expected["ir"].values)
+    np.testing.assert_array_equal(ds["time"].values, expected["time"].values)
+    assert ds.sizes["time"] == 6 and ds.attrs["synthetic_scenarios"] == expected.attrs["synthetic_scenarios"]
 
 
 def test_unknown_name_lists_the_known_ones(catalog):
