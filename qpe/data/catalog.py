@@ -8,6 +8,14 @@
       synth: {hours: 48, size: 256, seed: 0}    # SynthConfig fields over the calibrated defaults
       rain_from: ../shared/data/opera/*/*.hdf    # optional: semi-synthetic, real OPERA rain
 
+A semi-synthetic set of several radar sources lists them, and the side of the square each day is cut
+to (:func:`qpe.data.radar_days.radar_days_paired`)::
+
+    rain_from:                                   # one part per source
+      - {files: ../shared/data/knmi/*/*.h5, source: knmi}
+      - {files: ../shared/data/fmi/*/*.pgm.gz, source: fmi, zr: [223, 1.53], step_rule: instant}
+    box: 192                                     # pixels
+
 Generated data are never committed: :func:`ensure_dataset` builds a missing entry (deterministic for
 its settings) and returns its path, so the demo, the training configs and the study name data, not files.
 """
@@ -20,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qpe.data.radar_days import RainPart
 from qpe.errors import InputError, MissingInputError
 from qpe.settings import read_yaml_mapping
 
@@ -51,6 +60,10 @@ class CatalogEntry:
         :class:`~qpe.data.synthetic.SynthConfig` fields that differ from the calibrated defaults.
     rain_from : str or None
         Glob of OPERA files (absolute) for a semi-synthetic dataset; None for a fully synthetic one.
+    rain_parts : tuple of RainPart
+        Radar files of several sources (globs absolute) for a semi-synthetic set of radar days.
+    box : int or None
+        Side of each radar day's square, pixels (with ``rain_parts``).
     """
 
     name: str
@@ -58,6 +71,8 @@ class CatalogEntry:
     description: str = ""
     synth: dict[str, Any] = field(default_factory=dict)
     rain_from: str | None = None
+    rain_parts: tuple[RainPart, ...] = ()
+    box: int | None = None
 
     @property
     def exists(self) -> bool:
@@ -70,7 +85,16 @@ class CatalogEntry:
         return SynthConfig.from_dict(self.synth)
 
     def radar_files(self) -> list[str]:
-        """The OPERA files of a semi-synthetic entry; one clear error when there are none."""
+        """The radar files of a semi-synthetic entry; one clear error when a glob matches none."""
+        if self.rain_parts:
+            files = []
+            for part in self.rain_parts:
+                found = sorted(glob.glob(part.files))
+                if not found:
+                    raise InputError(
+                        f"dataset {self.name!r} needs radar files matching {part.files}, found none")
+                files += found
+            return files
         files = sorted(glob.glob(self.rain_from)) if self.rain_from else []
         if not files:
             raise InputError(f"dataset {self.name!r} needs OPERA files matching {self.rain_from}, found none")
@@ -102,22 +126,69 @@ def _entry(name: str, spec: object, root: Path, catalog: Path) -> CatalogEntry:
     """One catalog entry from its YAML mapping; one clear line for a malformed one."""
     if not isinstance(spec, dict) or not isinstance(spec.get("path"), str) or not spec["path"].strip():
         raise InputError(f"catalog entry {name!r} in {catalog} needs a 'path' (text)")
-    unknown = set(spec) - {"path", "description", "synth", "rain_from"}
+    unknown = set(spec) - {"path", "description", "synth", "rain_from", "box"}
     if unknown:
         fields = ", ".join(sorted(map(str, unknown)))
         raise InputError(f"catalog entry {name!r} has unknown field(s) {fields}")
     synth, rain_from = spec.get("synth") or {}, spec.get("rain_from")
     if not isinstance(synth, dict):
         raise InputError(f"catalog entry {name!r} in {catalog}: 'synth' must be a mapping of settings")
-    if rain_from is not None and not isinstance(rain_from, str):
-        raise InputError(f"catalog entry {name!r} in {catalog}: 'rain_from' must be a glob pattern (text)")
+    parts = _rain_parts(name, rain_from, root, catalog) if isinstance(rain_from, list) else ()
+    if rain_from is not None and not isinstance(rain_from, (str, list)):
+        raise InputError(
+            f"catalog entry {name!r} in {catalog}: 'rain_from' must be a glob pattern (text) or a list of "
+            "parts"
+        )
+    box = spec.get("box")
+    if box is not None and not parts:
+        raise InputError(
+            f"catalog entry {name!r} in {catalog}: 'box' goes with a list of radar parts in 'rain_from'")
+    if parts and (isinstance(box, bool) or not isinstance(box, int) or box < 8):
+        raise InputError(
+            f"catalog entry {name!r} in {catalog}: 'box' must be a whole number of pixels >= 8, got {box!r}")
     return CatalogEntry(
         name=name,
         path=(root / spec["path"]).resolve(),
         description=" ".join(str(spec.get("description", "")).split()),
         synth=dict(synth),
-        rain_from=str(root / rain_from) if rain_from else None,
+        rain_from=str(root / rain_from) if isinstance(rain_from, str) and rain_from else None,
+        rain_parts=parts,
+        box=box,
     )
+
+
+#: Fields of one radar part of a catalog entry's ``rain_from`` list.
+PART_FIELDS = ("files", "source", "zr", "step_rule")
+
+
+def _rain_parts(name: str, items: list, root: Path, catalog: Path) -> tuple[RainPart, ...]:
+    """The radar parts of a ``rain_from`` list; one clear line for a malformed one."""
+    where = f"catalog entry {name!r} in {catalog}"
+    if not items:
+        raise InputError(f"{where}: 'rain_from' lists no radar parts")
+    parts = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("files"), str) or not item["files"].strip():
+            raise InputError(f"{where}: rain_from part {i + 1} needs 'files' (a glob pattern)")
+        unknown = set(item) - set(PART_FIELDS)
+        if unknown:
+            fields = ", ".join(sorted(map(str, unknown)))
+            raise InputError(f"{where}: rain_from part {i + 1} has unknown field(s) {fields}")
+        source, zr, rule = item.get("source"), item.get("zr"), item.get("step_rule", "instant")
+        if source is not None and not isinstance(source, str):
+            raise InputError(f"{where}: rain_from part {i + 1}: 'source' must be a source name (text)")
+        numbers = isinstance(zr, list) and all(_is_number(v) for v in zr)
+        if zr is not None and not (numbers and len(zr) == 2):
+            raise InputError(f"{where}: rain_from part {i + 1}: 'zr' must be two numbers [a, b] (Z = a R^b)")
+        if rule not in ("instant", "mean"):
+            raise InputError(
+                f"{where}: rain_from part {i + 1}: 'step_rule' must be instant or mean, got {rule!r}")
+        parts.append(RainPart(str(root / item["files"]), source, tuple(map(float, zr)) if zr else None, rule))
+    return tuple(parts)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def get_entry(name: str, catalog: str | os.PathLike | None = None) -> CatalogEntry:
@@ -135,9 +206,13 @@ def build_dataset(entry: CatalogEntry, *, progress: bool = False) -> Path:
     from qpe.data.synthetic import generate_paired, semisynthetic_paired
 
     config = entry.synth_config()
-    radar_files = entry.radar_files() if entry.rain_from else []
+    radar_files = entry.radar_files() if entry.rain_from or entry.rain_parts else []
     check_dataset_output(entry.path, radar_files)
-    if entry.rain_from:
+    if entry.rain_parts:
+        from qpe.data.radar_days import radar_days_paired
+
+        ds = radar_days_paired(entry.rain_parts, config, box=entry.box, progress=progress)
+    elif entry.rain_from:
         ds = semisynthetic_paired(radar_files, config, progress=progress)
     else:
         ds = generate_paired(config, progress=progress)

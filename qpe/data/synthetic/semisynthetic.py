@@ -251,18 +251,19 @@ def ir_from_rain(
 
 
 def semisynthetic_paired(
-    radar_files, config: SynthConfig | None = None, *, region: str = "france", progress: bool = False
+    radar_files, config: SynthConfig | None = None, *, region: str | None = None, progress: bool = False
 ) -> xr.Dataset:
-    """A semi-synthetic paired dataset: real OPERA rain as truth, simulated SEVIRI IR.
+    """A semi-synthetic paired dataset: real radar rain as truth, simulated SEVIRI IR.
 
     Parameters
     ----------
     radar_files : str, path-like or sequence
-        Glob pattern(s) or paths of OPERA ODIM HDF5 composites (see :func:`qpe.data.readers.read_radar`).
+        Glob pattern(s) or paths of radar files of one source: OPERA ODIM HDF5 composites, or KNMI,
+        MeteoSwiss or FMI 5-minute files (see :func:`qpe.data.readers.read_radar_source`).
     config : SynthConfig, optional
         Seed, channels, pixel size and the cloud and IR settings; grid and times come from the files.
-    region : str
-        Named region the radar is cropped to.
+    region : str, optional
+        Named region the radar is cropped to; by default the source's (``france`` for OPERA).
     progress : bool
         Show progress bars.
 
@@ -271,10 +272,10 @@ def semisynthetic_paired(
     xarray.Dataset
         The radar dataset (``rain`` mm/h, quality, outlier flags) with ``ir`` (time, channel, y, x) in K.
     """
-    from qpe.data.readers import read_radar
+    from qpe.data.readers import read_radar_source
 
     cfg = _without_scenarios(config or SynthConfig())
-    radar = read_radar(radar_files, region=region, pixel_km=cfg.pixel_km, progress=progress)
+    radar = read_radar_source(radar_files, region=region, pixel_km=cfg.pixel_km, progress=progress)
     ds = radar.assign(ir=ir_from_rain(radar["rain"], cfg, progress=progress))
     ds.attrs["source"] = f"qpe semi-synthetic: IR simulated (seed {cfg.seed}) for {radar.attrs['source']}"
     ds.attrs["synthetic_config"] = cfg.to_yaml()
