@@ -3,17 +3,20 @@
     result = run_study(load_study("studies/demo.yaml", quick=False), "results/demo")
 
 :mod:`~qpe.study.config` (settings and the quick profile), :mod:`~qpe.study.plan` (what is trained and
-scored), :mod:`~qpe.study.metrics` (headline numbers), :mod:`~qpe.study.hypotheses` (verdicts),
-:mod:`~qpe.study.page` (study.md / study.html) and :mod:`~qpe.study.run` (the whole run).
+scored), :mod:`~qpe.study.metrics` (headline numbers and their bootstrap replicates),
+:mod:`~qpe.study.intervals` (an interval, what was resampled), :mod:`~qpe.study.hypotheses` (the
+decision rules and verdicts), :mod:`~qpe.study.page` (study.md / study.html) and :mod:`~qpe.study.run`
+(the whole run).
 """
 
 from qpe.study.config import BenchmarkSpec, ModelSpec, StudyConfig, load_study
 from qpe.study.hypotheses import Verdict, judge
-from qpe.study.metrics import headline_metrics
+from qpe.study.metrics import Headline, headline_metrics, measure_headline
 from qpe.study.run import StudyResult, run_study
 
 __all__ = [
     "BenchmarkSpec",
+    "Headline",
     "ModelSpec",
     "StudyConfig",
     "StudyResult",
@@ -21,5 +24,6 @@ __all__ = [
     "headline_metrics",
     "judge",
     "load_study",
+    "measure_headline",
     "run_study",
 ]

@@ -16,7 +16,11 @@
     benchmarks:
       - {name: synthetic, data: holdout, stride: 4}
       - {name: semisynthetic, data: opera-semisynthetic, optional: true, stride: 4, box: [...]}
-    evaluation: {members: 4, seed: 0, n_resamples: 200}
+    members: 4
+    seed: 0
+    n_resamples: 200                       # bootstrap replicates of every interval (0: none)
+    bootstrap_unit: auto                   # day, time (within days) or auto: days from 5 days up
+    confidence: 0.95                       # coverage of the intervals that decide the hypotheses
     quick: {training: {optim: {steps: 40}}, ...}      # deep-merged over the above by --quick
 
 Mappings of ``quick`` are merged key by key into the main settings; lists and values replace them.
@@ -33,6 +37,7 @@ from typing import Any
 from qpe.errors import InputError, QpeError
 from qpe.models.sampling import FAMILIES, family_samplers
 from qpe.settings import from_mapping, plain, read_yaml_mapping
+from qpe.verify.bootstrap import UNITS
 from qpe.verify.pairs import DEFAULT_SCALES_KM, DEFAULT_THRESHOLDS
 
 
@@ -127,6 +132,8 @@ class StudyConfig:
     thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
     scales_km: tuple[float, ...] = DEFAULT_SCALES_KM
     n_resamples: int = 200
+    bootstrap_unit: str = "auto"
+    confidence: float = 0.95
     title: str = ""
     profile: str = "full"
 
@@ -156,6 +163,10 @@ class StudyConfig:
             raise InputError(f"study frames must be between 1 and 8, got {list(self.frames)}")
         if self.members < 2:
             raise InputError("a study needs at least 2 ensemble members (CRPS, rank histograms)")
+        if self.bootstrap_unit not in ("auto", *UNITS):
+            raise InputError(f"bootstrap_unit must be auto, {' or '.join(UNITS)}, got {self.bootstrap_unit!r}")
+        if not 0 < self.confidence < 1:
+            raise InputError(f"confidence must lie in (0, 1), got {self.confidence}")
 
     def model(self, name: str) -> ModelSpec:
         return next(m for m in self.models if m.name == name)

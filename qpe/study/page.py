@@ -1,8 +1,14 @@
 """The study page: ``study.md`` and ``study.html`` with the headline tables, verdicts and figures.
 
+Every headline number is shown with its bootstrap interval (``0.153 [0.121, 0.187]``); each benchmark
+says what it was measured on (held-out times and days) and what was resampled (UTC days, or times within
+days); each verdict names the interval(s) that decided it, and the decision rules are printed as a table
+(:func:`qpe.study.hypotheses.rules_table`).
+
 Figures (``figures/<benchmark>_*.png``): quality against network evaluations (the cost axis), the
-headline scores of each family at its reference K for every T, and the power-spectrum ratio and
-exceedance curves of those reference models (drawn by :mod:`qpe.evaluation.figures`).
+headline scores of each family at its reference K for every T (with their intervals), and the
+power-spectrum ratio and exceedance curves of those reference models (drawn by
+:mod:`qpe.evaluation.figures`).
 """
 
 from __future__ import annotations
@@ -16,20 +22,22 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from qpe.evaluation.figures import exceedance_curves, model_colors, power_spectrum_ratio
-from qpe.study.hypotheses import Roles
-from qpe.study.metrics import PSD_BAND_KM
+from qpe.study.hypotheses import CONVENTIONS, Roles, rules_table
+from qpe.study.metrics import PLACEMENT, PSD_BAND_KM, Headline
 from qpe.study.plan import variant_name
 
-#: Headline columns: (column of the metrics table, header, number format).
+#: Headline columns: (column of the metrics table, header, number format, with an interval).
 HEADLINE = (
-    ("csi_1", "CSI 1 mm/h", "{:.3f}"),
-    ("csi_01", "CSI 0.1 mm/h", "{:.3f}"),
-    ("fss_5_32", "FSS 5 mm/h 32 km", "{:.3f}"),
-    ("psd_ratio", f"PSD ratio {PSD_BAND_KM[0]:g}-{PSD_BAND_KM[1]:g} km", "{:.2f}"),
-    ("wet_fraction_ratio", "wet fraction / radar", "{:.2f}"),
-    ("p99_ratio", "p99 / radar", "{:.2f}"),
-    ("crps", "CRPS mm/h", "{:.4f}"),
-    ("nfe", "NFE", "{:.0f}"),
+    (PLACEMENT, "placement: CSI matched wet fraction 1 mm/h", "{:.3f}", True),
+    ("csi_1", "CSI 1 mm/h", "{:.3f}", True),
+    ("csi_01", "CSI 0.1 mm/h", "{:.3f}", True),
+    ("fss_5_32", "FSS 5 mm/h 32 km", "{:.3f}", True),
+    ("psd_ratio", f"PSD ratio {PSD_BAND_KM[0]:g}-{PSD_BAND_KM[1]:g} km", "{:.2f}", True),
+    ("wet_fraction_ratio", "wet fraction / radar", "{:.2f}", True),
+    ("p99_ratio", "p99 / radar", "{:.2f}", True),
+    ("crps", "fair CRPS mm/h (U-Net: MAE)", "{:.4f}", True),
+    ("spread_skill", "spread/skill (fair)", "{:.2f}", True),
+    ("nfe", "NFE", "{:.0f}", False),
 )
 
 
@@ -42,12 +50,22 @@ def reference_models(result, frames: int | None = None) -> list[str]:
     return names
 
 
-def headline_frame(table: pd.DataFrame, models: list[str]) -> pd.DataFrame:
-    rows = table.loc[[m for m in models if m in table.index]]
-    out = pd.DataFrame(index=rows.index)
-    for column, header, fmt in HEADLINE:
-        out[header] = [fmt.format(v) if np.isfinite(v) else "-" for v in rows[column].astype(float)]
+def headline_frame(headline: Headline, models: list[str]) -> pd.DataFrame:
+    """The headline columns of ``models`` as text, each number with its interval."""
+    rows = [m for m in models if m in headline.values.index]
+    out = pd.DataFrame(index=pd.Index(rows, name="model"))
+    for column, header, fmt, with_interval in HEADLINE:
+        out[header] = [headline.interval(m, column).format(fmt) if with_interval
+                       else "-" if not np.isfinite(headline.values.loc[m, column])
+                       else fmt.format(headline.values.loc[m, column]) for m in rows]
     return out
+
+
+def rules_frame() -> pd.DataFrame:
+    """The decision rules (:func:`qpe.study.hypotheses.rules_table`) as a table."""
+    rows = rules_table()
+    return pd.DataFrame({"statistic": [r[1] for r in rows], "its interval must have": [r[2] for r in rows]},
+                        index=pd.Index([r[0] for r in rows], name="hypothesis"))
 
 
 def inline_html(text: str) -> str:
@@ -57,14 +75,14 @@ def inline_html(text: str) -> str:
 
 
 def _markdown(frame: pd.DataFrame) -> str:
-    header = "| model | " + " | ".join(frame.columns) + " |"
+    header = f"| {frame.index.name or 'model'} | " + " | ".join(frame.columns) + " |"
     rule = "|---" * (len(frame.columns) + 1) + "|"
     rows = [f"| {name} | " + " | ".join(map(str, row)) + " |" for name, row in frame.iterrows()]
     return "\n".join([header, rule, *rows])
 
 
 def _html_table(frame: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["model", *frame.columns])
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in [frame.index.name or "model", *frame.columns])
     body = "".join(
         "<tr><th>" + html.escape(str(name)) + "</th>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row)
         + "</tr>" for name, row in frame.iterrows())
@@ -73,11 +91,12 @@ def _html_table(frame: pd.DataFrame) -> str:
 
 # -- figures -------------------------------------------------------------------------------------------------
 def cost_figure(table: pd.DataFrame, result) -> Figure:
-    """CSI at 1 mm/h, CRPS, spectral ratio and p99 ratio against network evaluations, per family and T."""
+    """Placement, fair CRPS, spectral ratio and p99 ratio against network evaluations, per family and T."""
     config = result.config
     fig = Figure(figsize=(12, 8), layout="constrained")
     axes = fig.subplots(2, 2).ravel()
-    panels = (("csi_1", "CSI at 1 mm/h (higher is better)"), ("crps", "CRPS, mm/h (lower is better)"),
+    panels = ((PLACEMENT, "placement: CSI at matched wet fraction, 1 mm/h (higher is better)"),
+              ("crps", "fair CRPS (U-Net: MAE), mm/h (lower is better)"),
               ("psd_ratio", f"PSD ratio {PSD_BAND_KM[0]:g}-{PSD_BAND_KM[1]:g} km (1 = radar)"),
               ("p99_ratio", "wet p99 / radar (1 = radar)"))
     samplers = [m for m in config.models if m.steps]
@@ -118,12 +137,13 @@ def cost_figure(table: pd.DataFrame, result) -> Figure:
     return fig
 
 
-def headline_figure(table: pd.DataFrame, result) -> Figure:
-    """Bars of the headline scores of each family at its reference K, one bar per T."""
+def headline_figure(headline: Headline, result) -> Figure:
+    """Bars of the headline scores of each family at its reference K, one bar per T, with their
+    bootstrap intervals as error bars."""
     config = result.config
-    columns = (("csi_1", "CSI 1 mm/h"), ("fss_5_32", "FSS 5 mm/h, 32 km"), ("crps", "CRPS, mm/h"),
-               ("psd_ratio", "PSD ratio 8-32 km"), ("wet_fraction_ratio", "wet fraction / radar"),
-               ("p99_ratio", "p99 / radar"))
+    columns = ((PLACEMENT, "placement: CSI matched, 1 mm/h"), ("fss_5_32", "FSS 5 mm/h, 32 km"),
+               ("crps", "fair CRPS (U-Net: MAE), mm/h"), ("psd_ratio", "PSD ratio 8-32 km"),
+               ("wet_fraction_ratio", "wet fraction / radar"), ("p99_ratio", "p99 / radar"))
     fig = Figure(figsize=(13, 6.5), layout="constrained")
     axes = fig.subplots(2, 3).ravel()
     families = [m.name for m in config.models] + (["ir_rule"] if config.baseline is not None else [])
@@ -131,19 +151,23 @@ def headline_figure(table: pd.DataFrame, result) -> Figure:
     width = 0.8 / len(frames)
     for ax, (column, title) in zip(axes, columns):
         for j, t in enumerate(frames):
-            values = []
+            intervals = []
             for name in families:
                 key = "ir_rule" if name == "ir_rule" else variant_name(name, t, config.model(name).reference_steps)
-                values.append(table.loc[key, column] if key in table.index else np.nan)
+                intervals.append(headline.interval(key, column) if key in headline.values.index else None)
+            values = np.array([i.value if i else np.nan for i in intervals])
+            errors = np.array([[i.value - i.low, i.high - i.value] if i and i.defined else [np.nan, np.nan]
+                               for i in intervals]).T
             ax.bar(np.arange(len(families)) + (j - (len(frames) - 1) / 2) * width, values, width,
-                   label=f"T={t}", alpha=0.85)
+                   yerr=errors if np.isfinite(errors).any() else None, capsize=3, label=f"T={t}", alpha=0.85)
         if column in ("psd_ratio", "wet_fraction_ratio", "p99_ratio"):
             ax.axhline(1.0, color="black", linewidth=1.5)
         ax.set_xticks(np.arange(len(families)), families, rotation=20, fontsize=8)
         ax.set_title(title)
         ax.grid(True, axis="y", alpha=0.3)
     axes[0].legend()
-    fig.suptitle("Headline scores at each family's reference K (IR rule: T = 1)")
+    fig.suptitle(f"Headline scores at each family's reference K (IR rule: T = 1), "
+                 f"{headline.resampling.confidence:.0%} intervals")
     return fig
 
 
@@ -164,21 +188,24 @@ def write_study_page(result) -> tuple[Path, Path]:
         subset = bench.scores.sel(model=[m for m in focus if m in bench.scores["model"].values])
         figures = {
             "cost": _save(cost_figure(table, result), out / "figures" / f"{name}_cost.png"),
-            "headline": _save(headline_figure(table, result), out / "figures" / f"{name}_headline.png"),
+            "headline": _save(headline_figure(bench.headline, result), out / "figures" / f"{name}_headline.png"),
             "spectra": _save(power_spectrum_ratio(subset), out / "figures" / f"{name}_spectra.png"),
             "exceedance": _save(exceedance_curves(subset), out / "figures" / f"{name}_exceedance.png"),
         }
-        headline = headline_frame(table, reference_models(result))
-        full = headline_frame(table, list(table.index))
+        headline = headline_frame(bench.headline, reference_models(result))
+        full = headline_frame(bench.headline, list(table.index))
         verdicts_md = "\n\n".join(
-            f"**H{v.number} — {v.label}.** {v.statement}.\n\n" + "\n".join(f"- {e}" for e in v.evidence)
-            for v in bench.verdicts)
-        times = f"{len(bench.times)} times, {bench.times[0]:%Y-%m-%d %H:%M} .. {bench.times[-1]:%Y-%m-%d %H:%M} UTC"
+            f"**H{v.number} — {v.label}.** {v.statement}.\n\nDecided by:\n\n"
+            + "\n".join(f"- {d}" for d in v.decision or ["nothing to compare (models missing)"])
+            + "\n\n<details><summary>Every check</summary>\n\n" + "\n".join(f"- {e}" for e in v.evidence)
+            + "\n\n</details>" for v in bench.verdicts)
+        times = f"{bench.times[0]:%Y-%m-%d %H:%M} .. {bench.times[-1]:%Y-%m-%d %H:%M} UTC"
+        measured = f"Held-out data: {bench.headline.resampling.describe()}"
         size = f"{bench.scores.attrs.get('data', bench.spec.data)}"
         sections_md.append("\n\n".join([
             f"## Benchmark `{name}`: {bench.spec.description or bench.spec.data}",
-            f"Data `{size}`, {times}; scored in {bench.seconds / 60:.1f} min. Full evaluation outputs: "
-            f"[`{name}/report.html`]({name}/report.html), [`{name}/scores.csv`]({name}/scores.csv).",
+            (f"Data `{size}`, {times}; scored in {bench.seconds / 60:.1f} min. {measured}. Full evaluation "
+             f"outputs: [`{name}/report.html`]({name}/report.html), [`{name}/scores.csv`]({name}/scores.csv)."),
             "### Headline (each family at its reference K)", _markdown(headline),
             "### Hypotheses", verdicts_md,
             *(f"![{k}](figures/{p.name})" for k, p in figures.items()),
@@ -186,12 +213,15 @@ def write_study_page(result) -> tuple[Path, Path]:
         ]))
         verdicts_html = "".join(
             f"<div class='verdict {'ok' if v.holds else 'no' if v.holds is False else 'na'}'><b>H{v.number} — "
-            f"{html.escape(v.label)}.</b> {html.escape(v.statement)}.<ul>"
-            + "".join(f"<li>{html.escape(e)}</li>" for e in v.evidence) + "</ul></div>" for v in bench.verdicts)
+            f"{html.escape(v.label)}.</b> {html.escape(v.statement)}.<br>Decided by:<ul>"
+            + "".join(f"<li>{html.escape(d)}</li>" for d in v.decision or ["nothing to compare (models missing)"])
+            + "</ul><details><summary>Every check</summary><ul>"
+            + "".join(f"<li>{html.escape(e)}</li>" for e in v.evidence) + "</ul></details></div>"
+            for v in bench.verdicts)
         sections_html.append(
             f"<h2>Benchmark <code>{html.escape(name)}</code>: {html.escape(bench.spec.description or bench.spec.data)}</h2>"
             f"<p>Data <code>{html.escape(size)}</code>, {html.escape(times)}; scored in {bench.seconds / 60:.1f} min. "
-            f"Full outputs: <a href='{name}/report.html'>{name}/report.html</a>, "
+            f"{html.escape(measured)}. Full outputs: <a href='{name}/report.html'>{name}/report.html</a>, "
             f"<a href='{name}/scores.csv'>{name}/scores.csv</a>.</p>"
             f"<h3>Headline (each family at its reference K)</h3>{_html_table(headline)}"
             f"<h3>Hypotheses</h3>{verdicts_html}"
@@ -204,18 +234,14 @@ def write_study_page(result) -> tuple[Path, Path]:
         f"`{config.train_data}` ({train_minutes:.1f} min of training this run), plus the IR probability-matching "
         f"rule. Each generative model draws {config.members} members; ensemble scores are means over members "
         f"(they judge one realisation). Reference K: {steps}. Residual flow = `{roles.residual}` on "
-        f"`{roles.unet}`."
+        f"`{roles.unet}`. Every number is shown with its {config.confidence:.0%} bootstrap interval, "
+        "`value [low, high]`."
     )
     skipped = "".join(f"\n\nBenchmark `{k}` skipped: {v}" for k, v in result.skipped.items())
-    conventions = (
-        "Conventions: H1-H3 concern the largest T; 'at K <= 8' holds when some K <= 8 meets every condition; "
-        "the spectral ratio must lie in range over every wavelength bin of 8-32 km; H3's realism match allows "
-        "0.05 more error than DDPM at its largest K on |log PSD ratio|, |wet fraction ratio - 1| and "
-        "|p99 ratio - 1| with a tenth of its network evaluations; H4 compares each family at its reference K "
-        "(the U-Net's CRPS is its mean absolute error)."
-    )
+    rules = rules_frame()
     title = config.title or f"qpe study {config.name}"
-    md = "\n\n".join([f"# {title}", intro + skipped, conventions, *sections_md]) + "\n"
+    md = "\n\n".join([f"# {title}", intro + skipped, "## How the hypotheses are decided",
+                        "\n".join(f"- {c}" for c in CONVENTIONS), _markdown(rules), *sections_md]) + "\n"
     md_path = out / "study.md"
     md_path.write_text(md)
     style = ("body{font-family:system-ui,sans-serif;max-width:1300px;margin:2em auto;padding:0 1em}"
@@ -227,7 +253,9 @@ def write_study_page(result) -> tuple[Path, Path]:
             f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1><p>{inline_html(intro)}</p>"
             + "".join(f"<p>Benchmark <code>{html.escape(k)}</code> skipped: {html.escape(v)}</p>"
                       for k, v in result.skipped.items())
-            + f"<p><small>{html.escape(conventions)}</small></p>" + "".join(sections_html) + "</body></html>")
+            + "<h2>How the hypotheses are decided</h2><ul>"
+            + "".join(f"<li>{inline_html(c)}</li>" for c in CONVENTIONS) + f"</ul>{_html_table(rules)}"
+            + "".join(sections_html) + "</body></html>")
     html_path = out / "study.html"
     html_path.write_text(page)
     return md_path, html_path

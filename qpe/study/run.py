@@ -5,7 +5,8 @@
     results/demo/study.yaml                 the resolved settings (profile full or quick)
     results/demo/models/<model>_t<T>/       checkpoints (and their resumable .state beside them)
     results/demo/models/ir_rule.yaml        the fitted baseline
-    results/demo/<benchmark>/               qpe evaluate outputs: scores.nc, scores.csv, figures, report.html
+    results/demo/<benchmark>/               qpe evaluate outputs: scores.nc, scores.csv, figures, report.html,
+                                            statistics/<model>.nc (per-day or per-time, to re-bootstrap)
     results/demo/study.md, study.html       the comparison page (headline tables, hypotheses, figures)
 
 A second run reuses what exists: trained checkpoints are kept (an interrupted training resumes), and
@@ -14,6 +15,7 @@ estimates come from the on-disk cache (``results/demo/cache``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -27,30 +29,36 @@ import yaml
 from qpe.data.catalog import resolve_data
 from qpe.data.paired import open_paired
 from qpe.errors import DatasetError, MissingInputError
-from qpe.evaluation import EvaluationConfig, evaluate_period, write_outputs
+from qpe.evaluation import EvaluationConfig, accumulate_period, summarize_scores, write_outputs
 from qpe.inference.cache import EstimateCache
 from qpe.inference.engine import EstimateConfig
 from qpe.inference.rule import IRRuleEstimator
 from qpe.models.ir_rule import fit_ir_rule
 from qpe.study.config import BenchmarkSpec, StudyConfig
 from qpe.study.hypotheses import Verdict, judge
-from qpe.study.metrics import headline_metrics
+from qpe.study.metrics import Headline, measure_headline
 from qpe.study.plan import study_estimators, training_runs
 from qpe.training import state_dir, train
 from qpe.training.state import has_state
 from qpe.verify import ScoreConfig
+from qpe.verify.bootstrap import choose_unit
 
 
 @dataclass
 class BenchmarkResult:
-    """The scores, headline table and verdicts of one benchmark."""
+    """The scores, headline (with intervals) and verdicts of one benchmark."""
 
     spec: BenchmarkSpec
     scores: xr.Dataset
-    table: pd.DataFrame
+    headline: Headline
     verdicts: list[Verdict]
     times: pd.DatetimeIndex
     seconds: float
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The headline values, one row per model."""
+        return self.headline.values
 
 
 @dataclass
@@ -102,6 +110,13 @@ def benchmark_times(ds: xr.Dataset, spec: BenchmarkSpec, frames: int) -> pd.Date
     return index[usable]
 
 
+def bootstrap_unit(config: StudyConfig, times: pd.DatetimeIndex) -> str:
+    """The study's resampling unit for a benchmark's times: as configured, or by the number of UTC days."""
+    if config.bootstrap_unit != "auto":
+        return config.bootstrap_unit
+    return choose_unit(int(np.unique(times.values.astype("datetime64[D]")).size))
+
+
 def run_study(
     config: StudyConfig,
     out: str | os.PathLike,
@@ -136,6 +151,7 @@ def run_study(
         scores=ScoreConfig(thresholds=config.thresholds, scales_km=config.scales_km),
         estimate=EstimateConfig(members=config.members, seed=config.seed),
         n_resamples=config.n_resamples,
+        confidence=config.confidence,
     )
     cache = EstimateCache(out / "cache")
     for spec in config.benchmarks:
@@ -151,11 +167,14 @@ def run_study(
         log(f"[study] scoring {len(estimators)} models on {spec.name}: {len(times)} times of "
             f"{ds.sizes['y']} x {ds.sizes['x']} pixels, {config.members} members")
         start = time.perf_counter()
-        scores = evaluate_period(ds.load(), estimators, times=times, config=evaluation, scheduler=scheduler,
-                                 cache=cache, progress=progress)
+        settings = dataclasses.replace(evaluation, bootstrap_unit=bootstrap_unit(config, times))
+        accumulators, info = accumulate_period(ds.load(), estimators, times=times, config=settings,
+                                               scheduler=scheduler, cache=cache, progress=progress)
+        scores = summarize_scores(accumulators, info, settings)
+        headline = measure_headline(scores, accumulators, settings)
         seconds = time.perf_counter() - start
-        write_outputs(scores, out / spec.name)
-        table = headline_metrics(scores)
-        result.benchmarks.append(BenchmarkResult(spec, scores, table, judge(table, config), times, seconds))
+        write_outputs(scores, out / spec.name, accumulators=accumulators)
+        log(f"[study] {spec.name}: {headline.resampling.describe()}")
+        result.benchmarks.append(BenchmarkResult(spec, scores, headline, judge(headline, config), times, seconds))
     write_study_page(result)
     return result
