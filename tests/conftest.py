@@ -35,6 +35,24 @@ def opera_files(opera_dir: Path) -> list[Path]:
 
 
 @pytest.fixture(scope="session")
+def knmi_dir() -> Path:
+    """../shared/data/knmi/20100826: 92 KNMI 5-minute accumulation HDF5 files, 00:00-07:35 UTC."""
+    return _shared("knmi/20100826")
+
+
+@pytest.fixture(scope="session")
+def mch_dir() -> Path:
+    """../shared/data/mch: MeteoSwiss AQC GIF files of 2015-05-15, 2016-07-11 and 2017-01-31 (40 each)."""
+    return _shared("mch")
+
+
+@pytest.fixture(scope="session")
+def fmi_dir() -> Path:
+    """../shared/data/fmi: FMI PGM reflectivity composites of 2016-09-28 and 2017-05-09 (40 each)."""
+    return _shared("fmi")
+
+
+@pytest.fixture(scope="session")
 def crr_dir() -> Path:
     """../shared/data/nwcsaf_crr/20180601: 12 NWC SAF CRR NetCDF files, 12:00-14:45 UTC."""
     return _shared("nwcsaf_crr/20180601")

@@ -16,8 +16,9 @@ def add_grid_options(
 ) -> None:
     """``--region NAME [--pixel-km KM] | --grid-like PATH``: the target grid of a command."""
     target = parser.add_mutually_exclusive_group(required=required and default_region is None)
+    default = default_help or default_region or "none"
     target.add_argument("--region", default=default_region,
-                        help=f"named region, e.g. france, europe (default: {default_help or default_region or 'none'})")
+                        help=f"named region, e.g. france, europe (default: {default})")
     target.add_argument("--grid-like", metavar="PATH", help="use the grid of this paired dataset (.zarr/.nc)")
     parser.add_argument("--pixel-km", type=float, default=2.0,
                         help="pixel size of the region grid, km (default 2)")
@@ -53,10 +54,12 @@ def grid_from_options(args: argparse.Namespace):
 
 def register(commands: argparse._SubParsersAction) -> None:
     radar = commands.add_parser(
-        "radar", help="read radar files (OPERA, KNMI, MeteoSwiss, FMI) into a rain dataset, with quality control",
+        "radar",
+        help="read radar files (OPERA, KNMI, MeteoSwiss, FMI) into a rain dataset, with quality control",
         description="Read radar rain into a radar dataset in the paired layout: OPERA ODIM HDF5 rain-rate "
                     "composites, or the 5-minute files of the KNMI (HDF5 accumulations), MeteoSwiss (AQC GIF "
-                    "accumulations) and FMI (PGM reflectivity) networks through pysteps' importers, converted "
+                    "accumulations) and FMI (PGM reflectivity) networks through pysteps' importers, "
+                    "converted "
                     "to mm/h, at 15-minute steps, with outliers flagged, regridded onto the source's region "
                     "at 2 km on the OPERA projection (docs/data.md).",
     )
@@ -89,7 +92,8 @@ def _source_options(args: argparse.Namespace, source: str) -> dict:
     if source == "opera":
         for option, value in (("--zr", args.zr), ("--step-rule", args.step_rule)):
             if value is not None:
-                raise InputError(f"{option} does not apply to OPERA composites (15-minute rain rates already)")
+                raise InputError(
+                    f"{option} does not apply to OPERA composites (15-minute rain rates already)")
         return {"min_quality": args.min_quality}
     if args.min_quality is not None:
         raise InputError(f"--min-quality needs a quality index, which {source} files do not have")

@@ -11,6 +11,6 @@ from qpe.data.readers.registry import READERS, get_reader
 from qpe.data.readers.seviri import read_seviri
 
 __all__ = [
-    "NETWORKS", "RADAR_SOURCES", "READERS", "detect_source", "get_reader", "read_crr", "read_fmi", "read_knmi",
-    "read_mch", "read_network", "read_radar", "read_radar_source", "read_seviri",
+    "NETWORKS", "RADAR_SOURCES", "READERS", "detect_source", "get_reader", "read_crr", "read_fmi",
+    "read_knmi", "read_mch", "read_network", "read_radar", "read_radar_source", "read_seviri",
 ]

@@ -146,7 +146,8 @@ class RadarNetwork:
         try:
             return pd.Timestamp(pd.to_datetime(match["time"], format=self.time_format))
         except (ValueError, OverflowError):
-            raise InputError(f"{path}: {match['time']!r} in its name is not a time ({self.time_format})") from None
+            raise InputError(
+                f"{path}: {match['time']!r} in its name is not a time ({self.time_format})") from None
 
 
 NETWORKS: Mapping[str, RadarNetwork] = MappingProxyType({
@@ -217,7 +218,8 @@ def check_zr(zr: Sequence[float] | None, network: RadarNetwork) -> tuple[float, 
             f"(made by its producer with Z = {a:g} R^{b:g}), which are read as they are"
         )
     values = tuple(zr)
-    if len(values) != 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in values):
+    positive = all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in values)
+    if len(values) != 2 or not positive:
         raise InputError(f"Z-R needs two finite positive numbers a b (Z = a R^b), got {list(values)!r}")
     return (float(values[0]), float(values[1]))
 
@@ -324,7 +326,8 @@ def _in_metres(metadata: dict, path: Path) -> tuple[str, float]:
     if unit != "km":
         raise InputError(f"{path}: grid coordinates in {unit!r}, not m or km")
     if not _ELLIPSOID_AXES.search(projection):
-        raise InputError(f"{path}: a grid in km on a projection without +a/+b ({projection}) cannot be put in metres")
+        raise InputError(
+            f"{path}: a grid in km on a projection without +a/+b ({projection}) cannot be put in metres")
     return _ELLIPSOID_AXES.sub(lambda m: f"+{m['key']}={float(m['value']) * 1000.0:.10g}", projection), 1000.0
 
 
@@ -540,9 +543,9 @@ def read_network(
             + ("each step needs the files stamped t-10, t-5 and t min" if step_rule == "mean"
                else "each step needs a file stamped at :00, :15, :30 or :45")
         )
-    ds = make_paired_dataset(regridder.target, steps, rain=np.stack(fields),
-                             attrs=_attributes(net, zr_used, step_rule, max_rate, outliers, sum(counts), read_files,
-                                               regridder, left_out, skipped_note))
+    attrs = _attributes(net, zr_used, step_rule, max_rate, outliers, sum(counts), read_files, regridder,
+                        left_out, skipped_note)
+    ds = make_paired_dataset(regridder.target, steps, rain=np.stack(fields), attrs=attrs)
     ds["qc_outliers"] = xr.DataArray(
         np.array(counts, dtype="int64"), dims="time",
         attrs={"units": "1",

@@ -111,7 +111,8 @@ def detect_source(paths: Sequence[Path]) -> str:
         )
     if len(counts) > 1:
         listed = ", ".join(f"{name} {n} file{'s' * (n > 1)}" for name, n in sorted(counts.items()))
-        raise InputError(f"the input files come from several radar sources ({listed}): read one source at a time")
+        raise InputError(
+            f"the input files come from several radar sources ({listed}): read one source at a time")
     return next(iter(counts))
 
 
