@@ -73,3 +73,13 @@ def parse_utc_time(value: object, what: str = "time") -> pd.Timestamp:
     if pd.isna(stamp):
         raise InputError(f"{what} {value!r} is not an ISO 8601 time (e.g. {TIME_EXAMPLE})")
     return utc_naive(stamp)
+
+
+def day_folds(times, folds: int) -> np.ndarray:
+    """(time,) int: the fold of each time, its UTC day number modulo ``folds``.
+
+    Whole days go to one fold, so that a model trained without fold ``i`` has seen no time of those
+    days (15-minute neighbours are nearly the same scene: splitting inside a day would leak).
+    """
+    days = pd.DatetimeIndex(times).values.astype("datetime64[D]").astype("int64")
+    return (days % folds).astype("int64")

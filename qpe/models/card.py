@@ -40,7 +40,7 @@ from qpe import __version__
 from qpe.data.normalization import IRNormalization
 from qpe.data.paired import SEVIRI_CHANNELS
 from qpe.errors import CheckpointError, DatasetError, InputError
-from qpe.models.paths import FLOW_TARGETS
+from qpe.models.paths import FLOW_TARGETS, TIME_SAMPLINGS, ResidualScale
 from qpe.models.sampling import FAMILIES, SamplingSettings, family_samplers, is_ensemble, resolve_sampling
 from qpe.models.schedules import NoiseSchedule
 from qpe.models.transforms import RainTransform
@@ -82,6 +82,10 @@ class InputSpec:
             )
 
 
+#: Residual scales a flow may use, and the quantile bins of the U-Net mean each fits.
+RESIDUAL_SCALE_BINS: dict[str, int] = {"none": 0, "global": 1, "intensity": 8}
+
+
 @dataclass(frozen=True)
 class DiffusionConfig:
     """The ``ddpm`` family's objective (model card ``diffusion``).
@@ -117,10 +121,21 @@ class FlowConfig:
         residual on a U-Net mean ``μ``; see :data:`qpe.models.paths.FLOW_TARGETS`).
     source_std : float
         Standard deviation of the Gaussian source noise, in model space.
+    residual_scale : str
+        Residual flow only: ``"none"``, ``"global"`` (the residual divided by its RMS over the training
+        data, as CorrDiff does) or ``"intensity"`` (by its RMS as a function of ``μ``, in quantile bins).
+    residual_std : tuple of (float, float)
+        The fitted scale, ``(μ, σ)`` knots (:class:`qpe.models.paths.ResidualScale`); empty in a training
+        config (training fits it), set in a trained model's card.
+    time_sampling : str
+        How training times are drawn: ``"uniform"`` or ``"logit_normal"``.
     """
 
     source: str = "gaussian"
     source_std: float = 1.0
+    residual_scale: str = "none"
+    residual_std: tuple[tuple[float, float], ...] = ()
+    time_sampling: str = "uniform"
 
     def __post_init__(self) -> None:
         if self.source not in FLOW_TARGETS:
@@ -128,6 +143,29 @@ class FlowConfig:
                                   f"got {self.source!r}")
         if not self.source_std > 0:
             raise CheckpointError(f"flow source_std must be positive, got {self.source_std}")
+        if self.residual_scale not in RESIDUAL_SCALE_BINS:
+            raise CheckpointError(f"flow residual_scale must be one of {', '.join(map(repr, RESIDUAL_SCALE_BINS))},"
+                                  f" got {self.residual_scale!r}")
+        if self.residual_scale != "none" and not self.needs_base:
+            raise CheckpointError("flow residual_scale applies to a residual flow only")
+        if self.time_sampling not in TIME_SAMPLINGS:
+            raise CheckpointError(f"flow time_sampling must be one of {', '.join(map(repr, TIME_SAMPLINGS))}, "
+                                  f"got {self.time_sampling!r}")
+        try:
+            knots = tuple((float(m), float(s)) for m, s in self.residual_std)
+        except (TypeError, ValueError):
+            raise CheckpointError(f"flow residual_std must be (mu, sigma) pairs, got {self.residual_std!r}") from None
+        if any(not s > 0 for _, s in knots) or any(b[0] <= a[0] for a, b in zip(knots, knots[1:])):
+            raise CheckpointError("flow residual_std needs increasing mu and positive sigma")
+        object.__setattr__(self, "residual_std", knots)
+
+    @property
+    def scale(self) -> ResidualScale:
+        """The residual's fitted scale ``σ(μ)`` (``σ = 1`` without one)."""
+        if self.residual_scale != "none" and not self.residual_std:
+            raise CheckpointError(f"this residual flow's {self.residual_scale} residual scale was never fitted "
+                                  "(residual_std is empty): train it with qpe train")
+        return ResidualScale(self.residual_std)
 
     @property
     def needs_base(self) -> bool:

@@ -21,7 +21,7 @@ Randomness (training noise, diffusion steps, sampling noise) comes only from an 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -29,7 +29,7 @@ from torch import nn
 
 from qpe.errors import CheckpointError, InputError
 from qpe.models import samplers
-from qpe.models.paths import FLOW_TARGETS, GaussianSource, StraightPath
+from qpe.models.paths import FLOW_TARGETS, GaussianSource, ResidualScale, StraightPath, sample_times
 from qpe.models.sampling import Sampler, SamplingSettings, is_ensemble
 from qpe.models.schedules import NoiseSchedule
 from qpe.models.transforms import RainTransform
@@ -313,20 +313,27 @@ class ConditionalDDPM(RainModel):
 class ConditionalFlow(RainModel):
     """Conditional flow matching on the straight path, from Gaussian noise or as a residual on a U-Net.
 
-    Training: ``x_0 ~ N(0, s² I)``, ``x_1 = y`` (source ``"gaussian"``) or ``x_1 = y - μ`` with the frozen
-    U-Net mean ``μ = base.mean(IR)`` (source ``"residual"``); ``t ~ U(0, 1)``,
-    ``x_t = (1 - t) x_0 + t x_1``; the network sees ``[IR stack, x_t (, μ)]`` and ``t`` and is trained on
-    the masked MSE to the velocity ``x_1 - x_0``. Where radar is missing the target is set to "dry"
-    (gaussian) or "as the U-Net says" (residual), so those pixels feed no rain into the state.
+    Training: ``x_0 ~ N(0, s² I)``, ``x_1 = y`` (source ``"gaussian"``) or ``x_1 = (y - μ) / σ(μ)`` with
+    the frozen U-Net mean ``μ = base.mean(IR)`` and the residual scale ``σ`` (source ``"residual"``);
+    ``t`` uniform or logit-normal on (0, 1), ``x_t = (1 - t) x_0 + t x_1``; the network sees
+    ``[IR stack, x_t (, μ)]`` and ``t`` and is trained on the masked MSE to the velocity ``x_1 - x_0``.
+    Where radar is missing the target is set to "dry" (gaussian) or "as the U-Net says" (residual), so
+    those pixels feed no rain into the state. A residual flow may be trained on *cross-fitted* residuals:
+    with fold U-Nets attached (:meth:`attach_fold_bases`), a sample of fold ``i`` (``batch["fold"]``) takes
+    ``μ`` from the U-Net trained without fold ``i``, so its residual is out-of-sample, as at test time.
 
     Sampling integrates ``dx/dt = v(x, t)`` from ``t = 0`` to 1 with a flow solver of the sampler table
-    in K steps and decodes ``y = x_1`` (gaussian) or ``y = μ + x_1`` (residual).
+    in K steps and decodes ``y = x_1`` (gaussian) or ``y = μ + σ(μ) x_1`` (residual).
 
     Parameters
     ----------
     base : UNetRegression, optional
         The residual flow's U-Net (frozen, not part of this model's checkpoint state); may be attached
         later with :meth:`attach_base`.
+    scale : ResidualScale
+        The residual flow's ``σ(μ)`` (``σ = 1`` by default).
+    time_sampling : str
+        ``"uniform"`` or ``"logit_normal"`` training times (:func:`qpe.models.paths.sample_times`).
     """
 
     family = "flow"
@@ -341,17 +348,22 @@ class ConditionalFlow(RainModel):
         source: str = "gaussian",
         source_std: float = 1.0,
         base: UNetRegression | None = None,
+        scale: ResidualScale = ResidualScale(),
+        time_sampling: str = "uniform",
     ) -> None:
         if source not in FLOW_TARGETS:
             raise CheckpointError(f"flow source must be one of {', '.join(map(repr, FLOW_TARGETS))}, "
                                   f"got {source!r}")
-        self.flow_target = FLOW_TARGETS[source]()
-        self.extra_channels = self._extra_channels(self.flow_target.anchored)
+        target = FLOW_TARGETS[source]
+        self.flow_target = target(scale) if target.anchored else target()
+        self.extra_channels = self._extra_channels(target.anchored)
         super().__init__(backbone, transform, frames, channels)
         self.source = source
         self.path = StraightPath()
         self.noise = GaussianSource(source_std)
+        self.time_sampling = time_sampling
         self.base: UNetRegression | None = None
+        self.fold_bases: tuple[UNetRegression, ...] = ()  # training only; a tuple is not a submodule
         if base is not None:
             self.attach_base(base)
 
@@ -379,10 +391,11 @@ class ConditionalFlow(RainModel):
             f.source,
             f.source_std,
             base if card.needs_base else None,
+            f.scale,
+            f.time_sampling,
         )
 
-    def attach_base(self, base: UNetRegression) -> None:
-        """Give the residual flow its U-Net; the U-Net is frozen (no gradients, eval mode)."""
+    def _frozen_base(self, base: UNetRegression) -> UNetRegression:
         if not self.needs_base:
             raise CheckpointError("only a residual flow has a base U-Net")
         if not isinstance(base, UNetRegression):
@@ -394,7 +407,17 @@ class ConditionalFlow(RainModel):
                 f"base U-Net takes T={base.frames} x C={base.channels} with {base.transform}, but the flow "
                 f"takes T={self.frames} x C={self.channels} with {self.transform}"
             )
-        self.base = base.requires_grad_(False).eval()
+        return base.requires_grad_(False).eval()
+
+    def attach_base(self, base: UNetRegression) -> None:
+        """Give the residual flow its U-Net; the U-Net is frozen (no gradients, eval mode)."""
+        self.base = self._frozen_base(base)
+
+    def attach_fold_bases(self, bases: Sequence[UNetRegression]) -> None:
+        """For training on cross-fitted residuals: U-Net ``i`` was trained without the samples of fold ``i``
+        (``batch["fold"] == i``) and gives their ``μ``. Frozen; not part of the checkpoint; not moved by
+        ``.to()`` (put them on the device first)."""
+        self.fold_bases = tuple(self._frozen_base(b) for b in bases)
 
     def train(self, mode: bool = True) -> ConditionalFlow:
         super().train(mode)
@@ -405,13 +428,23 @@ class ConditionalFlow(RainModel):
     def checkpoint_state(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self.state_dict().items() if not k.startswith("base.")}
 
-    def anchor(self, ir: torch.Tensor) -> torch.Tensor | None:
-        """The U-Net mean ``μ`` (B, 1, H, W) for the residual flow (no gradient); None otherwise."""
+    def anchor(self, ir: torch.Tensor, fold: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The U-Net mean ``μ`` (B, 1, H, W) for the residual flow (no gradient); None otherwise.
+
+        With fold U-Nets attached and ``fold`` (B,) given, each sample's ``μ`` comes from its fold's U-Net.
+        """
         if not self.needs_base:
             return None
-        if self.base is None:
-            raise CheckpointError("this residual flow has no base U-Net attached (see attach_base)")
         with torch.no_grad():
+            if fold is not None and self.fold_bases:
+                mean = torch.empty((ir.shape[0], 1, *ir.shape[-2:]), device=ir.device)
+                for i, base in enumerate(self.fold_bases):
+                    chosen = fold == i
+                    if chosen.any():
+                        mean[chosen] = base.mean(ir[chosen])
+                return mean
+            if self.base is None:
+                raise CheckpointError("this residual flow has no base U-Net attached (see attach_base)")
             return self.base.mean(ir)
 
     def _network(
@@ -425,12 +458,12 @@ class ConditionalFlow(RainModel):
     ) -> torch.Tensor:
         y, mask = self.target(batch)
         cond = self.conditioning(batch["ir"])
-        mean = self.anchor(batch["ir"])
+        mean = self.anchor(batch["ir"], batch.get("fold"))
         if mean is not None:  # missing radar: "as the U-Net says" (residual 0) rather than "dry"
             y = torch.where(mask[:, None], y, mean)
         x_1 = self.flow_target.encode(y, mean)
         x_0 = self.noise.sample(tuple(y.shape), generator=generator, device=y.device)
-        t = torch.rand((y.shape[0],), generator=generator, device=y.device)
+        t = sample_times(self.time_sampling, y.shape[0], generator=generator, device=y.device)
         point = self.path.sample(x_0, x_1, t)
         return masked_mse(self._network(cond, point.x_t, mean, t), point.dx_t, mask)
 

@@ -8,16 +8,18 @@ and how to train it::
     data: demo                          # a catalog name (data/catalog.yaml) or a dataset path
     input: {frames: 4}                  # channels: all of the data's unless listed
     architecture: {base_channels: 16, channel_mults: [1, 2, 4, 4]}
-    flow: {source: residual}
-    base_checkpoint: models/demo/unet   # residual flow: its trained U-Net
+    flow: {source: residual, residual_scale: intensity}
+    base_checkpoint: models/demo/unet   # residual flow: its trained U-Net (used at test time)
+    cross_fit: [models/unet_fold0, models/unet_fold1]   # optional: out-of-sample training residuals
     sampling: {sampler: heun, steps: 8}
     optim: {steps: 3000, batch_size: 16, crop: 64, lr: 2.0e-3, ema_decay: 0.999}
     validation: {fraction: 0.15, every: 500, samples: 8, crop: 128, members: 2}
     checkpoint_every: 250
     seed: 0
 
-Relative paths (``data``, ``base_checkpoint``) are relative to the working directory, like the
-command line's.
+A fold U-Net (for ``cross_fit``) is trained with ``fold: {folds: 2, leave_out: i}``: it never sees the
+training days of fold ``i``, and gives the residuals of those days. Relative paths (``data``,
+``base_checkpoint``, ``cross_fit``) are relative to the working directory, like the command line's.
 """
 
 from __future__ import annotations
@@ -143,6 +145,26 @@ class InputConfig:
 
 
 @dataclass(frozen=True)
+class FoldConfig:
+    """Train without one fold of the training days (a fold U-Net, for cross-fitted residuals).
+
+    Parameters
+    ----------
+    folds : int
+        Number of folds; a day's fold is its UTC day number modulo ``folds`` (:func:`qpe.data.times.day_folds`).
+    leave_out : int
+        The fold whose days this model does not see.
+    """
+
+    folds: int = 2
+    leave_out: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.folds, int) or self.folds < 2 or not 0 <= self.leave_out < self.folds:
+            raise InputError(f"fold needs folds >= 2 and 0 <= leave_out < folds, got {self.folds}, {self.leave_out}")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines a training run (see the module docstring for the YAML form)."""
 
@@ -156,6 +178,8 @@ class TrainConfig:
     diffusion: DiffusionConfig | None = None
     flow: FlowConfig | None = None
     base_checkpoint: str | None = None
+    cross_fit: tuple[str, ...] = ()
+    fold: FoldConfig | None = None
     sampling: SamplingDefaults | None = None
     optim: OptimConfig = OptimConfig()
     validation: ValidationConfig = ValidationConfig()
@@ -174,6 +198,8 @@ class TrainConfig:
             raise InputError(f"{self.name}: a residual flow needs 'base_checkpoint' (its trained U-Net)")
         if self.base_checkpoint and not needs_base:
             raise InputError(f"{self.name}: only a residual flow takes a 'base_checkpoint'")
+        if self.cross_fit and (not needs_base or len(self.cross_fit) < 2):
+            raise InputError(f"{self.name}: cross_fit names the fold U-Nets (2 or more) of a residual flow")
         if self.checkpoint_every < 1:
             raise InputError("checkpoint_every must be at least 1")
 

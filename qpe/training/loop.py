@@ -30,9 +30,11 @@ from qpe.data.catalog import display_path, resolve_data
 from qpe.data.paired import open_paired
 from qpe.data.provenance import dataset_sha256
 from qpe.data.samples import PairedSamples, SampleConfig, chronological_split, target_indices
-from qpe.errors import InputError
+from qpe.data.times import day_folds
+from qpe.errors import CheckpointError, InputError
 from qpe.files import atomic_write
-from qpe.models.card import FileReference, InputSpec, ModelCard, TrainingInfo
+from qpe.models.card import RESIDUAL_SCALE_BINS, FileReference, FlowConfig, InputSpec, ModelCard, TrainingInfo
+from qpe.models.paths import fit_residual_scale
 from qpe.models.checkpoint import LoadedModel, base_reference, check_base, load, save_checkpoint
 from qpe.models.families import RainModel, build_model
 from qpe.training.batches import StepBatches, step_generator
@@ -59,7 +61,7 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 
 
 def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    return {k: torch.stack([it[k] for it in items]) for k in ("ir", "rain", "mask")}
+    return {k: torch.stack([it[k] for it in items]) for k in ("ir", "rain", "mask", "index")}
 
 
 def _evenly(targets: np.ndarray, n: int) -> np.ndarray:
@@ -122,6 +124,8 @@ class _Data:
     train: PairedSamples
     validation: PairedSamples
     pixel_m: float
+    #: (time,) fold of every time of the data when training on cross-fitted residuals, else None.
+    folds: torch.Tensor | None = None
 
 
 @dataclass
@@ -152,8 +156,9 @@ def _train(config, procs, device, data, out, resume, progress, log) -> Path:
     if resume and not has_state(state_dir(out)):
         raise InputError(f"nothing to resume: no training state at {state_dir(out)}")
     base = load(config.base_checkpoint) if config.base_checkpoint else None
+    fold_bases = [load(path) for path in config.cross_fit]
     samples = _samples(config, data, base, progress)
-    run = _start(config, samples, base, out, device, procs)
+    run = _start(config, samples, base, fold_bases, out, device, procs)
     if resume:
         _resume(run, log)
     if run.step >= config.optim.steps:
@@ -172,6 +177,7 @@ def _train(config, procs, device, data, out, resume, progress, log) -> Path:
                                          num_workers=config.optim.workers)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and config.optim.amp else None
     params = [p for group in optimizer.param_groups for p in group["params"]]
+    folds = samples.folds.to(device) if samples.folds is not None else None
     validation_sampling = run.card.sampling_settings(members=config.validation.members)
     bar = tqdm(total=config.optim.steps, initial=run.step, desc=f"train {config.name}", unit="step",
                disable=not progress, dynamic_ncols=True)
@@ -180,6 +186,8 @@ def _train(config, procs, device, data, out, resume, progress, log) -> Path:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, step)
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        if folds is not None:  # which fold U-Net gives each sample's (out-of-sample) residual
+            batch["fold"] = folds[batch["index"]]
         with amp or nullcontext():
             loss = net(batch, step_generator(config.seed, step, procs.rank, device))
         optimizer.zero_grad(set_to_none=True)
@@ -219,6 +227,9 @@ def _samples(config: TrainConfig, data, base: LoadedModel | None, progress: bool
     channels = config.input.channels or tuple(str(c) for c in ds["channel"].values)
     targets = target_indices(ds["time"].values, frames)
     train_targets, val_targets = chronological_split(targets, config.validation.fraction, frames)
+    if config.fold is not None:  # a fold U-Net: none of the days of the fold it leaves out
+        seen = day_folds(ds["time"].values[train_targets], config.fold.folds) != config.fold.leave_out
+        train_targets = train_targets[seen]
     train_config = SampleConfig(frames, config.optim.crop, channels, augment=config.optim.augment)
     train_set = PairedSamples(ds, train_config, targets=train_targets,
                               normalization=base.card.normalization if base is not None else None,
@@ -228,11 +239,15 @@ def _samples(config: TrainConfig, data, base: LoadedModel | None, progress: bool
                             targets=_evenly(val_targets, config.validation.samples),
                             normalization=train_set.normalization, seed=config.seed + 1)
     reference = FileReference(display_path(data_path), dataset_sha256(ds))
-    return _Data(Path(data_path), reference, train_set, val_set, float(abs(ds["x"].values[1] - ds["x"].values[0])))
+    folds = torch.from_numpy(day_folds(ds["time"].values, len(config.cross_fit))) if config.cross_fit else None
+    pixel_m = float(abs(ds["x"].values[1] - ds["x"].values[0]))
+    return _Data(Path(data_path), reference, train_set, val_set, pixel_m, folds)
 
 
-def _start(config: TrainConfig, samples: _Data, base: LoadedModel | None, out: Path, device, procs) -> _Run:
-    """The card, the freshly initialised (seeded) model, its EMA and its optimiser."""
+def _start(config: TrainConfig, samples: _Data, base: LoadedModel | None, fold_bases: list[LoadedModel],
+           out: Path, device, procs) -> _Run:
+    """The card (with the fitted residual scale), the freshly initialised (seeded) model, its EMA and its
+    optimiser."""
     spec = samples.train
     card = ModelCard(
         name=config.name, family=config.family, description=config.description,
@@ -242,13 +257,61 @@ def _start(config: TrainConfig, samples: _Data, base: LoadedModel | None, out: P
     )
     if base is not None:
         check_base(base.card, card, f"base_checkpoint {config.base_checkpoint}")
+    for i, fold_base in enumerate(fold_bases):
+        _check_fold_base(fold_base, i, card, config)
+        fold_base.to(device)
+    if card.flow is not None and card.flow.residual_scale != "none" and not card.flow.residual_std:
+        card = dataclasses.replace(card, flow=_fitted_scale(card.flow, samples, base, fold_bases, device))
     torch.manual_seed(config.seed)
     model = build_model(card, base.model if base is not None else None).to(device)
+    if fold_bases:
+        model.attach_fold_bases([b.model for b in fold_bases])
     ema = EMA(model, config.optim.ema_decay) if config.uses_ema else None
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
     return _Run(config, card, model, ema, optimizer, base, out,
                 trained_on={"device": str(device), "processes": procs.world})
+
+
+def _check_fold_base(fold_base: LoadedModel, i: int, card: ModelCard, config: TrainConfig) -> None:
+    """The i-th cross-fit U-Net must read what the flow reads, and have been trained on the same data
+    without (only) the days of fold i."""
+    where = f"cross_fit[{i}] {config.cross_fit[i]}"
+    check_base(fold_base.card, card, where)
+    fold = fold_base.card.training.settings.get("fold")
+    wanted = {"folds": len(config.cross_fit), "leave_out": i}
+    if fold != wanted:
+        raise CheckpointError(f"{where} must be a U-Net trained with fold: {wanted} (it says {fold})")
+    if fold_base.card.data != card.data:
+        raise CheckpointError(f"{where} was trained on other data ({fold_base.card.data.path}); its folds would "
+                              "not be this flow's")
+
+
+#: Training samples whose residuals fit a flow's residual scale (spread evenly over the training set).
+SCALE_SAMPLES = 64
+
+
+@torch.no_grad()
+def _fitted_scale(flow: FlowConfig, samples: _Data, base: LoadedModel, fold_bases: list[LoadedModel],
+                  device) -> FlowConfig:
+    """The flow section with its residual scale fitted to training residuals (cross-fitted ones when fold
+    U-Nets are given: the scale must be that of the residuals the flow learns)."""
+    residuals, means = [], []
+    picks = _evenly(np.arange(len(samples.train)), SCALE_SAMPLES)
+    for start in range(0, picks.size, 8):
+        items = [samples.train[(0, int(i))] for i in picks[start : start + 8]]
+        ir, rain, mask = (torch.stack([it[k] for it in items]).to(device) for k in ("ir", "rain", "mask"))
+        if fold_bases:
+            fold = samples.folds[torch.stack([it["index"] for it in items])]
+            mean = torch.cat([fold_bases[int(f)].model.mean(x[None]) for x, f in zip(ir, fold)])
+        else:
+            mean = base.model.mean(ir)
+        y = base.model.transform.forward(rain.float())[:, None]
+        keep = mask[:, None]
+        residuals.append((y - mean)[keep].cpu().numpy())
+        means.append(mean[keep].cpu().numpy())
+    scale = fit_residual_scale(np.concatenate(residuals), np.concatenate(means), RESIDUAL_SCALE_BINS[flow.residual_scale])
+    return dataclasses.replace(flow, residual_std=scale.knots)
 
 
 def _resume(run: _Run, log: Callable[[str], None]) -> None:
