@@ -100,6 +100,10 @@ class ScoreConfig:
             raise InputError(f"unknown score families {', '.join(unknown)}; known: {', '.join(FAMILIES)}")
         if not all(0 < q < 1 for q in self.quantiles):
             raise InputError(f"quantiles must lie in (0, 1), got {list(self.quantiles)}")
+        for name, unit in (("thresholds", "mm/h"), ("scales_km", "km")):
+            values = getattr(self, name)
+            if not values or not all(isinstance(v, (int, float)) and 0 < v < float("inf") for v in values):
+                raise InputError(f"{name} must be positive finite numbers ({unit}), got {list(values)}")
 
     @classmethod
     def from_dict(cls, values: dict) -> ScoreConfig:
