@@ -14,7 +14,7 @@ from models_testing import VARIANTS, fit_unet, synthetic_batch, tiny_card, varia
 
 from qpe.cli import main
 from qpe.data.paired import save_paired
-from qpe.errors import CheckpointError, DatasetError
+from qpe.errors import CheckpointError, DatasetError, InputError
 from qpe.inference.cache import CacheWarning, EstimateCache
 from qpe.inference.engine import EstimateConfig, estimate
 from qpe.models import build_model, load, save_checkpoint
@@ -261,7 +261,6 @@ def test_a_deterministic_estimate_does_not_depend_on_the_seed(tmp_path, small_pa
     "options, message",
     [
         (["--members", "1000000"], "members must be at most 256, got 1000000: ensemble scores settle"),
-        (["--members", "0"], "members must be a positive integer"),
         (["--steps", "1000000"], "sampler steps must be at most 1000 .more do not change a sample"),
         (["--sampler", "ddim"], "a flow model samples with heun or euler or midpoint, not 'ddim'"),
     ],
@@ -295,3 +294,23 @@ def test_all_nan_ir_is_a_clear_error_and_nothing_is_written(tmp_path, small_pair
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "entirely NaN" in err, err
     assert not out.exists()
+
+
+def test_a_tile_too_small_for_its_overlap_says_what_to_use():
+    with pytest.raises(InputError, match="a tile of 40 pixels is too small for the overlap of 32 pixels.*at least 66"):
+        EstimateConfig(tile=40)
+
+
+def test_an_estimate_cache_that_is_a_file_is_one_clear_error(tmp_path):
+    (tmp_path / "afile.txt").write_text("x")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        EstimateCache(tmp_path / "afile.txt")
+
+
+def test_evaluation_checks_the_sampling_request_before_any_estimate(tmp_path, small_paired, flow_dir, unet_dir):
+    from qpe.evaluation import EvaluationConfig, evaluate_period
+    from qpe.inference.estimators import find_estimators
+
+    config = EvaluationConfig(estimate=EstimateConfig(members=4, steps=5000))
+    with pytest.raises(InputError, match="sampler steps must be at most 1000"):
+        evaluate_period(small_paired, find_estimators([flow_dir, unet_dir]), config=config, progress=False)

@@ -101,3 +101,18 @@ def test_only_absent_files_make_an_optional_benchmark_a_skip(tmp_path, monkeypat
     with pytest.raises(DatasetError, match="leaves 0 x 0 pixels") as err:  # an error, optional or not
         open_benchmark(BenchmarkSpec("b", str(data), box=(0.0, 0.0, 1.0, 1.0), optional=True), progress=False)
     assert not isinstance(err.value, MissingInputError)
+
+
+def test_a_study_never_writes_into_a_file_or_a_dataset(tmp_path):
+    from qpe.errors import InputError
+    from qpe.study import load_study, run_study
+
+    study = load_study(REPO / "studies" / "demo.yaml", quick=True)
+    (tmp_path / "keep.txt").write_text("keep me")
+    with pytest.raises(InputError, match="is a file: give a folder"):
+        run_study(study, tmp_path / "keep.txt", progress=False, log=lambda _: None)
+    (tmp_path / "data.zarr").mkdir()
+    (tmp_path / "data.zarr" / ".zgroup").write_text("{}")
+    with pytest.raises(InputError, match="is a dataset or a checkpoint"):
+        run_study(study, tmp_path / "data.zarr", progress=False, log=lambda _: None)
+    assert sorted(p.name for p in (tmp_path / "data.zarr").iterdir()) == [".zgroup"]

@@ -297,3 +297,20 @@ def test_config_digest_ignores_what_may_change_on_resume():
     longer = config.replace(optim=dataclasses.replace(config.optim, steps=40), checkpoint_every=9)
     assert longer.digest() == config.digest()
     assert config.replace(seed=4).digest() != config.digest()
+
+
+def test_training_never_replaces_what_is_not_a_checkpoint(tmp_path, tiny_data):
+    (tmp_path / "notes.txt").write_text("keep me")
+    with pytest.raises(InputError, match="is a file: a checkpoint is a folder"):
+        train(tiny_config("unet"), data=tiny_data, out=tmp_path / "notes.txt", progress=False, log=lambda _: None)
+    dataset = tmp_path / "other.zarr"
+    shutil.copytree(tiny_data, dataset)
+    with pytest.raises(InputError, match="holds files but no model card"):
+        train(tiny_config("unet"), data=tiny_data, out=dataset, progress=False, log=lambda _: None)
+    assert (tmp_path / "notes.txt").read_text() == "keep me" and (dataset / ".zgroup").exists()
+
+
+@pytest.mark.parametrize("frames", ["abc", 0, 9, 2.5, True])
+def test_bad_input_frames_are_one_clear_error(frames):
+    with pytest.raises(InputError, match="input frames .T. must be an integer from 1 to 8"):
+        tiny_config("unet", input={"frames": frames})

@@ -19,6 +19,17 @@ from qpe.errors import QpeError
 COMMAND_MODULES = ("demo", "data", "train", "estimate", "evaluate", "study", "dashboard")
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (members, steps, workers...)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``qpe`` argument parser with every sub-command registered."""
     parser = argparse.ArgumentParser(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from qpe.cli import positive_int
 from qpe.models.sampling import SAMPLERS
 
 
@@ -21,8 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="paired dataset with IR (.zarr or .nc), or a catalog name")
     p.add_argument("--time", action="append", required=True, metavar="ISO",
                    help="valid time, UTC (repeat for several), e.g. 2021-06-01T03:00")
-    p.add_argument("--members", type=int, default=1, help="ensemble members (default 1)")
-    p.add_argument("--steps", type=int, default=None, help="sampler steps K (default: the card's)")
+    p.add_argument("--members", type=positive_int, default=1, help="ensemble members (default 1)")
+    p.add_argument("--steps", type=positive_int, default=None, help="sampler steps K (default: the card's)")
     p.add_argument("--sampler", choices=tuple(SAMPLERS), default=None,
                    help="sampler (default: the card's)")
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from qpe.cli import positive_int
 from qpe.models.sampling import SAMPLERS
 
 
@@ -28,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--start", metavar="ISO", help="first valid time, UTC (default: the data's first)")
     p.add_argument("--end", metavar="ISO", help="last valid time, UTC, inclusive (default: the data's last)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--members", type=int, default=4, help="ensemble members per time (default 4)")
-    p.add_argument("--steps", type=int, default=None, help="sampler steps K (default: each card's)")
+    p.add_argument("--members", type=positive_int, default=4, help="ensemble members per time (default 4)")
+    p.add_argument("--steps", type=positive_int, default=None, help="sampler steps K (default: each card's)")
     p.add_argument(
         "--sampler",
         choices=tuple(SAMPLERS),
@@ -45,8 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="Dask distributed scheduler, e.g. tcp://10.0.0.5:8786 (default: local threads); the "
         "workers read --data and the checkpoints from the same paths",
     )
-    p.add_argument("--workers", type=int, default=None, help="local threads (default: one per CPU)")
-    p.add_argument("--chunk-times", type=int, default=8, help="most times per task (default 8)")
+    p.add_argument("--workers", type=positive_int, default=None, help="local threads (default: one per CPU)")
+    p.add_argument("--chunk-times", type=positive_int, default=8, help="most times per task (default 8)")
     p.add_argument(
         "--thresholds", type=float, nargs="+", metavar="MM_H", help="thresholds, mm/h (default 0.1 1 5 10)"
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from qpe.cli import positive_int
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -16,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="dataset path or catalog name (default: the config's 'data')")
     p.add_argument("--out", help="checkpoint folder to write (default runs/<name>)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run at --out")
-    p.add_argument("--steps", type=int, help="override optim.steps (e.g. to extend a run with --resume)")
+    p.add_argument("--steps", type=positive_int, help="override optim.steps (e.g. to extend a run with --resume)")
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda")
     p.set_defaults(func=run)
 

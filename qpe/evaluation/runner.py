@@ -104,7 +104,7 @@ def accumulate_period(
         period = pd.DatetimeIndex(ds["time"].values[find_times(ds, times)])
     times = usable_times(ds, period, estimators)
     for est in estimators:  # channels, weights, reference files: every error before any work
-        est.check(ds, times)
+        est.check(ds, times, config.estimate)
     tasks = [(source, list(estimators), chunk, config, cache) for chunk in plan_tasks(times, config.chunk_times)]
     results = (
         run_local(tasks, workers, progress)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from qpe.errors import InputError
 from qpe.files import atomic_write
 from qpe.netcdf import NETCDF_LOCK
 
@@ -59,6 +60,9 @@ class EstimateCache:
 
     def __init__(self, root: str | os.PathLike | None = None) -> None:
         self.root = Path(root) if root is not None else default_cache_dir()
+        if self.root.exists() and not self.root.is_dir():
+            raise InputError(f"the estimate cache {self.root} is a file, not a folder (set another with "
+                             f"--cache-dir or ${CACHE_ENV})")
 
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.nc"

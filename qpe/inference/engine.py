@@ -22,10 +22,10 @@ from qpe import __version__
 from qpe.data.grid import GRID_MAPPING_NAME
 from qpe.data.paired import rain_attrs, validate_paired
 from qpe.data.times import has_frames, utc_naive
-from qpe.errors import CheckpointError, DatasetError
+from qpe.errors import CheckpointError, DatasetError, InputError
 from qpe.inference.cache import EstimateCache, array_digest, cache_key
 from qpe.inference.device import autocast, exclusive, resolve_device
-from qpe.inference.tiling import plan_tiles, tile_weights
+from qpe.inference.tiling import check_tiling, plan_tiles, tile_weights
 from qpe.models.sampling import SamplingSettings
 
 
@@ -66,6 +66,13 @@ class EstimateConfig:
     overlap: int = 32
     batch_tiles: int = 4
     batch_fields: int = 16
+
+    def __post_init__(self) -> None:
+        check_tiling(self.tile, self.overlap)
+        for name in ("batch_tiles", "batch_fields"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be a positive integer, got {value!r}")
 
     def sampling(self, model) -> SamplingSettings:
         """This request resolved for ``model`` (a :class:`qpe.models.LoadedModel`), validated by its card."""

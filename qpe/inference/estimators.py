@@ -4,7 +4,7 @@ An *estimator* has a ``name``, a ``family``, a ``source`` (where it comes from, 
 number of successive IR ``frames`` each estimate reads, whether it ``is_ensemble`` (draws several
 members), and two methods::
 
-    check(ds, times)                                # raise one clear error if it cannot run there
+    check(ds, times, config)                        # raise one clear error if it cannot run so there
     estimate(ds, times, config, cache=, progress=)  # -> rain (member, time, y, x), mm/h
 
 :class:`CheckpointEstimator` wraps a checkpoint folder and runs the inference engine
@@ -39,7 +39,9 @@ class Estimator(Protocol):
     source: str
     is_ensemble: bool
 
-    def check(self, ds: xr.Dataset, times: Sequence | pd.DatetimeIndex = ()) -> None: ...
+    def check(
+        self, ds: xr.Dataset, times: Sequence | pd.DatetimeIndex = (), config: EstimateConfig | None = None
+    ) -> None: ...
 
     def estimate(
         self,
@@ -108,12 +110,17 @@ class CheckpointEstimator:
             self._model = load(self.path)
         return self._model
 
-    def check(self, ds: xr.Dataset, times: Sequence | pd.DatetimeIndex = ()) -> None:
-        """Load (and verify) the weights; raise when ``ds`` lacks the checkpoint's IR channels.
+    def check(
+        self, ds: xr.Dataset, times: Sequence | pd.DatetimeIndex = (), config: EstimateConfig | None = None
+    ) -> None:
+        """Load (and verify) the weights; raise when ``ds`` lacks the checkpoint's IR channels or ``config``
+        asks what the model cannot do (members, steps, sampler).
 
         The frames each time needs are checked by the engine (and by the evaluation runner up front).
         """
         check_compatible(self.model, ds)
+        if config is not None:
+            config.sampling(self.model)
 
     def estimate(
         self,

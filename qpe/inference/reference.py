@@ -110,8 +110,11 @@ class CrrReference:
         folders = sorted({str(p.parent) for p in self.files})
         return f"{len(self.files)} NWC SAF CRR files in {', '.join(folders)}"
 
-    def check(self, ds: xr.Dataset, times: Sequence | pd.DatetimeIndex = ()) -> None:
-        """Raise unless every time has a CRR file (CRR fits any projected grid of ``ds``)."""
+    def check(
+        self, ds: xr.Dataset, times: Sequence | pd.DatetimeIndex = (), config: EstimateConfig | None = None
+    ) -> None:
+        """Raise unless every time has a CRR file (CRR fits any projected grid of ``ds``; ``config`` does
+        not matter to a product read from files)."""
         Grid.from_dataset(ds)
         self.files_for(times)
 

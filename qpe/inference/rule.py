@@ -48,7 +48,9 @@ class IRRuleEstimator:
     def source(self) -> str:
         return str(self.path)
 
-    def check(self, ds: xr.Dataset, times: Sequence | pd.DatetimeIndex = ()) -> None:
+    def check(
+        self, ds: xr.Dataset, times: Sequence | pd.DatetimeIndex = (), config: EstimateConfig | None = None
+    ) -> None:
         """Raise when the data lack a channel the rule reads."""
         have = {str(c) for c in ds["channel"].values}
         missing = [c for c in self.rule.channels if c not in have]

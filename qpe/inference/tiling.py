@@ -32,6 +32,18 @@ def _starts(n: int, size: int, overlap: int) -> list[int]:
     return starts
 
 
+def check_tiling(size: int, overlap: int) -> None:
+    """Raise one clear error unless tiles of ``size`` pixels can overlap by ``overlap`` pixels."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 8:
+        raise InputError(f"tile side must be an integer of at least 8 pixels, got {size!r}")
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
+        raise InputError(f"tile overlap must be a non-negative integer of pixels, got {overlap!r}")
+    if overlap >= size // 2:
+        raise InputError(f"a tile of {size} pixels is too small for the overlap of {overlap} pixels between "
+                         f"tiles (a tile must be more than twice its overlap): use tiles of at least "
+                         f"{2 * overlap + 2} pixels")
+
+
 def plan_tiles(shape: tuple[int, int], size: int, overlap: int) -> list[Tile]:
     """Tiles of at most ``size`` pixels covering a field of ``shape = (H, W)``.
 
@@ -44,10 +56,7 @@ def plan_tiles(shape: tuple[int, int], size: int, overlap: int) -> list[Tile]:
     overlap : int
         Overlap between neighbouring tiles, pixels (``0 <= overlap < size // 2``).
     """
-    if size < 8:
-        raise InputError(f"tile size must be at least 8 pixels, got {size}")
-    if not 0 <= overlap < size // 2:
-        raise InputError(f"tile overlap must be in [0, {size // 2}), got {overlap}")
+    check_tiling(size, overlap)
     h, w = shape
     return [
         Tile(slice(r, min(r + size, h)), slice(c, min(c + size, w)))

@@ -268,6 +268,7 @@ def save_checkpoint(model: RainModel | LoadedModel, card: ModelCard, directory: 
         ``directory``.
     """
     directory = Path(directory)
+    check_checkpoint_target(directory)
     net = model.model if isinstance(model, LoadedModel) else model
     if net.family != card.family:
         raise CheckpointError(f"cannot save a {net.family} model with a {card.family} card")
@@ -290,6 +291,23 @@ def save_checkpoint(model: RainModel | LoadedModel, card: ModelCard, directory: 
         ).write(folder / CARD_FILE)
 
     return atomic_write(directory, write)
+
+
+def check_checkpoint_target(directory: str | os.PathLike) -> None:
+    """Refuse to write a checkpoint where something else is: saving replaces the folder whole, so an
+    existing ``directory`` must be a checkpoint (it holds a card) or empty.
+
+    Raises
+    ------
+    InputError
+        ``directory`` is a file, or a folder holding something other than a checkpoint (a dataset...).
+    """
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"{directory} is a file: a checkpoint is a folder; choose another place")
+    if directory.is_dir() and any(directory.iterdir()) and not any((directory / n).is_file() for n in CARD_FILES):
+        raise InputError(f"{directory} holds files but no model card: saving a checkpoint there would replace "
+                         "them; choose another place")
 
 
 def base_reference(base: LoadedModel, flow_directory: str | os.PathLike) -> FileReference:

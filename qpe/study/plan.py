@@ -91,8 +91,10 @@ class SampledEstimator:
     source = property(lambda self: self.inner.source)
     is_ensemble = property(lambda self: self.inner.is_ensemble)
 
-    def check(self, ds: xr.Dataset, times: Sequence | pd.DatetimeIndex = ()) -> None:
-        self.inner.check(ds, times)
+    def check(self, ds: xr.Dataset, times: Sequence | pd.DatetimeIndex = (),
+              config: EstimateConfig | None = None) -> None:
+        self.inner.check(ds, times, dataclasses.replace(config, steps=self.steps, sampler=self.sampler)
+                         if config is not None else None)
 
     def estimate(self, ds: xr.Dataset, times, config: EstimateConfig = EstimateConfig(), *,
                  cache: EstimateCache | None = None, progress: bool = True) -> xr.Dataset:

@@ -28,7 +28,7 @@ import yaml
 
 from qpe.data.catalog import resolve_data
 from qpe.data.paired import open_paired
-from qpe.errors import DatasetError, MissingInputError
+from qpe.errors import DatasetError, InputError, MissingInputError
 from qpe.evaluation import EvaluationConfig, accumulate_period, summarize_scores, write_outputs
 from qpe.inference.cache import EstimateCache
 from qpe.inference.engine import EstimateConfig
@@ -129,6 +129,10 @@ def run_study(
     from qpe.study.page import write_study_page
 
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"the study output {out} is a file: give a folder (e.g. results/demo)")
+    if any((out / marker).exists() for marker in (".zgroup", "zarr.json", "card.yaml")):
+        raise InputError(f"{out} is a dataset or a checkpoint, not a study folder: give another --out")
     out.mkdir(parents=True, exist_ok=True)
     (out / "study.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     result = StudyResult(config, out)

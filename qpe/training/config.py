@@ -143,6 +143,12 @@ class InputConfig:
     frames: int = 4
     channels: tuple[str, ...] | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.frames, bool) or not isinstance(self.frames, int) or not 1 <= self.frames <= 8:
+            raise InputError(f"input frames (T) must be an integer from 1 to 8, got {self.frames!r}")
+        if self.channels is not None and not all(isinstance(c, str) for c in self.channels):
+            raise InputError(f"input channels must be a list of channel names, got {list(self.channels)!r}")
+
 
 @dataclass(frozen=True)
 class FoldConfig:

@@ -35,7 +35,14 @@ from qpe.errors import CheckpointError, InputError
 from qpe.files import atomic_write
 from qpe.models.card import RESIDUAL_SCALE_BINS, FileReference, FlowConfig, InputSpec, ModelCard, TrainingInfo
 from qpe.models.paths import fit_residual_scale
-from qpe.models.checkpoint import LoadedModel, base_reference, check_base, load, save_checkpoint
+from qpe.models.checkpoint import (
+    LoadedModel,
+    base_reference,
+    check_base,
+    check_checkpoint_target,
+    load,
+    save_checkpoint,
+)
 from qpe.models.families import RainModel, build_model
 from qpe.training.batches import StepBatches, step_generator
 from qpe.training.config import TrainConfig
@@ -150,6 +157,7 @@ class _Run:
 
 def _train(config, procs, device, data, out, resume, progress, log) -> Path:
     out = Path(out) if out is not None else Path("runs") / config.name
+    check_checkpoint_target(out)  # before hours of training, not at the first checkpoint
     if has_state(state_dir(out)) and not resume:
         raise InputError(f"{out} already has a training run ({state_dir(out)}); pass --resume to continue it, "
                          "or choose another --out")
