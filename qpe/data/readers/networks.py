@@ -503,49 +503,29 @@ def read_network(
         check_time_order([t for _, t in named], [p.name for p, _ in named])
     by_time = {t: p for p, t in named}
     plan = plan_steps(list(by_time), step_rule)
-    needed = sorted({t for times in plan.steps.values() for t in times})
 
-    rates: dict[pd.Timestamp, np.ndarray] = {}
-    n_out: dict[pd.Timestamp, int] = {}
-    read_files: list[Path] = []
-    regridder: AreaMeanRegridder | None = None
-    with progress_bar(needed, net.name.upper(), progress) as bar:
-        for t in bar:
-            path = by_time[t]
-            window = regridder.window if regridder is not None else None
-            frame = read_or_skip(partial(read_network_file, network=net, zr=zr_used, window=window),
-                                 path, several, skipped)
-            if frame is None:
-                continue
-            if regridder is None:
-                regridder = AreaMeanRegridder(frame.grid, target or frame.grid)
-                frame = RadarFrame(frame.path, frame.time, frame.rain[regridder.window], frame.grid,
-                                   frame.metadata)
-            else:
-                check_same_grid(path, frame.grid, regridder.source)
-            rates[t], n_out[t] = apply_outlier_control(frame.rain, max_rate, outliers)
-            read_files.append(path)
-
-    skipped_note = report_skipped(skipped, len(files), net.files)
+    rates = _FileRates(net, zr_used, target, max_rate, outliers, several, skipped)
     steps, fields, counts, left_out = [], [], [], dict(plan.left_out)
-    for t, times in plan.steps.items():
-        lacking = tuple(s for s in times if s not in rates)
-        if lacking:
-            left_out[t] = lacking
-            continue
-        steps.append(t)
-        rain = combine_step([rates.pop(s) for s in times], step_rule).astype("float32")
-        fields.append(regridder.apply_window(rain))
-        counts.append(sum(n_out[s] for s in times))
+    with progress_bar(list(plan.steps.items()), net.name.upper(), progress) as bar:
+        for t, times in bar:  # each file belongs to one step: read, combine, regrid, forget
+            read = [rates.read(by_time[s]) for s in times]
+            if any(r is None for r in read):
+                left_out[t] = tuple(s for s, r in zip(times, read, strict=True) if r is None)
+                continue
+            steps.append(t)
+            fields.append(rates.regridder.apply_window(combine_step([r[0] for r in read], step_rule)))
+            counts.append(sum(r[1] for r in read))
+            rates.used.extend(by_time[s] for s in times)
+    skipped_note = report_skipped(skipped, len(files), net.files)
     if not steps:
         raise InputError(
             f"no complete 15-minute step ({step_rule}) in the {len(files)} {net.files}: "
             + ("each step needs the files stamped t-10, t-5 and t min" if step_rule == "mean"
                else "each step needs a file stamped at :00, :15, :30 or :45")
         )
-    attrs = _attributes(net, zr_used, step_rule, max_rate, outliers, sum(counts), read_files, regridder,
+    attrs = _attributes(net, zr_used, step_rule, max_rate, outliers, sum(counts), rates.used, rates.regridder,
                         left_out, skipped_note)
-    ds = make_paired_dataset(regridder.target, steps, rain=np.stack(fields), attrs=attrs)
+    ds = make_paired_dataset(rates.regridder.target, steps, rain=np.stack(fields), attrs=attrs)
     ds["qc_outliers"] = xr.DataArray(
         np.array(counts, dtype="int64"), dims="time",
         attrs={"units": "1",
@@ -553,6 +533,34 @@ def read_network(
                             "in the step's 5-minute files"},
     )
     return ds
+
+
+class _FileRates:
+    """Reads a network's files one at a time: rain rate (mm/h, float32) on the regridder's window with
+    outliers flagged, and their count; the regridder is planned on the first file read."""
+
+    def __init__(self, net: RadarNetwork, zr: tuple[float, float] | None, target: Grid | None,
+                 max_rate: float, outliers: str, several: bool, skipped: list[SkippedFile]) -> None:
+        self.net, self.zr, self.target = net, zr, target
+        self.max_rate, self.outliers, self.several, self.skipped = max_rate, outliers, several, skipped
+        self.regridder: AreaMeanRegridder | None = None
+        self.used: list[Path] = []
+
+    def read(self, path: Path) -> tuple[np.ndarray, int] | None:
+        """``(rain, outliers)`` of one file, or None when it is skipped (:func:`read_or_skip`)."""
+        window = self.regridder.window if self.regridder is not None else None
+        frame = read_or_skip(partial(read_network_file, network=self.net, zr=self.zr, window=window),
+                             path, self.several, self.skipped)
+        if frame is None:
+            return None
+        rain = frame.rain
+        if self.regridder is None:
+            self.regridder = AreaMeanRegridder(frame.grid, self.target or frame.grid)
+            rain = rain[self.regridder.window]
+        else:
+            check_same_grid(path, frame.grid, self.regridder.source)
+        rain, flagged = apply_outlier_control(rain, self.max_rate, self.outliers)
+        return rain.astype("float32"), flagged
 
 
 def _attributes(net: RadarNetwork, zr: tuple[float, float] | None, rule: StepRule, max_rate: float,
