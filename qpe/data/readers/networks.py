@@ -471,7 +471,7 @@ def read_network(
     outliers : {"mask", "clip"}
         Rain above ``max_rate``: NaN, or clipped to ``max_rate``. Counted either way.
     progress : bool
-        Show a progress bar over files.
+        Show a progress bar over the 15-minute steps.
 
     Returns
     -------
