@@ -65,6 +65,14 @@ class ModelSpec:
         Sampler steps K evaluated (empty for the U-Net).
     reference_steps : int or None
         The K of the headline table and of the T comparison (default: the middle of ``steps``).
+    cross_fit : int
+        A residual flow trained on cross-fitted residuals: the study also trains this many fold U-Nets
+        of its ``base`` (each without the days of one fold, named ``<base>_fold<i>of<n>_t<T>``, never
+        scored) and the flow takes each training sample's residual from the one that never saw it.
+        0: the base's in-sample residuals.
+
+    A model's ``data`` section (a catalog name or path) trains it on other data than the study's
+    ``train_data`` (e.g. to measure what more varied training data changes).
     """
 
     name: str
@@ -75,8 +83,11 @@ class ModelSpec:
     also_samplers: tuple[str, ...] = ()
     steps: tuple[int, ...] = ()
     reference_steps: int | None = None
+    cross_fit: int = 0
 
     def __post_init__(self) -> None:
+        if self.cross_fit and (self.base is None or self.cross_fit < 2):
+            raise InputError(f"study model {self.name!r}: cross_fit needs a base and at least 2 folds")
         if self.steps and self.reference_steps is None:
             object.__setattr__(self, "reference_steps", sorted(self.steps)[(len(self.steps) - 1) // 2])
         if self.reference_steps is not None and self.reference_steps not in self.steps:
@@ -207,7 +218,7 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-_MODEL_KEYS = {"family", "base", "sampler", "also_samplers", "steps", "reference_steps"}
+_MODEL_KEYS = {"family", "base", "sampler", "also_samplers", "steps", "reference_steps", "cross_fit"}
 
 
 def _parse(raw: dict) -> StudyConfig:
@@ -218,7 +229,8 @@ def _parse(raw: dict) -> StudyConfig:
         sections = {k: v for k, v in spec.items() if k not in _MODEL_KEYS}
         models.append(ModelSpec(str(name), spec["family"], sections, spec.get("base"), spec.get("sampler"),
                                 tuple(spec.get("also_samplers") or ()),
-                                tuple(int(k) for k in spec.get("steps") or ()), spec.get("reference_steps")))
+                                tuple(int(k) for k in spec.get("steps") or ()), spec.get("reference_steps"),
+                                int(spec.get("cross_fit") or 0)))
     benchmarks = []
     for spec in raw.get("benchmarks") or []:
         if not isinstance(spec, dict) or "name" not in spec or "data" not in spec:

@@ -35,34 +35,59 @@ def variant_name(model: str, frames: int, steps: int | None, sampler: str | None
 
 @dataclass(frozen=True)
 class TrainingRun:
-    """One checkpoint the study trains: its config and folder."""
+    """One checkpoint the study trains: its config and folder; ``scored`` is False for a fold U-Net."""
 
     spec: ModelSpec
     frames: int
     config: TrainConfig
     out: Path
+    scored: bool = True
+
+
+def fold_name(base: str, fold: int, folds: int) -> str:
+    """Study name of the fold U-Net of ``base`` trained without fold ``fold`` of ``folds``."""
+    return f"{base}_fold{fold}of{folds}"
+
+
+def _config(study: StudyConfig, spec: ModelSpec, frames: int, name: str, models_dir: Path,
+            **extra) -> TrainConfig:
+    """The training config of ``spec`` at T = ``frames``: the study's settings, the model's over them."""
+    settings = deep_merge(study.training, spec.sections)
+    settings.update(name=name, family=spec.family, data=spec.sections.get("data", study.train_data),
+                    input={**settings.get("input", {}), "frames": frames},
+                    description=settings.get("description") or f"{study.name} study: {spec.name}, T={frames}")
+    settings.setdefault("seed", study.seed)
+    if spec.base is not None:
+        settings["base_checkpoint"] = str(models_dir / checkpoint_name(spec.base, frames))
+    if spec.sampler is not None:
+        settings["sampling"] = {"sampler": spec.sampler, "steps": spec.reference_steps}
+    settings.update(extra)
+    return TrainConfig.from_dict(settings, f"study model {name}")
 
 
 def training_runs(study: StudyConfig, models_dir: str | os.PathLike) -> list[TrainingRun]:
-    """Every (family, T) to train, bases (the U-Nets of residual flows) first."""
+    """Every (family, T) to train: bases (the U-Nets of residual flows) first, then the fold U-Nets a
+    cross-fitted flow needs, just before it."""
     models_dir = Path(models_dir)
     ordered = sorted(study.models, key=lambda m: m.base is not None)
-    runs = []
+    runs: dict[str, TrainingRun] = {}
     for frames in study.frames:
         for spec in ordered:
+            extra = {}
+            if spec.cross_fit:
+                base = study.model(spec.base)
+                folds = []
+                for i in range(spec.cross_fit):
+                    name = checkpoint_name(fold_name(base.name, i, spec.cross_fit), frames)
+                    config = _config(study, base, frames, name, models_dir,
+                                     fold={"folds": spec.cross_fit, "leave_out": i})
+                    runs.setdefault(name, TrainingRun(base, frames, config, models_dir / name, scored=False))
+                    folds.append(str(models_dir / name))
+                extra["cross_fit"] = folds
             name = checkpoint_name(spec.name, frames)
-            settings = deep_merge(study.training, spec.sections)
-            settings.update(name=name, family=spec.family, data=study.train_data,
-                            input={**settings.get("input", {}), "frames": frames},
-                            description=settings.get("description") or f"{study.name} study: {spec.name}, T={frames}")
-            settings.setdefault("seed", study.seed)
-            if spec.base is not None:
-                settings["base_checkpoint"] = str(models_dir / checkpoint_name(spec.base, frames))
-            if spec.sampler is not None:
-                settings["sampling"] = {"sampler": spec.sampler, "steps": spec.reference_steps}
-            runs.append(TrainingRun(spec, frames, TrainConfig.from_dict(settings, f"study model {name}"),
-                                    models_dir / name))
-    return runs
+            runs[name] = TrainingRun(spec, frames, _config(study, spec, frames, name, models_dir, **extra),
+                                     models_dir / name)
+    return list(runs.values())
 
 
 class SampledEstimator:
@@ -107,7 +132,7 @@ def study_estimators(study: StudyConfig, runs: Sequence[TrainingRun], baseline=N
     """The estimators a benchmark scores: the baseline, then every model at every K (with its sampler,
     then each of its ``also_samplers``), by T."""
     estimators = [baseline] if baseline is not None else []
-    for run in runs:
+    for run in (r for r in runs if r.scored):
         inner = CheckpointEstimator(run.out)
         spec = run.spec
         for sampler in (spec.sampler, *spec.also_samplers):
