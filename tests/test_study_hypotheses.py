@@ -184,7 +184,8 @@ def test_without_intervals_nothing_is_decided(study):
     one_day = Headline(h.values, h.replicates, Resampling("day", 1, 1, 12, REPLICATES))
     verdicts = judge(one_day, study)
     assert [v.holds for v in verdicts] == [None] * 4
-    no_interval = "no bootstrap interval: 12 held-out times in 1 UTC day; no interval (needs 2 days or more)"
+    no_interval = ("no bootstrap interval: 12 held-out times in 1 UTC day; no interval (resampling UTC days needs "
+                   "2 days or more)")
     assert verdicts[0].decision == [no_interval]
 
 

@@ -88,3 +88,12 @@ def test_one_day_of_statistics_kept_per_day_gives_no_interval():
     headline = measure_headline(scores, accs, config)
     assert headline.replicates is None and not headline.interval("unet_t4", "csi_1").defined
     assert "no interval" in headline.resampling.describe()
+
+
+def test_one_time_per_day_resampled_within_days_gives_no_interval():
+    """Each day redrawn from its only time is itself: no variation, so no interval and no verdict."""
+    accs, scores, config = evaluate(3, 1, "time")
+    headline = measure_headline(scores, accs, config)
+    assert headline.resampling.n_units == 0 and headline.replicates is None
+    assert "needs a day with 2 times" in headline.resampling.describe()
+    assert "CSI__ci" not in scores  # the evaluation gives none either

@@ -170,6 +170,9 @@ def test_time_weights_draw_each_day_s_times_within_the_day():
     np.testing.assert_array_equal(days[:, 0], days[:, 2])  # a day's times are drawn together
     np.testing.assert_array_equal(days[:, [0, 3]], bootstrap_weights(2, 500, seed=3))
     assert (n_units(cases, "day"), n_units(cases, "time")) == (2, 5)
+    lonely = np.append(cases, np.datetime64("2021-06-03T06", "s"))  # a day of one time never varies
+    assert (n_units(lonely, "day"), n_units(lonely, "time")) == (3, 5)
+    assert n_units(cases[[0, 3]], "time") == 0
 
 
 def test_one_day_resampled_by_time_gets_an_interval_and_per_day_statistics_refuse_it():

@@ -27,7 +27,8 @@ from qpe.verify.bootstrap import UNIT_NAMES, n_units
 
 #: Suffix of the confidence-bound variables in the scores Dataset.
 CI_SUFFIX = "__ci"
-#: Fewest resampling units (days, or times for a bootstrap of times) for an interval; with fewer, none.
+#: Fewest resampling units (days, or the times of days with two or more for a bootstrap of times) for
+#: an interval; with fewer, none.
 MIN_CI_DAYS = 2
 #: Model metadata kept as coordinates along ``model`` (from the estimates' attributes).
 MODEL_COORDS = ("family", "checkpoint_sha256", "members", "steps", "sampler", "network_evaluations")
@@ -107,8 +108,8 @@ def summarize_scores(
             f"{'days' if unit == 'day' else f'times in {n_days} days'}), "
             f"{config.n_resamples} resamples, seed {config.bootstrap_seed}"
             if with_ci
-            else f"none (needs at least {MIN_CI_DAYS} {'days' if unit == 'day' else 'times'}, the period has "
-            f"{units})"
+            else f"none (needs at least {MIN_CI_DAYS} {'days' if unit == 'day' else 'times in days of 2 or more'}, "
+            f"the period has {units})"
         ),
         "bootstrap_unit": unit,
         "common_mask": int(config.common_mask),

@@ -54,7 +54,7 @@ class Resampling:
     unit : {"day", "time"}
         Resampled UTC days, or the times within each day.
     n_units : int
-        Days (unit day) or times (unit time) resampled.
+        Days (unit day) or times (unit time, those of days with two times or more) resampled.
     n_days, n_times : int
         UTC days and valid times of the held-out data.
     n_resamples : int
@@ -75,13 +75,14 @@ class Resampling:
 
     @property
     def has_intervals(self) -> bool:
-        """At least 2 units and 1 replicate: with one unit every replicate is the data itself."""
+        """At least 2 units that vary and 1 replicate: otherwise every replicate is the data itself."""
         return self.n_resamples > 0 and self.n_units >= 2
 
     def describe(self) -> str:
         """One line for the page, e.g. '95 % percentile bootstrap over UTC days (12 days, 96 times) ...'."""
         held_out = f"{self.n_times} held-out times in {self.n_days} UTC day{'s' if self.n_days != 1 else ''}"
         if not self.has_intervals:
-            return f"{held_out}; no interval (needs 2 {'days' if self.unit == 'day' else 'times'} or more)"
+            needs = "2 days" if self.unit == "day" else "a day with 2 times"
+            return f"{held_out}; no interval (resampling {UNIT_NAMES[self.unit]} needs {needs} or more)"
         return (f"{held_out}; {self.confidence:.0%} percentile bootstrap over {UNIT_NAMES[self.unit]} "
                 f"({self.n_units} units), {self.n_resamples} resamples, seed {self.seed}")

@@ -63,10 +63,15 @@ def _draw_counts(rng: np.random.Generator, n: int, n_resamples: int) -> np.ndarr
 
 
 def n_units(cases: np.ndarray, unit: str) -> int:
-    """Number of resampling units among ``cases`` (datetime64 days or times): days, or times."""
+    """Number of resampling units among ``cases`` (datetime64 days or times) that can vary.
+
+    Unit ``"day"``: the days. Unit ``"time"``: the times of the days that have at least two (a day with
+    a single time is redrawn as itself in every replicate, so it brings no variation: with one time
+    per day a bootstrap of times within days is no bootstrap at all).
+    """
     _check_unit(unit)
-    cases = np.asarray(cases)
-    return int(np.unique(cases.astype("datetime64[D]")).size if unit == "day" else cases.size)
+    days, counts = np.unique(np.asarray(cases).astype("datetime64[D]"), return_counts=True)
+    return int(days.size if unit == "day" else counts[counts >= 2].sum())
 
 
 def _check_unit(unit: str) -> None:
