@@ -187,6 +187,9 @@ def test_without_intervals_nothing_is_decided(study):
     no_interval = ("no bootstrap interval: 12 held-out times in 1 UTC day; no interval (resampling UTC days needs "
                    "2 days or more)")
     assert verdicts[0].decision == [no_interval]
+    four_days = Headline(h.values, h.replicates, Resampling("day", 4, 4, 48, REPLICATES))  # shown, not deciding
+    assert [v.holds for v in judge(four_days, study)] == [None] * 4
+    assert judge(four_days, study)[3].decision[0].startswith("intervals over 4 units decide nothing (needs 5)")
 
 
 def test_other_samplers_are_scored_but_never_judged(study):

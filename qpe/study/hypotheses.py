@@ -17,7 +17,7 @@ from qpe.study.config import StudyConfig
 from qpe.study.intervals import Interval
 from qpe.study.metrics import PLACEMENT, Headline
 from qpe.study.plan import checkpoint_name, variant_name
-from qpe.verify.bootstrap import MIN_DAYS
+from qpe.verify.bootstrap import MIN_DAYS, MIN_UNITS
 
 #: Tolerance of H3's "matches realism" (errors at most DDPM@K_max's plus this).
 REALISM_TOLERANCE = 0.05
@@ -38,8 +38,8 @@ CONVENTIONS = (
     "interval of those replicates decides, never two separate intervals. Counts (network evaluations) "
     "are exact."),
     ("The resampling unit is the UTC day, or the times within each day when a benchmark has fewer than "
-    f"{MIN_DAYS} days (each benchmark says which). Without an interval (fewer than 2 units) nothing is "
-    "decided: 'not tested'."),
+    f"{MIN_DAYS} days (each benchmark says which). With fewer than {MIN_UNITS} units that vary (days, or "
+    "times of days with two or more) the intervals are shown but decide nothing: 'not tested'."),
     ("The thresholds (0.95, -0.02, [0.7, 1.4], 15 %, 0.05, 10x) are the hypotheses' own, set before the "
     "results; they are not tuned to the data."),
     ("Scores of an ensemble are means over members: they judge one realisation. **Placement** is the CSI "
@@ -250,10 +250,12 @@ def judge(headline: Headline, study: StudyConfig, max_steps: int = 8) -> list[Ve
         _h3(headline, residual, ddpm, t_hi),
         _h4(headline, study, roles, t_lo, t_hi),
     ]
-    if not headline.resampling.has_intervals:  # no claim without an interval
+    if not headline.resampling.decides:  # no claim without an interval over enough units
+        why = (f"intervals over {headline.resampling.n_units} units decide nothing (needs {MIN_UNITS})"
+               if headline.resampling.has_intervals else "no bootstrap interval")
         for v in verdicts:
             if v.evidence:
-                v.holds, v.decision = None, [f"no bootstrap interval: {headline.resampling.describe()}"]
+                v.holds, v.decision = None, [f"{why}: {headline.resampling.describe()}"]
     return verdicts
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from qpe.verify.bootstrap import UNIT_NAMES, percentile_bounds
+from qpe.verify.bootstrap import MIN_UNITS, UNIT_NAMES, percentile_bounds
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,11 @@ class Resampling:
         """At least 2 units that vary and 1 replicate: otherwise every replicate is the data itself."""
         return self.n_resamples > 0 and self.n_units >= 2
 
+    @property
+    def decides(self) -> bool:
+        """Enough units (:data:`qpe.verify.bootstrap.MIN_UNITS`) for an interval to decide a claim."""
+        return self.has_intervals and self.n_units >= MIN_UNITS
+
     def describe(self) -> str:
         """One line for the page, e.g. '95 % percentile bootstrap over UTC days (12 days, 96 times) ...'."""
         held_out = f"{self.n_times} held-out times in {self.n_days} UTC day{'s' if self.n_days != 1 else ''}"
@@ -85,4 +90,5 @@ class Resampling:
             needs = "2 days" if self.unit == "day" else "a day with 2 times"
             return f"{held_out}; no interval (resampling {UNIT_NAMES[self.unit]} needs {needs} or more)"
         return (f"{held_out}; {self.confidence:.0%} percentile bootstrap over {UNIT_NAMES[self.unit]} "
-                f"({self.n_units} units), {self.n_resamples} resamples, seed {self.seed}")
+                f"({self.n_units} units), {self.n_resamples} resamples, seed {self.seed}"
+                + ("" if self.decides else f"; too few units to decide a hypothesis (needs {MIN_UNITS})"))

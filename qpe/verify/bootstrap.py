@@ -35,8 +35,11 @@ from qpe.verify.statistics import resample_statistics
 _CHUNK = 200
 #: Resampling units: whole UTC days, or times within each day.
 UNITS = ("day", "time")
-#: Fewest days for a day bootstrap under ``choose_unit`` (5 days: 126 distinct resamples).
-MIN_DAYS = 5
+#: Fewest resampling units for an interval that decides a claim: 5 units give 126 distinct resamples;
+#: 2 give 3, and a percentile interval of 3 values is no measure of noise.
+MIN_UNITS = 5
+#: Fewest days for a day bootstrap under ``choose_unit`` (below it, times within days are resampled).
+MIN_DAYS = MIN_UNITS
 #: How the page and the files name each unit.
 UNIT_NAMES = {"day": "UTC days", "time": "times within UTC days"}
 
