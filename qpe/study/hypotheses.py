@@ -194,19 +194,23 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Roles:
-    """Which study model plays which part."""
+    """Which study model plays which part (the first of each kind; None when the study has none, e.g. an
+    ablation of residual flows: the hypotheses that need it are then not tested)."""
 
-    unet: str
-    ddpm: str
-    gaussian: str
-    residual: str
+    unet: str | None
+    ddpm: str | None
+    gaussian: str | None
+    residual: str | None
 
     @classmethod
     def of(cls, study: StudyConfig) -> Roles:
-        residual = next(m for m in study.models if m.family == "flow" and m.base is not None)
-        gaussian = next(m for m in study.models if m.family == "flow" and m.base is None)
-        ddpm = next(m for m in study.models if m.family == "ddpm")
-        return cls(residual.base, ddpm.name, gaussian.name, residual.name)
+        def first(family: str, anchored: bool | None = None) -> str | None:
+            return next((m.name for m in study.models if m.family == family
+                         and (anchored is None or (m.base is not None) == anchored)), None)
+
+        residual = first("flow", anchored=True)
+        return cls(study.model(residual).base if residual else first("unet"), first("ddpm"),
+                   first("flow", anchored=False), residual)
 
 
 def _rows(table: pd.DataFrame, model: str, frames: int) -> pd.DataFrame:
@@ -314,10 +318,11 @@ def _h3(headline: Headline, residual: pd.DataFrame, ddpm: pd.DataFrame, t: int) 
 
 def _h4(headline: Headline, study: StudyConfig, roles: Roles, t_lo: int, t_hi: int) -> Verdict:
     v = Verdict(4, f"T = {t_hi} beats T = {t_lo} on placement and on fair CRPS, for every family", None)
-    if t_lo == t_hi:
+    models = (roles.unet, roles.ddpm, roles.gaussian, roles.residual)
+    if t_lo == t_hi or None in models:
         return v
     candidates = {}
-    for model in (roles.unet, roles.ddpm, roles.gaussian, roles.residual):
+    for model in models:
         k = study.model(model).reference_steps
         lo, hi = variant_name(model, t_lo, k), variant_name(model, t_hi, k)
         if lo not in headline.values.index or hi not in headline.values.index:
