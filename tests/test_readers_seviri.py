@@ -51,9 +51,13 @@ def test_channels_come_in_seviri_order_in_kelvin(native):
 
 
 def test_times_from_time_coordinate_and_start_time_attribute(native):
-    # 18:00 file: `time` coordinate; 18:15 file: only start_time (the scan start, 9 s into the slot)
-    assert list(pd.DatetimeIndex(native["time"].values)) == [
+    # 18:00 file: `time` coordinate; 18:15 file: only start_time (the scan start, 9 s into the slot);
+    # no line times in these files: the file's time is the scan time, put on the 15-minute radar time
+    assert list(pd.DatetimeIndex(native["scan_time"].values)) == [
         pd.Timestamp("2018-08-24T18:00:00"), pd.Timestamp("2018-08-24T18:15:09")]
+    assert list(pd.DatetimeIndex(native["time"].values)) == [
+        pd.Timestamp("2018-08-24T18:00:00"), pd.Timestamp("2018-08-24T18:15:00")]
+    assert native.attrs["seviri_scan_time_rule"] == "the file's time (no line acquisition times)"
 
 
 def test_native_grid_and_values_are_the_files(native):
@@ -215,7 +219,7 @@ def _bad(case: str, tmp: Path) -> tuple[list[str], dict]:
         ("not netcdf", InputError, "fake.nc is not a readable CF NetCDF/Zarr file"),
         ("unknown channel", InputError, "unknown channel(s) VIS006"),
         ("missing channel", InputError, "lacks channel(s) IR_134"),
-        ("empty glob", InputError, "no SEVIRI CF NetCDF/Zarr files match"),
+        ("empty glob", InputError, "no SEVIRI files match"),
     ],
 )
 def test_bad_input_gives_one_error_line(tmp_path, case, error, message):
