@@ -324,6 +324,35 @@ def test_parallax_moves_a_cloud_toward_the_sub_satellite_point_by_the_expected_d
     assert "6.5 K/km" in corrected.attrs["seviri_cloud_top_rule"]
 
 
+def test_a_cloud_top_height_product_gives_the_heights_of_its_slot(tmp_path):
+    """NWC SAF CTTH heights equal to the IR rule's (10 km on the cloud) give the same image; a product of
+    another slot is not used (the IR rule is, and the attributes say so)."""
+    slot = L1B.Slot(dt.datetime(2018, 8, 24, 12, 0))
+    window = _france_window(0.0)
+    native = L1B.write_native(tmp_path, slot, window, _cloud_field(0.0), channels=["WV_062", "IR_108"])
+    top_k = float(L1B.bt_from_counts(L1B.counts_from_bt(SURFACE_K - 65.0, "IR_108"), "IR_108"))
+    rule = CloudTopRule(surface_k=top_k + 65.0)  # exactly 10 km for the cloud's 10-bit temperature
+
+    def heights(x, y):
+        return np.where(_cloud_field(0.0)("IR_108", x, y) < 250.0, CLOUD_TOP_M, np.nan)
+
+    (tmp_path / "now").mkdir()
+    (tmp_path / "later").mkdir()
+    product = L1B.write_nwcsaf_ctth(tmp_path / "now", slot, window, heights)
+    later = L1B.write_nwcsaf_ctth(tmp_path / "later", L1B.Slot(dt.datetime(2018, 8, 24, 12, 15)), window,
+                                  heights)
+    grid = _cloud_grid()
+    from_ir = read_seviri(str(native), grid, parallax=True, cloud_top=rule)
+    from_product = read_seviri(str(native), grid, parallax=True, cloud_top=rule, cth_files=str(product))
+    np.testing.assert_allclose(from_product["ir"].values, from_ir["ir"].values, atol=1e-3)
+    assert not np.allclose(from_product["ir"].values, read_seviri(str(native), grid)["ir"].values, atol=1.0)
+    assert "from the cloud-top-height product (nwcsaf-geo ctth_alti) for 1 slot(s)" in (
+        from_product.attrs["seviri_parallax"])
+    unused = read_seviri(str(native), grid, parallax=True, cloud_top=rule, cth_files=str(later))
+    assert "product" not in unused.attrs["seviri_parallax"]
+    assert "by seviri_cloud_top_rule for 1 slot(s)" in unused.attrs["seviri_parallax"]
+
+
 def test_cloud_top_rule():
     rule = CloudTopRule()
     bt = np.array([300.0, 288.0, 223.0, 150.0, np.nan])
@@ -403,6 +432,11 @@ def test_nothing_is_downloaded(folders, monkeypatch):
 
 
 # -- bad inputs: one line each ------------------------------------------------------------------------------
+def _touch(path: Path) -> Path:
+    path.write_bytes(b"")
+    return path
+
+
 def _truncated(folders, tmp_path) -> Path:
     source = min(folders["seviri_l1b_native"].glob("*.nat"))
     path = tmp_path / source.name
@@ -421,6 +455,8 @@ def _truncated(folders, tmp_path) -> Path:
         ("truncated", "cannot be read by satpy's seviri_l1b_native (buffer is smaller than requested size)"),
         ("outside", "does not cover the target grid"),
         ("tolerance", "time tolerance must be 0 to 7.5 minutes"),
+        ("cth without parallax", "a cloud-top-height product is for parallax correction"),
+        ("plax cth", "is a parallax-corrected CTTH product (_PLAX): give the uncorrected one"),
         ("hrit without prologue",
          ("(such as Epilog, Prolog) or none of the provided files match the filter parameters.; "
           "satpy: No handler for reading requirement 'HRIT_PRO' for H-000-")),
@@ -438,6 +474,9 @@ def test_bad_input_gives_one_error_line(folders, tmp_path, case, message):
         "truncated": lambda: read_seviri(str(_truncated(folders, tmp_path)), region="france"),
         "outside": lambda: read_seviri(native, region="finland", pixel_km=8),
         "tolerance": lambda: read_seviri(native, region="france", tolerance_min=9),
+        "cth without parallax": lambda: read_seviri(native, region="france", cth_files=native),
+        "plax cth": lambda: read_seviri(native, region="france", parallax=True, cth_files=str(
+            _touch(tmp_path / "S_NWC_CTTH_MSG4_EUROPE-VISIR_20180824T180000Z_PLAX.nc"))),
         "hrit without prologue": lambda: read_seviri(
             [str(p) for p in folders["seviri_l1b_hrit"].iterdir() if "-PRO" not in p.name], region="france"),
     }
@@ -456,7 +495,7 @@ def test_a_damaged_file_among_good_ones_is_left_out(folders, tmp_path):
 def test_surface_temperature_needs_parallax(folders, capsys):
     assert main(["data", "seviri", "--in", str(folders["seviri_l1b_native"] / "*.nat"), "--region", "france",
                  "--surface-k", "290", "--out", "x.zarr"]) == 2
-    assert "--surface-k sets the cloud-top rule of --parallax" in capsys.readouterr().err
+    assert "--surface-k is for the parallax correction; add --parallax" in capsys.readouterr().err
 
 
 # -- packaging ----------------------------------------------------------------------------------------------

@@ -37,6 +37,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     seviri.add_argument("--surface-k", type=float, default=None, metavar="K",
                         help="surface temperature of the cloud-top rule, K (default: the slot's warm IR_108 "
                              "percentile)")
+    seviri.add_argument("--cth", nargs="+", metavar="GLOB", default=None,
+                        help="NWC SAF GEO CTTH files (S_NWC_CTTH_*Z.nc) whose cloud-top altitude --parallax "
+                             "uses for their slots (others: heights from IR_108)")
     seviri.add_argument("--tolerance-min", type=float, default=7.5, metavar="MIN",
                         help="largest distance of a scan from its 15-minute time, min (0..7.5, default 7.5)")
     seviri.add_argument("--out", required=True, help="output dataset (.zarr directory or .nc file)")
@@ -52,13 +55,14 @@ def run(args: argparse.Namespace) -> int:
     from qpe.errors import InputError
 
     check_output(args, args.inputs, "SEVIRI files")
-    if args.surface_k is not None and not args.parallax:
-        raise InputError("--surface-k sets the cloud-top rule of --parallax; add --parallax")
+    for option, value in (("--surface-k", args.surface_k), ("--cth", args.cth)):
+        if value is not None and not args.parallax:
+            raise InputError(f"{option} is for the parallax correction; add --parallax")
     cloud_top = CloudTopRule(surface_k=args.surface_k) if args.parallax else None
     grid, region = grid_from_options(args)
     ds = read_seviri(args.inputs, grid, region=region, pixel_km=args.pixel_km, channels=args.channels,
                      method=args.method, file_format=args.file_format, parallax=args.parallax,
-                     cloud_top=cloud_top, tolerance_min=args.tolerance_min, progress=True)
+                     cloud_top=cloud_top, cth_files=args.cth, tolerance_min=args.tolerance_min, progress=True)
     times = pd.DatetimeIndex(ds["time"].values)
     print(f"read {times.size} frames of {', '.join(map(str, ds['channel'].values))}, "
           f"{times[0]:%Y-%m-%dT%H:%M} .. {times[-1]:%Y-%m-%dT%H:%M} UTC "

@@ -149,7 +149,8 @@ def complete_orbital_parameters(attrs: dict) -> dict:
     """The satellite position satpy's parallax code needs, never left to a TLE look-up.
 
     The actual position (from the orbit polynomials) when the file had one; else the nominal
-    longitude and latitude at the projection altitude, m above the surface.
+    longitude and latitude at the nominal (or projection) altitude, m above the surface (an altitude
+    in km, as old NWC SAF files give it, is taken as km).
     """
     orbital = dict(attrs.get("orbital_parameters") or {})
     actual = [orbital.get(f"satellite_actual_{k}") for k in ("longitude", "latitude", "altitude")]
@@ -157,7 +158,8 @@ def complete_orbital_parameters(attrs: dict) -> dict:
         return orbital
     lon = orbital.get("satellite_nominal_longitude", orbital.get("projection_longitude"))
     lat = orbital.get("satellite_nominal_latitude", orbital.get("projection_latitude", 0.0))
-    alt = orbital.get("projection_altitude")
+    alt = orbital.get("satellite_nominal_altitude", orbital.get("projection_altitude"))
+    alt = alt * 1000.0 if alt is not None and alt < 1e6 else alt
     if lon is None or alt is None:
         raise InputError("the files give no satellite position (orbital parameters): cannot correct parallax")
     orbital.update(satellite_nominal_longitude=float(lon), satellite_nominal_latitude=float(lat),

@@ -514,6 +514,42 @@ def write_netcdf(directory: Path, slot: Slot, window: Window, field: BrightnessF
     return path
 
 
+# -- NWC SAF GEO cloud-top height -----------------------------------------------------------------------
+def nwcsaf_ctth_name(slot: Slot, region: str = "EUROPE-VISIR") -> str:
+    return f"S_NWC_CTTH_{slot.platform}_{region}_{slot.start:%Y%m%dT%H%M%S}Z.nc"
+
+
+def write_nwcsaf_ctth(directory: Path, slot: Slot, window: Window,
+                      height_m: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Path:
+    """An NWC SAF GEO CTTH file (v2021 layout, as satpy's ``nwcsaf-geo`` reader reads it) on ``window``:
+    ``ctth_alti`` (uint16 m, 65535 = no cloud) = ``height_m(x, y)`` (NaN: no cloud), the GDAL geometry
+    attributes on the level-1.5 ellipsoid, and the nominal slot time."""
+    import xarray as xr
+
+    x, y = pixel_x(window.columns[::-1]), pixel_y(window.lines[::-1])  # west to east, north to south
+    heights = height_m(*np.meshgrid(x, y))
+    alti = np.where(np.isfinite(heights), np.rint(heights), 65535).astype("uint16")
+    half = STEP_M / 2
+    attrs = {
+        "source": "NWC/GEO version v2021.1", "satellite_identifier": slot.platform,
+        "sub-satellite_longitude": slot.lon_0,
+        "nominal_product_time": f"{slot.start:%Y-%m-%dT%H:%M:%SZ}",
+        "time_coverage_start": f"{slot.scan_start:%Y-%m-%dT%H:%M:%SZ}",
+        "time_coverage_end": f"{slot.scan_start + slot.scan_duration:%Y-%m-%dT%H:%M:%SZ}",
+        "gdal_projection": f"+proj=geos +a={EARTH_A_KM * 1000:.3f} +b={EARTH_B_KM * 1000:.3f} "
+                           f"+lon_0={slot.lon_0:f} +h={SAT_HEIGHT_M:.3f}",
+        "gdal_xgeo_up_left": x[0] - half, "gdal_ygeo_up_left": y[0] + half,
+        "gdal_xgeo_low_right": x[-1] + half, "gdal_ygeo_low_right": y[-1] - half,
+    }
+    variable = xr.Variable(("ny", "nx"), alti, {
+        "long_name": "Cloud Top Altitude", "units": "m", "scale_factor": np.float32(1.0),
+        "add_offset": np.float32(0.0), "_FillValue": np.uint16(65535),
+        "valid_range": np.array([0, 27000], "uint16")})
+    path = Path(directory) / nwcsaf_ctth_name(slot)
+    xr.Dataset({"ctth_alti": variable}, attrs=attrs).to_netcdf(path, engine="netcdf4")
+    return path
+
+
 WRITERS = {"seviri_l1b_native": write_native, "seviri_l1b_hrit": write_hrit, "seviri_l1b_nc": write_netcdf}
 
 

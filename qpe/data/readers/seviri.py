@@ -293,7 +293,8 @@ def _cf_frames(
 
 def _l1b_frames(
     files: list[Path], reader: str, target: Grid | None, wanted: list[str] | None, method: Method,
-    cloud_top: CloudTopRule | None, progress: bool, skipped: list[SkippedFile],
+    cloud_top: CloudTopRule | None, cth_product: seviri_l1b.CloudTopProduct | None, progress: bool,
+    skipped: list[SkippedFile],
 ) -> tuple[list[SeviriFrame], list[str], Grid, str, list[Path], str, list[dict]]:
     """Frames of level-1.5 files through satpy: frames, channels, grid, platform, files read,
     resampling, per-frame information (parallax)."""
@@ -313,7 +314,7 @@ def _l1b_frames(
     with progress_bar(slots, "SEVIRI", progress) as bar:
         for slot in bar:
             read = partial(seviri_l1b.read_slot, reader=reader, channels=channel_order or wanted,
-                           resampler=resampler, cloud_top=cloud_top, method=method)
+                           resampler=resampler, cloud_top=cloud_top, method=method, cth_product=cth_product)
             content = read_or_skip(read, slot, len(slots) > 1 or bool(unknown), skipped)
             if content is None:
                 continue
@@ -345,6 +346,7 @@ def read_seviri(
     file_format: str = "auto",
     parallax: bool = False,
     cloud_top: CloudTopRule | None = None,
+    cth_files: PathsLike | None = None,
     tolerance_min: float = DEFAULT_TOLERANCE / pd.Timedelta(minutes=1),
     progress: bool = False,
 ) -> xr.Dataset:
@@ -375,7 +377,11 @@ def read_seviri(
     parallax : bool
         Correct the parallax of cloud tops (level-1.5 files; :mod:`qpe.data.parallax`).
     cloud_top : CloudTopRule, optional
-        How cloud-top heights follow from IR_108 (default :class:`~qpe.data.parallax.CloudTopRule`).
+        How cloud-top heights follow from IR_108 (default :class:`~qpe.data.parallax.CloudTopRule`), for
+        the slots without a cloud-top-height product.
+    cth_files : str, path-like or sequence, optional
+        NWC SAF GEO CTTH files (``S_NWC_CTTH_*Z.nc``, not ``_PLAX``): their cloud-top altitude is used
+        for parallax correction of the slot with the same nominal time.
     tolerance_min : float
         Largest distance of a scan time from the 15-minute radar time it is put on, min (0 .. 7.5).
     progress : bool
@@ -412,6 +418,10 @@ def read_seviri(
         raise InputError("parallax correction needs the level-1.5 files (native, HRIT or EUMETSAT NetCDF): "
                          "CF files carry no satellite position")
     cloud_top = (cloud_top or CloudTopRule()) if parallax else None
+    if cth_files is not None and not parallax:
+        raise InputError("a cloud-top-height product is for parallax correction: ask for parallax too")
+    cth_product = (seviri_l1b.CloudTopProduct(resolve_paths(cth_files, "NWC SAF CTTH files"))
+                   if cth_files is not None else None)
     skipped: list[SkippedFile] = []
     infos: list[dict] = []
     if fmt == "cf":
@@ -421,7 +431,7 @@ def read_seviri(
     else:
         version = seviri_l1b.satpy_version()
         frames, channel_order, target_grid, platform, read_files, resampling, infos = _l1b_frames(
-            files, fmt, target, wanted, method, cloud_top, progress, skipped)
+            files, fmt, target, wanted, method, cloud_top, cth_product, progress, skipped)
         reader = f"satpy {version} {fmt}"
     skipped_note = report_skipped(skipped, len(files), FORMATS[fmt])
     labels = [f.label for f in frames]
@@ -474,12 +484,20 @@ def read_seviri(
 def _parallax_note(cloud_top: CloudTopRule | None, infos: list[dict]) -> str:
     if cloud_top is None:
         return "off"
-    surfaces = [i["surface_k"] for i in infos]
-    hidden = [i["hidden_fraction"] for i in infos]
     if not infos:
         return "on"
-    surface = (f"{min(surfaces):.1f}..{max(surfaces):.1f} K" if cloud_top.surface_k is None
-               else f"{cloud_top.surface_k:g} K")
-    return ("on: satpy.modifiers.parallax.ParallaxCorrection on the target grid, heights by "
-            f"seviri_cloud_top_rule (surface temperature {surface}); ground hidden behind clouds (up to "
-            f"{100 * max(hidden):.2f} % of the pixels) takes the first visible pixel away from the satellite")
+    surfaces = [i["surface_k"] for i in infos if "surface_k" in i]
+    hidden = max(i["hidden_fraction"] for i in infos)
+    product = sum(i["cth_source"] == "product" for i in infos)
+    heights = []
+    if product:
+        name = f"{seviri_l1b.CTH_READER} {seviri_l1b.CTH_DATASET}"
+        heights.append(f"from the cloud-top-height product ({name}) for {product} slot(s)")
+    if surfaces:
+        surface = (f"{min(surfaces):.1f}..{max(surfaces):.1f} K" if cloud_top.surface_k is None
+                   else f"{cloud_top.surface_k:g} K")
+        heights.append(
+            f"by seviri_cloud_top_rule for {len(surfaces)} slot(s) (surface temperature {surface})")
+    return ("on: satpy.modifiers.parallax.ParallaxCorrection on the target grid, heights "
+            f"{' and '.join(heights)}; ground hidden behind clouds (up to {100 * hidden:.2f} % of the "
+            "pixels) takes the first visible pixel away from the satellite")

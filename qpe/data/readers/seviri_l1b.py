@@ -43,6 +43,7 @@ from qpe.data.parallax import (
     CloudTopRule,
     away_from_satellite,
     cloud_top_height,
+    complete_orbital_parameters,
     corrected_lonlats,
     fill_hidden,
     sample_at,
@@ -57,6 +58,10 @@ L1B_READERS: dict[str, str] = {
     "seviri_l1b_nc":
         "EUMETSAT SEVIRI level-1.5 NetCDF files (W_XX-EUMETSAT-Darmstadt,VIS+IR+HRV+IMAGERY,*.nc)",
 }
+#: satpy reader and dataset of a cloud-top-height product (NWC SAF GEO CTTH: cloud-top altitude, m).
+CTH_READER, CTH_DATASET = "nwcsaf-geo", "ctth_alti"
+#: Names of NWC SAF GEO CTTH files, with the nominal slot time (satpy's pattern; not the ``_PLAX`` ones).
+_CTH_NAME = re.compile(r"^S_NWC_CTTH_[^_]+_.+_(\d{8}T\d{6})Z(_PLAX)?\.nc$")
 #: Radius of influence of the pyresample resamplers, m (a few SEVIRI pixels over Europe).
 RADIUS_M = 20_000.0
 #: satpy errors a damaged or foreign file raises while it is opened or read.
@@ -223,6 +228,50 @@ def _crop(scene, name: str, area, label: str, margin: int = 3):
     return scene.slice((ys, xs))
 
 
+class CloudTopProduct:
+    """Cloud-top heights of a product (NWC SAF GEO CTTH ``ctth_alti``, m) for parallax correction, by slot.
+
+    Parameters
+    ----------
+    files : sequence of pathlib.Path
+        ``S_NWC_CTTH_<satellite>_<region>_<YYYYmmddTHHMMSS>Z.nc`` files; the time in the name is the
+        nominal slot time. Parallax-corrected products (``..._PLAX.nc``) are refused: the heights must
+        lie where the satellite saw them.
+    """
+
+    def __init__(self, files: Sequence[Path]):
+        self.by_slot: dict[pd.Timestamp, Path] = {}
+        for path in files:
+            match = _CTH_NAME.match(Path(path).name)
+            if match is None:
+                raise InputError(f"{Path(path).name} is not named as an NWC SAF GEO CTTH file "
+                                 "(S_NWC_CTTH_<satellite>_<region>_<YYYYmmddTHHMMSS>Z.nc)")
+            if match.group(2):
+                raise InputError(f"{Path(path).name} is a parallax-corrected CTTH product (_PLAX): give the "
+                                 "uncorrected one, whose heights lie where the satellite saw them")
+            self.by_slot[pd.Timestamp(match.group(1))] = Path(path)
+
+    def height(self, slot_time: pd.Timestamp) -> xr.DataArray | None:
+        """``(y, x)`` cloud-top height (m) of the slot starting at ``slot_time``, None without a file."""
+        from satpy import Scene
+
+        path = self.by_slot.get(pd.Timestamp(slot_time).round("min"))
+        if path is None:
+            return None
+        try:
+            with _no_downloads(), _satpy_log() as log:
+                scene = Scene([str(path)], reader=CTH_READER)
+                scene.load([CTH_DATASET])
+            if CTH_DATASET not in scene:
+                raise InputError(f"{path.name} holds no {CTH_DATASET}{log.reason()}")
+        except _READ_ERRORS as err:
+            first = next((line for line in str(err).splitlines() if line.strip()), "")
+            raise InputError(f"{path.name} cannot be read by satpy's {CTH_READER} ({first})") from None
+        cth = scene[CTH_DATASET]
+        cth.attrs["orbital_parameters"] = complete_orbital_parameters(cth.attrs)
+        return cth
+
+
 def _slot_label(files: Sequence[Path]) -> str:
     first = files[0].name
     return first if len(files) == 1 else f"{first} and {len(files) - 1} more"
@@ -250,7 +299,7 @@ def _slot_time(data: xr.DataArray) -> pd.Timestamp:
 
 def read_slot(
     files: Sequence[Path], reader: str, channels: Sequence[str] | None, resampler: AreaResampler | None,
-    cloud_top: CloudTopRule | None, method: str = "bilinear",
+    cloud_top: CloudTopRule | None, method: str = "bilinear", cth_product: CloudTopProduct | None = None,
 ) -> tuple[SeviriFrame, list[str], Grid, dict]:
     """One slot's brightness temperatures on the target grid.
 
@@ -268,6 +317,8 @@ def read_slot(
         Parallax correction with heights from IR_108 by this rule; None for no correction.
     method : {"nearest", "bilinear"}
         Sampling at the parallax-corrected positions.
+    cth_product : CloudTopProduct, optional
+        Cloud-top heights for the correction; slots it has no file for take ``cloud_top``'s rule.
 
     Returns
     -------
@@ -278,7 +329,8 @@ def read_slot(
     grid : Grid
         The grid of the frame.
     info : dict
-        ``platform``; with parallax ``surface_k`` and ``hidden_fraction``.
+        ``platform``; with parallax ``cth_source`` (``product`` or ``ir``), ``hidden_fraction`` and
+        (heights from IR) ``surface_k``.
 
     Raises
     ------
@@ -287,7 +339,7 @@ def read_slot(
     """
     label = _slot_label(files)
     try:
-        return _read_slot(files, reader, channels, resampler, cloud_top, method, label)
+        return _read_slot(files, reader, channels, resampler, cloud_top, method, cth_product, label)
     except InputError:
         raise
     except _READ_ERRORS as err:
@@ -316,7 +368,7 @@ def _ordered(names) -> list[str]:
     return [c for c in SEVIRI_CHANNELS if c in set(names)]
 
 
-def _read_slot(files, reader, channels, resampler, cloud_top, method, label):
+def _read_slot(files, reader, channels, resampler, cloud_top, method, cth_product, label):
     with _no_downloads(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="No orbit polynomial valid", category=UserWarning)
         warnings.filterwarnings("ignore", category=PendingDeprecationWarning, module="pyresample")
@@ -345,8 +397,9 @@ def _read_slot(files, reader, channels, resampler, cloud_top, method, label):
         scan_time, rule = _scan_time(arrays[0], centre)
         info = {"platform": str(arrays[0].attrs.get("platform_name", ""))}
         if cloud_top is not None:
-            values, info["surface_k"], info["hidden_fraction"] = _parallax_corrected(
-                arrays, scene["IR_108"], area, cloud_top, method)
+            cth = cth_product.height(_slot_time(arrays[0])) if cth_product is not None else None
+            values, parallax_info = _parallax_corrected(arrays, scene["IR_108"], area, cloud_top, method, cth)
+            info.update(parallax_info)
         elif resampler is not None:
             values = resampler(arrays)
         else:
@@ -359,10 +412,14 @@ def _read_slot(files, reader, channels, resampler, cloud_top, method, label):
 
 def _parallax_corrected(
     arrays: list[xr.DataArray], bt108: xr.DataArray, area, cloud_top: CloudTopRule, method: str,
-) -> tuple[np.ndarray, float, float]:
-    """``(channel, y, x)`` parallax-corrected BT on ``area``, the surface temperature (K) and the
-    fraction of hidden pixels."""
-    cth, surface_k = cloud_top_height(bt108, cloud_top)
+    cth: xr.DataArray | None = None,
+) -> tuple[np.ndarray, dict]:
+    """``(channel, y, x)`` parallax-corrected BT on ``area`` with heights ``cth`` (m) or, without them,
+    from IR_108 by ``cloud_top``; and what was done (``cth_source``, ``surface_k``, ``hidden_fraction``)."""
+    info: dict = {"cth_source": "product"}
+    if cth is None:
+        cth, info["surface_k"] = cloud_top_height(bt108, cloud_top)
+        info["cth_source"] = "ir"
     lon, lat, hidden = corrected_lonlats(cth, area)
     source = np.stack([np.asarray(a.values, dtype="float32") for a in arrays])
     values = sample_at(source, arrays[0].attrs["area"], lon, lat, method)
@@ -371,4 +428,5 @@ def _parallax_corrected(
         ssp = (orbital.get("satellite_actual_longitude", orbital.get("satellite_nominal_longitude")),
                orbital.get("satellite_actual_latitude", orbital.get("satellite_nominal_latitude", 0.0)))
         values = fill_hidden(values, hidden, away_from_satellite(area, *ssp))
-    return values, surface_k, float(hidden.mean())
+    info["hidden_fraction"] = float(hidden.mean())
+    return values, info
