@@ -16,17 +16,23 @@ from qpe.verify.testing import random_rain_fields
 CONFIG = ScoreConfig(thresholds=(0.1, 1.0, 5.0), scales_km=(16.0, 32.0))
 
 
-def accumulators(days: int, times: int, resolution: str) -> tuple[dict[str, ScoreAccumulator], pd.DatetimeIndex]:
+def accumulators(
+    days: int, times: int, resolution: str
+) -> tuple[dict[str, ScoreAccumulator], pd.DatetimeIndex]:
     """A deterministic 'U-Net' and a 3-member ensemble scored on the same radar fields, day after day."""
-    accs = {name: ScoreAccumulator(CONFIG, model=name, resolution=resolution)
-            for name in ("unet_t4", "flow_residual_t4_k8")}
+    accs = {
+        name: ScoreAccumulator(CONFIG, model=name, resolution=resolution)
+        for name in ("unet_t4", "flow_residual_t4_k8")
+    }
     stamps = []
     for day in range(days):
         start = f"2021-06-{day + 1:02d}T06:00"
-        est, rad = random_rain_fields((48, 48), times=times, seed=day, correlation=0.6 + 0.05 * day, start=start,
-                                      freq="1h")
-        members, _ = random_rain_fields((48, 48), times=times, members=3, seed=day, correlation=0.6 + 0.05 * day,
-                                        start=start, freq="1h")
+        est, rad = random_rain_fields(
+            (48, 48), times=times, seed=day, correlation=0.6 + 0.05 * day, start=start, freq="1h"
+        )
+        members, _ = random_rain_fields(
+            (48, 48), times=times, members=3, seed=day, correlation=0.6 + 0.05 * day, start=start, freq="1h"
+        )
         accs["unet_t4"].accum(est, rad)
         accs["flow_residual_t4_k8"].accum(members, rad)
         stamps += list(rad["time"].values)
@@ -46,17 +52,21 @@ def test_headline_intervals_are_the_evaluation_s_intervals(days, times, unit):
     headline = measure_headline(scores, accs, config)
     assert (headline.resampling.unit, headline.resampling.n_units) == (unit, days if unit == "day" else times)
     assert headline.resampling.n_times == days * times and headline.resampling.n_days == days
-    pairs = [("unet_t4", "csi_1", scores["CSI__ci"].sel(threshold=1.0, member=0)),
-             ("flow_residual_t4_k8", "crps", scores["CRPS_fair__ci"]),
-             ("unet_t4", "crps", scores["MAE__ci"].sel(member=0)),
-             ("flow_residual_t4_k8", "spread_skill", scores["spread_skill_ratio__ci"])]
+    pairs = [
+        ("unet_t4", "csi_1", scores["CSI__ci"].sel(threshold=1.0, member=0)),
+        ("flow_residual_t4_k8", "crps", scores["CRPS_fair__ci"]),
+        ("unet_t4", "crps", scores["MAE__ci"].sel(member=0)),
+        ("flow_residual_t4_k8", "spread_skill", scores["spread_skill_ratio__ci"]),
+    ]
     for model, column, ci in pairs:
         interval = headline.interval(model, column)
         bounds = ci.sel(model=model).values
         np.testing.assert_allclose([interval.low, interval.high], bounds, rtol=1e-12, err_msg=column)
         assert interval.low <= interval.value <= interval.high
     matched = headline.interval("unet_t4", "csi_matched_1")
-    assert matched.value == pytest.approx(float(scores["CSI_matched"].sel(model="unet_t4", threshold=1.0, member=0)))
+    assert matched.value == pytest.approx(
+        float(scores["CSI_matched"].sel(model="unet_t4", threshold=1.0, member=0))
+    )
 
 
 def test_a_paired_difference_is_taken_replicate_by_replicate():
@@ -67,8 +77,9 @@ def test_a_paired_difference_is_taken_replicate_by_replicate():
     d = headline.compare("flow_residual_t4_k8", "unet_t4", "fss_5_32")
     np.testing.assert_allclose([d.low, d.high], np.quantile((a - b).values, [0.025, 0.975]), rtol=1e-12)
     r = headline.compare("flow_residual_t4_k8", "unet_t4", "fss_5_32", how="ratio")
-    assert r.value == pytest.approx(headline.values.loc["flow_residual_t4_k8", "fss_5_32"]
-                                    / headline.values.loc["unet_t4", "fss_5_32"])
+    assert r.value == pytest.approx(
+        headline.values.loc["flow_residual_t4_k8", "fss_5_32"] / headline.values.loc["unet_t4", "fss_5_32"]
+    )
 
 
 def test_the_headline_is_reproduced_from_the_saved_statistics(tmp_path):

@@ -144,7 +144,9 @@ def test_statistics_kept_per_time_sum_to_those_kept_per_day():
         xr.testing.assert_allclose(stats, per_day.statistics(by="day")[family])
     cases = per_time.statistics(by="case")["categorical"]
     assert cases.sizes["case"] == 6
-    np.testing.assert_array_equal(cases["case_day"].values.astype("datetime64[D]"), np.repeat(per_day.days, 2))
+    np.testing.assert_array_equal(
+        cases["case_day"].values.astype("datetime64[D]"), np.repeat(per_day.days, 2)
+    )
 
 
 def test_statistics_kept_per_time_survive_a_file(tmp_path):

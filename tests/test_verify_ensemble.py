@@ -194,8 +194,11 @@ def _calibrated(members: int, shape=(400, 500), seed: int = 0) -> tuple[xr.DataA
     """Members and observation: independent draws of one N(5, 1) mm/h per pixel (a perfectly calibrated
     ensemble), as (member, time, y, x) and (time, y, x) fields."""
     draws = 5.0 + np.random.default_rng(seed).standard_normal((members + 1, 1, *shape))
-    coords = {"time": np.array(["2021-06-01T12:00"], "datetime64[ns]"), "y": np.arange(shape[0]) * 2e3,
-              "x": np.arange(shape[1]) * 2e3}
+    coords = {
+        "time": np.array(["2021-06-01T12:00"], "datetime64[ns]"),
+        "y": np.arange(shape[0]) * 2e3,
+        "x": np.arange(shape[1]) * 2e3,
+    }
     est = xr.DataArray(draws[:-1], dims=("member", "time", "y", "x"), coords=coords, attrs={"units": "mm/h"})
     return est, xr.DataArray(draws[-1], dims=("time", "y", "x"), coords=coords, attrs={"units": "mm/h"})
 
@@ -207,7 +210,9 @@ def test_a_calibrated_ensemble_has_the_closed_form_crps_and_spread_skill_one(mem
     1 / (M sqrt(pi)); the fair spread-skill ratio is 1 (uncorrected: sqrt((M - 1) / (M + 1)))."""
     est, rad = _calibrated(members)
     ours = ensemble_scores(est, rad, thresholds=(1.0,))
-    tolerance = 4 * 0.6 / np.sqrt(est.sizes["x"] * est.sizes["y"])  # 4 standard errors of a pixel mean (CRPS sd < 0.6)
+    tolerance = (
+        4 * 0.6 / np.sqrt(est.sizes["x"] * est.sizes["y"])
+    )  # 4 standard errors of a pixel mean (CRPS sd < 0.6)
     assert abs(float(ours["CRPS_fair"]) - 1 / np.sqrt(np.pi)) < tolerance
     assert abs(float(ours["CRPS"]) - (1 + 1 / members) / np.sqrt(np.pi)) < tolerance
     assert float(ours["spread_skill_ratio"]) == pytest.approx(1.0, abs=0.01)

@@ -77,16 +77,19 @@ def test_each_member_gets_its_own_threshold_and_no_event_is_nan():
     t = ours["matched_threshold"].sel(threshold=5.0).values
     np.testing.assert_allclose(t / t[1], [0.5, 1.0, 2.0], rtol=2 * quantile_tolerance())
     # scaling never changes the ranking of a member's pixels: same CSI for every member
-    np.testing.assert_allclose(ours["CSI_matched"].sel(threshold=5.0).values, ours["CSI_matched"].values[1, 0],
-                               atol=0.02)
+    np.testing.assert_allclose(
+        ours["CSI_matched"].sel(threshold=5.0).values, ours["CSI_matched"].values[1, 0], atol=0.02
+    )
     assert np.isnan(ours["CSI_matched"].sel(threshold=1e4).values).all()
 
 
 def test_merged_statistics_equal_a_single_pass_and_days_resample():
     est, rad = random_rain_fields((48, 48), times=4, seed=8, freq="12h")
     whole = matched_accum(matched_init((1.0,)), pair_fields(est, rad))
-    parts = [matched_accum(matched_init((1.0,)), pair_fields(est.isel(time=s), rad.isel(time=s)))
-             for s in (slice(0, 1), slice(1, 4))]
+    parts = [
+        matched_accum(matched_init((1.0,)), pair_fields(est.isel(time=s), rad.isel(time=s)))
+        for s in (slice(0, 1), slice(1, 4))
+    ]
     xr.testing.assert_allclose(matched_merge(*parts), whole)
     acc = ScoreAccumulator(ScoreConfig(thresholds=(1.0,), families=("matched",))).accum(est, rad)
     assert acc.days.size == 3 and "CSI_matched" in acc.compute()
