@@ -37,8 +37,8 @@ def test_project_catalog_names_the_demo_training_and_holdout_data():
     assert demo.size == 256 and demo.frames == 192 and demo.scenarios == 1  # the committed demo models' data
     # The study's training set: 16 independent days (each its own winds), 15 min left out between them.
     assert train.size == 128 and train.scenarios == 16 and train.frames == 16 * (96 - 1)
-    # The held-out benchmark: 4 other days, >= 96 times at the study's stride for T = 4.
-    assert holdout.size == 128 and holdout.scenarios == 4 and holdout.frames == 4 * (96 - 1)
+    # The held-out benchmark: 6 other days (enough to resample days), >= 96 times at the study's stride.
+    assert holdout.size == 128 and holdout.scenarios == 6 and holdout.frames == 6 * (96 - 1)
 
 
 def test_project_study_benchmark_has_many_held_out_times():
@@ -53,7 +53,7 @@ def test_project_study_benchmark_has_many_held_out_times():
                     if b["name"] == "synthetic")
         times = usable[:: spec.get("stride", 1)]
         assert min(times.size, spec.get("max_times") or times.size) >= 96, study
-        assert len(set(holdout.times[times].normalize())) == 4, study
+        assert len(set(holdout.times[times].normalize())) == 6, study
 
 
 def test_ensure_builds_once_and_equals_the_generator(catalog):
