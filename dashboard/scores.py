@@ -29,7 +29,8 @@ TABLE_ROWS: tuple[tuple[str, bool, str], ...] = (
     ("HSS", True, "HSS"), ("BIAS", True, "frequency bias"),
     ("ME", False, "mean error (mm/h)"), ("MAE", False, "mean absolute error (mm/h)"),
     ("RMSE", False, "RMSE (mm/h)"), ("CORR", False, "correlation"),
-    ("CRPS", False, "CRPS (mm/h)"), ("spread_skill_ratio", False, "spread-skill ratio"),
+    ("CRPS", False, "CRPS (mm/h)"), ("CRPS_fair", False, "fair CRPS (mm/h, unbiased for few members)"),
+    ("spread_skill_ratio", False, "spread-skill ratio (fair)"),
     ("wet_fraction", False, "wet fraction (> 0.1 mm/h)"), ("wet_p99", False, "wet p99 (mm/h)"),
     ("maximum", False, "maximum (mm/h)"), ("n_valid", False, "valid pixels"),
 )

@@ -25,8 +25,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     synth.add_argument("--start", help="first time, ISO 8601 UTC (default 2021-06-01T00:00)")
     synth.add_argument("--config", help="YAML file of synthetic settings (see SynthConfig.to_yaml)")
     synth.add_argument("--rain-from", metavar="GLOB", nargs="+",
-                       help="semi-synthetic: take the rain from OPERA HDF5 files (France region) and "
-                       "simulate only the IR; the grid and times then come from the files")
+                       help="semi-synthetic: take the rain from radar files (OPERA, KNMI, MeteoSwiss or FMI, "
+                       "told from the files; see qpe data radar) and simulate only the IR; the grid and "
+                       "times then come from the files")
     synth.set_defaults(func=run)
 
 
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     config = config.replace(**{k: v for k, v in given.items() if v is not None})
     check_output(args, [args.config] if args.config else [])
     if args.rain_from:
-        check_output(args, args.rain_from, "OPERA HDF5 files")
+        check_output(args, args.rain_from, "radar files")
 
     try:
         if args.rain_from:

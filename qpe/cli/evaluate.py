@@ -96,7 +96,8 @@ def _summary(table) -> str:
         ("BIAS", threshold, None),
         ("FSS", threshold, scale),
         ("RMSE", None, None),
-        ("CRPS", None, None),
+        ("CSI_matched", threshold, None),
+        ("CRPS_fair", None, None),
     ]
     rows = {}
     for metric, thr, sc in wanted:

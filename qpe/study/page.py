@@ -231,8 +231,9 @@ def write_study_page(result) -> tuple[Path, Path]:
     steps = {m.name: m.reference_steps for m in config.models if m.reference_steps}
     intro = (
         f"Profile **{config.profile}**. {len(config.models)} families x T = {list(config.frames)} trained on "
-        f"`{config.train_data}` ({train_minutes:.1f} min of training this run), plus the IR probability-matching "
-        f"rule. Each generative model draws {config.members} members; ensemble scores are means over members "
+        f"`{config.train_data}` ({train_minutes:.1f} min of training this run)"
+        + (", plus the IR probability-matching rule" if config.baseline is not None else "")
+        + f". Each generative model draws {config.members} members; ensemble scores are means over members "
         f"(they judge one realisation). Reference K: {steps}. Residual flow = `{roles.residual}` on "
         f"`{roles.unet}`. Every number is shown with its {config.confidence:.0%} bootstrap interval, "
         "`value [low, high]`."

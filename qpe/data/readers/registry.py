@@ -29,14 +29,15 @@ READERS: MappingProxyType[str, Reader] = MappingProxyType({
     "knmi_hdf5": read_knmi,
     "mch_gif": read_mch,
     "fmi_pgm": read_fmi,
-    "seviri_cf": read_seviri,
+    "seviri": read_seviri,
+    "seviri_cf": read_seviri,  # its first name, when it read satpy's CF output only
     "nwcsaf_crr": read_crr,
 })
 
 
 def get_reader(name: str) -> Reader:
     """The reader registered under ``name`` (``opera_hdf5``, ``knmi_hdf5``, ``mch_gif``, ``fmi_pgm``,
-    ``seviri_cf``, ``nwcsaf_crr``).
+    ``seviri`` (native, HRIT, EUMETSAT NetCDF through satpy, or satpy's CF output), ``nwcsaf_crr``).
 
     Raises
     ------
