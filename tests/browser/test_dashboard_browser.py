@@ -14,7 +14,6 @@ import io
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from urllib.parse import parse_qs, quote, urlparse
 import numpy as np
 import pandas as pd
 import pytest
+from browser_testing import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, REPO, WAIT_MS, free_port, require_chromium
 from dashboard_testing import make_checkpoints, make_dataset
 from PIL import Image
 
@@ -36,14 +36,8 @@ from qpe.verify import scores_to_frame, verify
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 MODELS = ("ddpm", "flow_residual")
 TIME = "2021-06-01T23:45"
-WAIT_MS = 45_000
 
 
 @dataclass(frozen=True)
@@ -54,21 +48,15 @@ class Served:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """``panel serve dashboard/app.py`` on a small dataset and tiny checkpoints."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    require_chromium()
     root = tmp_path_factory.mktemp("served")
     data = make_dataset(root / "data.zarr")
     models = make_checkpoints(root / "models", data)
-    port = _free_port()
+    port = free_port()
     log = root / "panel.log"
     env = {**os.environ, "QPE_CACHE_DIR": str(root / "cache"), "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}

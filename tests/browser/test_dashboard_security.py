@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from urllib.parse import quote
 
 import pytest
 import yaml
+from browser_testing import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, REPO, WAIT_MS, free_port, require_chromium
 from dashboard_testing import make_dataset
 from models_testing import tiny_card
 
@@ -37,12 +37,6 @@ from qpe.models import DiffusionConfig, build_model, save_checkpoint
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-WAIT_MS = 45_000
 TIME = "2021-06-01T23:45"
 PAYLOAD = '<img src=x onerror="window.__pwned=1">'
 FOLDER_PAYLOAD = '<img src=x onerror="window.__pwned=3">'  # a checkpoint folder's name
@@ -56,11 +50,6 @@ class Server:
     log: Path
     cache: Path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_models(root: Path, data: Path) -> Path:
@@ -100,8 +89,7 @@ def start(command: list[str], url: str, log: Path) -> subprocess.Popen:
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    if not CHROMIUM.exists():
-        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    require_chromium()
     root = tmp_path_factory.mktemp("security")
     data = make_dataset(root / "data.zarr")
     return root, data, make_models(root / "models", data)
