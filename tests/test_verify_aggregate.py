@@ -230,7 +230,9 @@ def test_figure_data_holds_what_each_figure_draws():
     assert set(figures) == {
         "performance_diagram",
         "fss_vs_scale",
+        "ensemble_fss",
         "power_spectrum_ratio",
+        "spectral_coherence",
         "exceedance_curves",
         "histograms",
         "rank_histogram",
@@ -250,3 +252,71 @@ def test_inputs_are_left_unchanged_and_writeable():
     np.testing.assert_array_equal(est.values, before[0])
     np.testing.assert_array_equal(rad.values, before[1])
     assert est.values.flags.writeable and rad.values.flags.writeable
+
+
+# -- the families of issue 15: ensemble FSS, extremes, multivariate, coherence ---------------------------------
+ENSEMBLE_ONLY = (
+    "FSS_ensemble",
+    "FSS_ensemble_mean",
+    "twCRPS",
+    "twCRPS_fair",
+    "energy_score",
+    "variogram_score",
+)
+
+
+def test_deterministic_estimates_have_no_ensemble_only_scores():
+    est, rad = _days()
+    scores = verify(est, rad)
+    assert not set(ENSEMBLE_ONLY) & set(scores.data_vars)
+    for name in ("CSI_extreme", "n_radar_extreme", "effective_resolution", "coherence"):
+        assert name in scores and "member" not in scores[name].dims, name
+    ensemble = verify(*_days(members=3))
+    assert set(ENSEMBLE_ONLY) <= set(ensemble.data_vars)
+    assert ensemble["effective_resolution"].dims == ("member",)
+
+
+def test_new_scores_get_bootstrap_intervals():
+    from qpe.verify import bootstrap_ci
+
+    est, rad = _days(members=2)
+    acc = ScoreAccumulator(ScoreConfig(thresholds=(0.5, 2.0), extreme_thresholds=(1.0, 3.0))).accum(est, rad)
+    ci = bootstrap_ci(acc, n_resamples=40, seed=0)
+    for name in (
+        "FSS_ensemble",
+        "twCRPS_fair",
+        "CSI_extreme",
+        "energy_score",
+        "variogram_score",
+        "effective_resolution",
+    ):
+        bounds = ci[name]
+        assert "bound" in bounds.dims and np.isfinite(bounds.values).any(), name
+        assert (bounds.sel(bound="ci_low") <= bounds.sel(bound="ci_high")).all(), name
+
+
+def test_extreme_thresholds_fill_the_threshold_column():
+    est, rad = _days(members=2)
+    scores = verify(est, rad, config=ScoreConfig(extreme_thresholds=(2.0, 4.0)))
+    table = scores_to_frame(scores)
+    csi = table[table["metric"] == "CSI_extreme"]
+    assert sorted(csi["threshold"]) == [2.0, 4.0] and csi["scale"].isna().all()
+    np.testing.assert_allclose(
+        csi.set_index("threshold")["value"].sort_index(), scores["CSI_extreme"].mean("member").values
+    )
+    assert len(table[table["metric"] == "n_radar_extreme"]) == 2
+    assert len(table[table["metric"] == "effective_resolution"]) == 1
+    assert not table.duplicated(["model", "metric", "threshold", "scale"]).any()
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"extreme_thresholds": (10.0, -1.0)}, "extreme_thresholds must be positive"),
+        ({"variogram_lags_km": ()}, "variogram_lags_km must be positive"),
+        ({"variogram_order": 0.0}, "variogram_order must be a positive number"),
+    ],
+)
+def test_settings_of_the_new_scores_are_checked(changes, message):
+    with pytest.raises(InputError, match=message):
+        ScoreConfig(**changes)

@@ -16,8 +16,14 @@ Output variables (dims in brackets; ``member`` only for an ensemble estimate)::
     spectra       rapsd [member, wavelength], rapsd_radar, rapsd_ratio [member, wavelength]
     distribution  histogram [member, bin], exceedance [member, intensity], wet_fraction, wet_p90,
                   wet_p99, wet_p999, maximum [member], each also as ``*_radar``; n_valid
+    ensemble_fss  FSS_ensemble FSS_ensemble_mean [threshold, scale]   (ensemble probability; ensemble mean)
+    coherence     coherence [member, wavelength], effective_resolution [member] (km)
+    extremes      POD_extreme FAR_extreme CSI_extreme BIAS_extreme n_estimate_extreme n_hits_extreme
+                  [member, extreme_threshold], n_radar_extreme [extreme_threshold]; ensembles also
+                  twCRPS twCRPS_fair [extreme_threshold]
     ensemble      CRPS CRPS_fair spread ensemble_mean_rmse spread_skill_ratio ensemble_skill ensemble_spread,
                   rank_histogram [rank], BRIER [threshold], reliability_* [threshold, probability_bin]
+    multivariate  energy_score variogram_score, variogram_score_lag [lag]
     sal           SAL_S SAL_A SAL_L [member]                (only when "sal" is in the families)
 """
 
@@ -35,14 +41,40 @@ import xarray as xr
 
 from qpe.errors import DatasetError, InputError
 from qpe.settings import from_mapping, read_yaml_mapping
-from qpe.verify import categorical, continuous, distribution, ensemble, fss, matched, sal, spectra
+from qpe.verify import (
+    categorical,
+    coherence,
+    continuous,
+    distribution,
+    ensemble,
+    ensemble_fss,
+    extremes,
+    fss,
+    matched,
+    multivariate,
+    sal,
+    spectra,
+)
 from qpe.verify.pairs import DEFAULT_SCALES_KM, DEFAULT_THRESHOLDS, FieldPair, Region, pair_fields
 from qpe.verify.statistics import add_statistics, check_compatible, group_statistics
 
 #: Every family of scores, in output order.
-FAMILIES = ("categorical", "matched", "continuous", "fss", "spectra", "distribution", "ensemble", "sal")
+FAMILIES = (
+    "categorical",
+    "matched",
+    "continuous",
+    "fss",
+    "ensemble_fss",
+    "spectra",
+    "coherence",
+    "distribution",
+    "extremes",
+    "ensemble",
+    "multivariate",
+    "sal",
+)
 #: Families computed unless told otherwise (SAL is slow and needs scikit-image).
-DEFAULT_FAMILIES = ("categorical", "matched", "continuous", "fss", "spectra", "distribution", "ensemble")
+DEFAULT_FAMILIES = tuple(name for name in FAMILIES if name != "sal")
 
 
 @dataclass(frozen=True)
@@ -75,6 +107,12 @@ class ScoreConfig:
         pysteps ``reldiag`` ``n_bins`` and ``min_count``.
     sal_thr_factor, sal_thr_quantile : float
         pysteps ``sal`` object threshold.
+    extreme_thresholds : tuple of float
+        Thresholds of the extremes family (exceedance scores with counts, twCRPS), mm/h.
+    variogram_lags_km : tuple of float
+        Lags of the variogram-score pixel pairs (along rows and columns), km.
+    variogram_order : float
+        Order p of the variogram score (Scheuerer and Hamill 2015).
     """
 
     thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
@@ -91,19 +129,36 @@ class ScoreConfig:
     reliability_min_count: int = ensemble.DEFAULT_RELIABILITY_MIN_COUNT
     sal_thr_factor: float = sal.DEFAULT_THR_FACTOR
     sal_thr_quantile: float = sal.DEFAULT_THR_QUANTILE
+    extreme_thresholds: tuple[float, ...] = extremes.DEFAULT_EXTREME_THRESHOLDS
+    variogram_lags_km: tuple[float, ...] = multivariate.DEFAULT_VARIOGRAM_LAGS_KM
+    variogram_order: float = multivariate.DEFAULT_VARIOGRAM_ORDER
 
     def __post_init__(self) -> None:
-        for name in ("thresholds", "scales_km", "families", "quantiles"):
+        for name in (
+            "thresholds",
+            "scales_km",
+            "families",
+            "quantiles",
+            "extreme_thresholds",
+            "variogram_lags_km",
+        ):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         unknown = sorted(set(self.families) - set(FAMILIES))
         if unknown:
             raise InputError(f"unknown score families {', '.join(unknown)}; known: {', '.join(FAMILIES)}")
         if not all(0 < q < 1 for q in self.quantiles):
             raise InputError(f"quantiles must lie in (0, 1), got {list(self.quantiles)}")
-        for name, unit in (("thresholds", "mm/h"), ("scales_km", "km")):
+        for name, unit in (
+            ("thresholds", "mm/h"),
+            ("scales_km", "km"),
+            ("extreme_thresholds", "mm/h"),
+            ("variogram_lags_km", "km"),
+        ):
             values = getattr(self, name)
             if not values or not all(isinstance(v, (int, float)) and 0 < v < float("inf") for v in values):
                 raise InputError(f"{name} must be positive finite numbers ({unit}), got {list(values)}")
+        if not 0 < self.variogram_order < float("inf"):
+            raise InputError(f"variogram_order must be a positive number, got {self.variogram_order}")
 
     @classmethod
     def from_dict(cls, values: dict) -> ScoreConfig:
@@ -154,6 +209,24 @@ _FAMILY_FUNCTIONS: dict[str, _Family] = {
     "ensemble": _Family(
         lambda p, c: ensemble.ensemble_statistics(p, c.thresholds, c.rank_min),
         lambda s, c: ensemble.ensemble_compute(s, c.reliability_bins, c.reliability_min_count),
+        ensemble_only=True,
+    ),
+    "ensemble_fss": _Family(
+        lambda p, c: ensemble_fss.ensemble_fss_statistics(p, c.thresholds, c.scales_km),
+        lambda s, c: ensemble_fss.ensemble_fss_compute(s),
+        ensemble_only=True,
+    ),
+    "coherence": _Family(
+        lambda p, c: coherence.coherence_statistics(p, c.spectra_min_coverage),
+        lambda s, c: coherence.coherence_compute(s),
+    ),
+    "extremes": _Family(
+        lambda p, c: extremes.extremes_statistics(p, c.extreme_thresholds),
+        lambda s, c: extremes.extremes_compute(s),
+    ),
+    "multivariate": _Family(
+        lambda p, c: multivariate.multivariate_statistics(p, c.variogram_lags_km, c.variogram_order),
+        lambda s, c: multivariate.multivariate_compute(s),
         ensemble_only=True,
     ),
     "sal": _Family(

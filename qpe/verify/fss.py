@@ -56,10 +56,11 @@ class _SummedAreaTables:
     w^2) fits, so the box sums are exact while halving the memory traffic.
     """
 
-    def __init__(self, planes: np.ndarray, pad: int):
+    def __init__(self, planes: np.ndarray, pad: int, dtype: type | None = None):
         *lead, ny, nx = planes.shape
         self.pad, self.ny, self.nx = pad, ny, nx
-        self.dtype = np.int16 if pad <= _INT16_WINDOW else np.int32
+        # binary planes: int16 while a box sum (<= w^2) fits; planes of counts pass a wider dtype
+        self.dtype = dtype or (np.int16 if pad <= _INT16_WINDOW else np.int32)
         table = np.empty((*lead, ny + 1 + 2 * pad, nx + 1 + 2 * pad), dtype=self.dtype)
         core = table[..., pad + 1 : pad + 1 + ny, pad + 1 : pad + 1 + nx]
         with np.errstate(over="ignore"):

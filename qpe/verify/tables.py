@@ -5,7 +5,8 @@
 ``scores.csv`` layout. Only scores indexed by nothing but threshold and/or scale become rows; curves
 (histogram, exceedance, RAPSD, rank histogram, reliability) stay in the Dataset (``scores.nc``).
 Ensemble members are averaged. ``*_radar`` variables (distribution, spectra) become rows of the model
-``"radar"``.
+``"radar"``. Scores at the extreme thresholds (``extreme_threshold``, :mod:`~qpe.verify.extremes`) fill
+the ``threshold`` column, under their own metric names (``POD_extreme``, ``twCRPS`` ...).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import pandas as pd
 import xarray as xr
 
 COLUMNS = ("model", "metric", "threshold", "scale", "value", "ci_low", "ci_high")
-_TABLE_DIMS = {"model", "threshold", "scale", "member"}
+_TABLE_DIMS = {"model", "threshold", "scale", "member", "extreme_threshold"}
+#: Dimensions written in the ``threshold`` column (mm/h).
+_THRESHOLD_DIMS = ("threshold", "extreme_threshold")
 RADAR_SUFFIX = "_radar"
 
 
@@ -77,6 +80,9 @@ def _tidy(da: xr.DataArray) -> pd.Series:
     """Average members; index by the remaining table dims (model, threshold, scale)."""
     if "member" in da.dims:
         da = da.mean("member")
+    for dim in _THRESHOLD_DIMS[1:]:
+        if dim in da.dims:
+            da = da.drop_vars("threshold", errors="ignore").rename({dim: "threshold"})
     keep = [d for d in ("model", "threshold", "scale") if d in da.dims]
     da = (
         da.reset_coords(drop=True)
@@ -92,7 +98,9 @@ def _tidy(da: xr.DataArray) -> pd.Series:
 FIGURES: dict[str, tuple[str, ...]] = {
     "performance_diagram": ("POD", "SR", "CSI", "BIAS"),
     "fss_vs_scale": ("FSS", "FSS_useful"),
+    "ensemble_fss": ("FSS_ensemble", "FSS_ensemble_mean", "FSS", "FSS_useful"),
     "power_spectrum_ratio": ("rapsd", "rapsd_radar", "rapsd_ratio"),
+    "spectral_coherence": ("coherence", "effective_resolution"),
     "exceedance_curves": ("exceedance", "exceedance_radar"),
     "histograms": ("histogram", "histogram_radar"),
     "rank_histogram": ("rank_histogram",),
@@ -104,8 +112,10 @@ def figure_data(scores: xr.Dataset) -> dict[str, xr.Dataset]:
     """The variables of each standard figure present in ``scores`` (see :data:`FIGURES`).
 
     Performance diagram: POD against success ratio SR = 1 - FAR per threshold; FSS against scale
-    (km) per threshold with the useful level; RAPSD ratio against wavelength (km); exceedance curves
-    P(rain > intensity) of estimate and radar; rank histogram; reliability diagram per threshold.
+    (km) per threshold with the useful level; ensemble, ensemble-mean and member FSS against scale;
+    RAPSD ratio against wavelength (km); coherence against wavelength with the effective resolution;
+    exceedance curves P(rain > intensity) of estimate and radar; rank histogram; reliability diagram
+    per threshold.
     """
     out = {}
     for figure, names in FIGURES.items():
