@@ -31,6 +31,12 @@ TABLE_ROWS: tuple[tuple[str, bool, str], ...] = (
     ("RMSE", False, "RMSE (mm/h)"), ("CORR", False, "correlation"),
     ("CRPS", False, "CRPS (mm/h)"), ("CRPS_fair", False, "fair CRPS (mm/h, unbiased for few members)"),
     ("spread_skill_ratio", False, "spread-skill ratio (fair)"),
+    ("energy_score", False, "energy score (mm/h, fair)"),
+    ("variogram_score", False, "variogram score p = 0.5 (mm/h)"),
+    ("effective_resolution", False, "effective resolution (km)"),
+    ("CSI_extreme", True, "CSI (extremes)"), ("POD_extreme", True, "POD (extremes)"),
+    ("BIAS_extreme", True, "frequency bias (extremes)"), ("twCRPS_fair", True, "fair twCRPS (mm/h)"),
+    ("n_radar_extreme", True, "radar pixels (extremes)"),
     ("wet_fraction", False, "wet fraction (> 0.1 mm/h)"), ("wet_p99", False, "wet p99 (mm/h)"),
     ("maximum", False, "maximum (mm/h)"), ("n_valid", False, "valid pixels"),
 )

@@ -168,6 +168,20 @@ def test_scores_equal_qpe_verify(setup, session):
         float(expected["ddpm"]["wet_fraction_radar"]))
 
 
+def test_score_table_shows_extremes_multivariate_and_resolution_rows(setup, session):
+    EstimateRunner(session).run_blocking(["unet", "ddpm"], [TIME])
+    session.state.models = ["unet", "ddpm"]
+    scores, _ = case_scores(session)
+    table = score_table(score_frame(scores))
+    for label in ("energy score (mm/h, fair)", "variogram score p = 0.5 (mm/h)"):
+        assert np.isnan(table.loc[label, "unet"]) and np.isfinite(table.loc[label, "ddpm"]), label
+    expected = verify(_library_estimate(setup, "ddpm"), session.radar(TIME), thresholds=session.state.thresholds)
+    np.testing.assert_allclose(table.loc["effective resolution (km)", "ddpm"],
+                               float(expected["effective_resolution"].mean("member")), rtol=1e-5)
+    radar_pixels = table.loc["radar pixels (extremes) ≥ 10 mm/h"]
+    assert radar_pixels["unet"] == radar_pixels["ddpm"] == float(expected["n_radar_extreme"].sel(extreme_threshold=10.0))
+
+
 def test_region_restricts_the_scores(session):
     EstimateRunner(session).run_blocking(["ddpm"], [TIME])
     state = session.state

@@ -323,6 +323,66 @@ def test_figures_take_the_scores_of_one_model():
     assert "no ensemble model" in rank_histogram(scores).axes[0].texts[0].get_text()
 
 
+def _two_models():
+    """Scores of an ensemble ("flow") and a deterministic model ("unet") along ``model``, as evaluate makes."""
+    from qpe.evaluation.summary import summarize_scores
+    from qpe.verify.testing import random_rain_fields
+
+    kwargs = {"times": 4, "start": "2021-06-01T00:00", "freq": "12h", "wet_fraction": 0.3, "min_rate": 1.0}
+    ens, rad = random_rain_fields((64, 64), members=3, seed=2, **kwargs)
+    det, _ = random_rain_fields((64, 64), seed=3, **kwargs)
+    accumulators = {
+        "flow": ScoreAccumulator(model="flow").accum(ens, rad),
+        "unet": ScoreAccumulator(model="unet").accum(det, rad),
+    }
+    return summarize_scores(accumulators, {}, EvaluationConfig(n_resamples=0))
+
+
+def test_ensemble_fss_figure_draws_the_three_fss_of_the_ensembles():
+    from qpe.evaluation.figures import ensemble_fss
+
+    scores = _two_models()
+    panels = [ax for ax in ensemble_fss(scores).axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == [f"rain >= {t:g} mm/h" for t in (0.1, 1, 5, 10)]
+    lines = {line.get_label(): line for line in panels[1].get_lines()}
+    assert {"flow, ensemble", "flow, ensemble mean", "flow, members"} <= set(lines)
+    assert not any(label.startswith("unet") for label in lines), "ensembles only"
+    np.testing.assert_allclose(
+        lines["flow, ensemble"].get_ydata(), scores["FSS_ensemble"].sel(model="flow", threshold=1.0)
+    )
+    from qpe.verify.testing import random_rain_fields
+
+    alone = verify(*random_rain_fields((48, 48), times=2, seed=1), model="alone")
+    assert "no ensemble model" in ensemble_fss(alone).axes[0].texts[0].get_text()
+
+
+def test_coherence_figure_marks_each_effective_resolution():
+    from qpe.evaluation.figures import spectral_coherence
+
+    scores = _two_models()
+    ax = spectral_coherence(scores).axes[0]
+    curves = {line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")}
+    for model in ("flow", "unet"):
+        resolution = float(scores["effective_resolution"].sel(model=model).mean("member"))
+        label = f"{model} ({resolution:.3g} km)"
+        assert label in curves
+        coherence = scores["coherence"].sel(model=model).mean("member").values[1:]  # the mean is left out
+        np.testing.assert_allclose(curves[label].get_ydata(), coherence)
+    assert ax.get_xlim()[0] > ax.get_xlim()[1], "large wavelengths on the left"
+
+
+def test_report_extremes_table_has_each_score_at_each_extreme_threshold():
+    from qpe.evaluation.report import extremes_frame
+
+    table = score_table(_two_models())
+    frame = extremes_frame(table)
+    assert list(frame.index) == ["flow", "unet"]
+    assert [c for c in frame.columns if c.startswith("CSI")] == ["CSI >10", "CSI >20", "CSI >50"]
+    assert frame.loc["unet", "fair twCRPS >10"] == "–", "no twCRPS for a deterministic model"
+    radar = table.query("model == 'flow' and metric == 'n_radar_extreme' and threshold == 20").iloc[0]
+    assert frame.loc["flow", "radar pixels >20"] == f"{radar['value']:.3g}"
+
+
 def test_report_shows_the_figures_and_headline_scores(local_run):
     page = (local_run / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)

@@ -12,7 +12,9 @@ figure                 what it shows
 =====================  ====================================================================
 performance_diagram    POD against success ratio per threshold, CSI contours, bias lines
 fss_vs_scale           FSS against neighbourhood width, one panel per threshold, useful level
+ensemble_fss           ensemble, ensemble-mean and member FSS of the ensembles against width
 power_spectrum_ratio   RAPSD of each model and of the radar, and their ratio, vs wavelength
+spectral_coherence     coherence with the radar vs wavelength, effective resolution marked
 exceedance_curves      P(rain > r) of each model and of the radar
 rank_histogram         rank histograms of the ensembles, flat line of a reliable ensemble
 reliability_diagram    observed frequency against forecast probability per threshold
@@ -192,8 +194,11 @@ def performance_diagram(scores: xr.Dataset) -> Figure:
     # legends fill column by column, so the rows are padded and read out column-major
     ncols = min(4, max(len(model_handles), len(threshold_handles)))
     blank = Line2D([], [], linestyle="none", label=" ")
-    rows = [group[k : k + ncols] for group in (model_handles, threshold_handles)
-            for k in range(0, len(group), ncols)]
+    rows = [
+        group[k : k + ncols]
+        for group in (model_handles, threshold_handles)
+        for k in range(0, len(group), ncols)
+    ]
     rows = [r + [blank] * (ncols - len(r)) for r in rows]
     handles = [row[c] for c in range(ncols) for row in rows]
     fig.legend(handles=handles, loc="outside lower center", ncols=ncols, fontsize=8, frameon=False)
@@ -238,6 +243,68 @@ def fss_vs_scale(scores: xr.Dataset) -> Figure:
         handles, labels, loc="outside lower center", ncols=min(len(labels), 6), fontsize=9, frameon=False
     )
     fig.suptitle("Fractions skill score against scale (ensembles: member mean)")
+    return fig
+
+
+def ensemble_fss(scores: xr.Dataset) -> Figure:
+    """Ensemble FSS (solid), ensemble-mean FSS (dashed) and member FSS (dotted, member mean) against
+    neighbourhood width, one panel per threshold, for each ensemble model."""
+    data = figure_data(_by_model(scores)).get("ensemble_fss")
+    models = _ensemble_models(data, "FSS_ensemble") if data is not None else []
+    if not models:
+        fig = Figure(figsize=(7.0, 4.8), layout="constrained")
+        ax = fig.add_subplot()
+        _note(ax, "no ensemble model in these scores:\nthe ensemble FSS needs several members")
+        ax.set_title("Ensemble FSS")
+        return fig
+    colors = model_colors(model_names(data))
+    thresholds, scales = data["threshold"].values, data["scale"].values
+    ncols = min(len(thresholds), 4)
+    nrows = int(np.ceil(len(thresholds) / ncols))
+    fig = Figure(figsize=(3.6 * ncols, 3.4 * nrows + 0.8), layout="constrained")
+    axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()
+    curves = (
+        ("FSS_ensemble", "-", "ensemble"),
+        ("FSS_ensemble_mean", "--", "ensemble mean"),
+        ("FSS", ":", "members"),
+    )
+    for ax, thr in zip(axes, thresholds, strict=False):
+        for model in models:
+            for name, style, what in curves:
+                if name in data:
+                    values = _member_mean(data[name].sel(model=model, threshold=thr)).values
+                    ax.plot(
+                        scales,
+                        values,
+                        linestyle=style,
+                        marker="o",
+                        markersize=3,
+                        color=colors[model],
+                        label=f"{model}, {what}",
+                    )
+        if "FSS_useful" in data:
+            useful = _radar(data["FSS_useful"].sel(threshold=thr))
+            if useful is not None:
+                ax.axhline(
+                    float(useful), color="black", linestyle=":", linewidth=1.2, label="useful (0.5 + f_o/2)"
+                )
+        ax.set_xscale("log", base=2)
+        ax.set_xlim(scales.min() / 1.25, scales.max() * 1.25)
+        ax.set_xticks(scales, [f"{s:g}" for s in scales])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_ylim(0, 1)
+        ax.set_title(f"rain >= {_threshold_label(thr)}")
+        ax.set_xlabel("neighbourhood width (km)")
+        ax.grid(alpha=0.3)
+    for ax in axes[len(thresholds) :]:
+        ax.set_visible(False)
+    for ax in axes[::ncols]:
+        ax.set_ylabel("fractions skill score (FSS)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(
+        handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8, frameon=False
+    )
+    fig.suptitle("Ensemble FSS (fraction of members above the threshold), ensemble-mean and member FSS")
     return fig
 
 
@@ -297,6 +364,50 @@ def power_spectrum_ratio(scores: xr.Dataset) -> Figure:
     ax_psd.set_title("Power spectra (mean over fields)")
     ax_ratio.set_ylabel("power ratio estimate / radar")
     ax_ratio.set_title("Power-spectrum ratio")
+    return fig
+
+
+def spectral_coherence(scores: xr.Dataset) -> Figure:
+    """Coherence of each model with the radar against wavelength; dashed: 1 / sqrt(2); the effective
+    resolution (where the coherence first falls below it) marked and given in the legend."""
+    data = _data(scores, "spectral_coherence")
+    models = model_names(data)
+    colors = model_colors(models)
+    fig = Figure(figsize=(7.6, 5.0), layout="constrained")
+    ax = fig.add_subplot()
+    if "coherence" not in data or not _has_values(data["coherence"]):
+        _note(ax, "no coherence: no field had enough valid pixels")
+        ax.set_title("Spectral coherence with the radar")
+        return fig
+    data = data.sel(wavelength=np.isfinite(data["wavelength"].values))  # drop the mean (frequency 0)
+    wavelength = data["wavelength"].values
+    level = 1.0 / np.sqrt(2.0)
+    for model in models:
+        coherence = _member_mean(data["coherence"].sel(model=model)).values
+        label = model
+        if "effective_resolution" in data:
+            resolution = float(_member_mean(data["effective_resolution"].sel(model=model)))
+            label += f" ({resolution:.3g} km)" if np.isfinite(resolution) else " (none)"
+            if np.isfinite(resolution):
+                ax.plot([resolution], [level], marker="v", markersize=9, color=colors[model], zorder=6)
+        ax.plot(wavelength, coherence, color=colors[model], label=label)
+    ax.axhline(level, color="black", linestyle="--", linewidth=1.2, label="1/√2")
+    ticks = [
+        w
+        for w in (2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+        if wavelength.min() <= w <= wavelength.max()
+    ]
+    ax.set_xscale("log")
+    ax.set_xlim(wavelength.max(), wavelength.min())  # large scales on the left
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("wavelength (km)")
+    ax.set_ylabel("coherence |<E R*>| / sqrt(<|E|²><|R|²>)")
+    ax.set_title("Spectral coherence with the radar (ensembles: member mean); effective resolution ▼")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=9)
     return fig
 
 
@@ -441,11 +552,27 @@ FIGURES: dict[str, tuple[Callable[[xr.Dataset], Figure], str]] = {
             "(Roberts and Lean 2008)."
         ),
     ),
+    "ensemble_fss": (
+        ensemble_fss,
+        (
+            "Ensemble FSS (solid: forecast fraction = fraction of members above the threshold, Necker et al. "
+            "2024), FSS of the ensemble mean (dashed) and of the members (dotted, member mean), ensembles "
+            "only; dotted black: the useful level."
+        ),
+    ),
     "power_spectrum_ratio": (
         power_spectrum_ratio,
         (
             "Mean radially averaged power spectra and their ratio to the radar's: below 1 at short "
             "wavelengths means smoother than the radar."
+        ),
+    ),
+    "spectral_coherence": (
+        spectral_coherence,
+        (
+            "Coherence between estimate and radar per wavelength (1: the radar's structures, 0: unrelated); "
+            "the effective resolution (▼, legend) is where it first falls below 1/√2, from large to small "
+            "wavelengths."
         ),
     ),
     "exceedance_curves": (

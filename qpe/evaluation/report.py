@@ -30,6 +30,9 @@ HEADLINES = {
         ("FAR", True, False),
         ("BIAS", True, False),
         ("FSS", True, True),
+        ("FSS_ensemble", True, True),
+        ("FSS_ensemble_mean", True, True),
+        ("effective_resolution", False, False),
         ("RMSE", False, False),
         ("CORR", False, False),
     ),
@@ -42,8 +45,19 @@ HEADLINES = {
         ("CRPS", False, False),
         ("CRPS_fair", False, False),
         ("spread_skill_ratio", False, False),
+        ("energy_score", False, False),
+        ("variogram_score", False, False),
     ),
 }
+#: The extremes table: (metric, column label), each at every extreme threshold scored.
+#: (FAR and the estimate's pixel counts are in the full table.)
+EXTREMES = (
+    ("CSI_extreme", "CSI"),
+    ("POD_extreme", "POD"),
+    ("BIAS_extreme", "BIAS"),
+    ("twCRPS_fair", "fair twCRPS"),
+    ("n_radar_extreme", "radar pixels"),
+)
 
 
 def headline_levels(table: pd.DataFrame) -> tuple[float | None, float | None]:
@@ -83,7 +97,7 @@ def headline_frame(
         if hits.empty:
             continue
         label = metric + (
-            f" ≥{threshold:g}" if metric == "FSS" else f" >{threshold:g}" if at_threshold else ""
+            f" ≥{threshold:g}" if metric.startswith("FSS") else f" >{threshold:g}" if at_threshold else ""
         )
         label += f" @{scale:g} km" if at_scale else ""
         columns.append(label)
@@ -93,6 +107,28 @@ def headline_frame(
         index=[m for m in models if m in rows], columns=columns
     )
     return frame.fillna("–"), threshold, scale
+
+
+def extremes_frame(table: pd.DataFrame, metrics: Sequence[tuple[str, str]] = EXTREMES) -> pd.DataFrame:
+    """Rows: models, columns: each metric at each of its thresholds (``CSI >20`` ...), cells: value [CI].
+
+    The exceedance scores and the pixel counts they rest on side by side (:data:`EXTREMES`).
+    """
+    models = list(dict.fromkeys(table["model"]))
+    rows: dict[str, dict[str, str]] = {}
+    columns = []
+    for metric, label in metrics:
+        part = table[(table["metric"] == metric) & table["scale"].isna()]
+        for threshold in sorted(part["threshold"].dropna().unique()):
+            column = f"{label} >{threshold:g}"
+            columns.append(column)
+            for _, row in part[part["threshold"] == threshold].iterrows():
+                value = _format(row["value"], row["ci_low"], row["ci_high"])
+                rows.setdefault(row["model"], {})[column] = value
+    frame = pd.DataFrame.from_dict(rows, orient="index").reindex(
+        index=[m for m in models if m in rows], columns=columns
+    )
+    return frame.fillna("–")
 
 
 def _table_html(frame: pd.DataFrame, index_name: str) -> str:
@@ -184,6 +220,12 @@ def write_report(
             headlines.append(
                 f"<h3>{html.escape(title)}</h3><div class='wide'>{_table_html(frame, 'model')}</div>"
             )
+    extremes = extremes_frame(table)
+    if not extremes.empty:
+        headlines.append(
+            "<h3>Extremes: exceedance scores (rain &gt; threshold, mm/h) and the pixels they rest on</h3>"
+            f"<div class='wide'>{_table_html(extremes, 'model')}</div>"
+        )
     meta = {
         "data": attrs.get("data", ""),
         "period (UTC)": f"{attrs.get('period_start', '')} .. {attrs.get('period_end', '')}",

@@ -13,7 +13,9 @@ Families (one module each, pysteps-style ``*_init / *_accum / *_merge / *_comput
 statistics, and one function per score): :mod:`~qpe.verify.categorical`, :mod:`~qpe.verify.matched`
 (CSI at matched wet fraction), :mod:`~qpe.verify.continuous`, :mod:`~qpe.verify.fss`,
 :mod:`~qpe.verify.spectra`, :mod:`~qpe.verify.distribution`, :mod:`~qpe.verify.ensemble`,
-:mod:`~qpe.verify.sal`.
+:mod:`~qpe.verify.ensemble_fss` (ensemble and ensemble-mean FSS), :mod:`~qpe.verify.extremes` (exceedance
+scores with counts, twCRPS), :mod:`~qpe.verify.multivariate` (energy and variogram scores),
+:mod:`~qpe.verify.coherence` (spectral coherence, effective resolution), :mod:`~qpe.verify.sal`.
 
 Inputs: ``radar`` (y, x) or (time, y, x), mm/h, NaN = no radar; ``estimate`` (y, x), (time, y, x)
 or (member, [time,] y, x), mm/h, on the same x/y coordinates. A pixel where the radar or any member
