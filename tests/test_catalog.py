@@ -116,3 +116,16 @@ def test_cli_lists_and_builds(catalog, capsys):
     out = capsys.readouterr().out
     assert "tiny" in out and "not built" not in out
     assert main(["data", "build", "nope", "--catalog", str(catalog)]) == 2
+
+
+def test_a_dataset_built_from_other_settings_is_rebuilt(catalog, capsys):
+    path = ensure_dataset("tiny", catalog=catalog)
+    first = open_paired(path)["time"].size
+    text = catalog.read_text()
+    catalog.write_text(text.replace("hours: 1,", "hours: 2,"))  # the entry changes after the build
+    assert "hours: 2," in catalog.read_text()
+    ensure_dataset("tiny", catalog=catalog)
+    assert "rebuilding tiny" in capsys.readouterr().err
+    assert open_paired(path)["time"].size == first + 4
+    ensure_dataset("tiny", catalog=catalog)  # current now: not rebuilt again
+    assert "rebuilding" not in capsys.readouterr().err

@@ -22,8 +22,12 @@ its settings) and returns its path, so the demo, the training configs and the st
 
 from __future__ import annotations
 
+import dataclasses
 import glob
+import hashlib
+import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,8 @@ from qpe.settings import read_yaml_mapping
 #: Environment variable pointing to another catalog file.
 CATALOG_ENV = "QPE_CATALOG"
 CATALOG_FORMAT = "qpe-data-catalog"
+#: Attribute of a built dataset: the digest of the catalog settings it was built from.
+CATALOG_DIGEST = "catalog_settings_digest"
 #: Repository root of an editable install / a clone (the folder above the ``qpe`` package).
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,6 +83,31 @@ class CatalogEntry:
     @property
     def exists(self) -> bool:
         return self.path.exists()
+
+    @property
+    def settings_digest(self) -> str:
+        """Hash of what the dataset is built from (its settings and the generator's version): a built
+        dataset carries it, so a changed entry is rebuilt instead of silently used."""
+        from qpe.data.synthetic.generator import GENERATOR_VERSION
+
+        settings = {"synth": self.synth, "rain_from": self.rain_from, "box": self.box,
+                    "rain_parts": [dataclasses.asdict(p) for p in self.rain_parts],
+                    "generator": GENERATOR_VERSION}
+        return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def is_current(self) -> bool:
+        """Whether the built dataset was built from this entry's settings."""
+        import xarray as xr
+
+        from qpe.netcdf import reading_lock
+
+        try:
+            with reading_lock(self.path):
+                opened = xr.open_zarr(self.path) if self.path.is_dir() else xr.open_dataset(self.path)
+                with opened as ds:
+                    return ds.attrs.get(CATALOG_DIGEST) == self.settings_digest
+        except (OSError, ValueError, KeyError):
+            return False
 
     def synth_config(self):
         """The :class:`~qpe.data.synthetic.SynthConfig` this entry is built with."""
@@ -217,13 +248,19 @@ def build_dataset(entry: CatalogEntry, *, progress: bool = False) -> Path:
     else:
         ds = generate_paired(config, progress=progress)
     ds.attrs["catalog_name"] = entry.name
+    ds.attrs[CATALOG_DIGEST] = entry.settings_digest
     return save_paired(ds, entry.path)
 
 
 def ensure_dataset(name: str, *, catalog: str | os.PathLike | None = None, progress: bool = False) -> Path:
-    """Path of the catalog dataset ``name``, building it first when it does not exist yet."""
+    """Path of the catalog dataset ``name``, building it first when it does not exist yet, or again when
+    it was built from other settings than the catalog's (said in one line)."""
     entry = get_entry(name, catalog)
-    if not entry.exists:
+    if entry.exists and not entry.is_current():
+        print(f"qpe: rebuilding {name}: {entry.path} was built from other settings than the catalog's",
+              file=sys.stderr)
+        build_dataset(entry, progress=progress)
+    elif not entry.exists:
         build_dataset(entry, progress=progress)
     return entry.path
 
