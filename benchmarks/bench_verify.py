@@ -10,6 +10,11 @@ a time. qpe.verify counts its fastest of ``--repeat`` runs (3), pysteps one pass
 averages out the machine's load). Printed per family: fields/s of each (wall clock), the speed-up in
 wall and in CPU time of this process (which other load on the machine disturbs less), and the largest
 absolute difference between the two sets of scores (relative for the RAPSD).
+
+Then the families of issue 15 (ensemble FSS, extremes, multivariate, coherence): their cost per field
+(ms of wall and CPU time, fastest of ``--repeat``), on the ensemble fields where they need members, and
+the largest difference from a reference where one exists (pysteps ``fss`` of the ensemble mean,
+pysteps ``det_cat_fct`` at the extreme thresholds, ``scores.probability.tw_crps_for_ensemble``).
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ from collections.abc import Callable
 
 import numpy as np
 import xarray as xr
+from pysteps.postprocessing import ensemblestats
 from pysteps.postprocessing.ensemblestats import excprob
 from pysteps.utils.spectral import rapsd
 from pysteps.verification import detcatscores, detcontscores, ensscores, probscores, spatialscores
 
 from qpe.verify import ScoreConfig, verify, window_sizes
+from qpe.verify.extremes import DEFAULT_EXTREME_THRESHOLDS
 from qpe.verify.testing import random_rain_fields
 
 THRESHOLDS = (0.1, 1.0, 5.0, 10.0)
@@ -104,14 +111,58 @@ def pysteps_ensemble(est: np.ndarray, rad: np.ndarray) -> dict:
     return out
 
 
+def pysteps_ensemble_mean_fss(est: np.ndarray, rad: np.ndarray) -> dict:
+    """FSS of the ensemble mean (pysteps ``ensemblestats.mean``), accumulated over fields."""
+    windows = window_sizes(SCALES_KM, PIXEL_KM)
+    objects = {
+        (thr, s): spatialscores.fss_init(thr, int(w))
+        for thr in THRESHOLDS
+        for s, w in zip(SCALES_KM, windows, strict=True)
+    }
+    for t in range(rad.shape[0]):
+        mean = ensemblestats.mean(est[:, t])
+        for obj in objects.values():
+            spatialscores.fss_accum(obj, mean, rad[t])
+    return {("FSS_ensemble_mean", *key): spatialscores.fss_compute(obj) for key, obj in objects.items()}
+
+
+def pysteps_extremes(est: np.ndarray, rad: np.ndarray) -> dict:
+    """POD, FAR, CSI and BIAS of every member at the extreme thresholds (pysteps ``det_cat_fct``)."""
+    names = ("POD", "FAR", "CSI", "BIAS")
+    out = {}
+    for thr in DEFAULT_EXTREME_THRESHOLDS:
+        tables = [detcatscores.det_cat_fct_init(thr) for _ in range(est.shape[0])]
+        for m, table in enumerate(tables):
+            for f, o in zip(est[m], rad, strict=True):
+                detcatscores.det_cat_fct_accum(table, f, o)
+        for name in names:
+            out[(f"{name}_extreme", thr)] = [detcatscores.det_cat_fct_compute(t, name)[name] for t in tables]
+    return out
+
+
+def scores_twcrps(est: xr.DataArray, rad: xr.DataArray) -> dict:
+    """twCRPS (empirical and fair) of the ``scores`` package at the extreme thresholds."""
+    from scores.probability import tw_crps_for_ensemble
+
+    return {
+        (name, thr): float(
+            tw_crps_for_ensemble(est, rad, "member", lambda z, t=thr: np.maximum(z, t), method=method)
+        )
+        for thr in DEFAULT_EXTREME_THRESHOLDS
+        for name, method in (("twCRPS", "ecdf"), ("twCRPS_fair", "fair"))
+    }
+
+
 # -- qpe.verify: the public API, one call over all fields ---------------------------------------------------
 def qpe_values(scores: xr.Dataset, keys: list[tuple]) -> dict:
     out = {}
     for key in keys:
         name, *where = key
         da = scores[name]
-        if where and name == "FSS":
+        if where and "scale" in da.dims:
             da = da.sel(threshold=where[0], scale=where[1])
+        elif where and "extreme_threshold" in da.dims:
+            da = da.sel(extreme_threshold=where[0])
         elif where:
             da = da.sel(threshold=where[0])
         out[key] = da.values
@@ -222,6 +273,55 @@ def main() -> None:
     }
     label = f"ensemble CRPS/rank/reliab. ({args.members} m)"
     print(row(label, args.ensemble_fields, (q_wall, q_cpu), (r_wall, r_cpu), max_difference(ours, values)))
+    new_families(ens, ens_rad, est, rad, args.repeat)
+
+
+def new_families(ens: xr.DataArray, ens_rad: xr.DataArray, est: xr.DataArray, rad: xr.DataArray, repeat: int):
+    """Cost per field of the issue-15 families, and their largest difference from a reference."""
+    members = ens.sizes["member"]
+    size = f"{rad.sizes['y']} x {rad.sizes['x']}"
+    print(
+        f"\nissue-15 families: cost per {size} field (fastest of {repeat}), ensemble rows {members} members"
+    )
+    print(f"{'family':44s} {'ms/field':>9s} {'(cpu)':>8s} {'max |diff|':>11s}  reference")
+    config = {"thresholds": THRESHOLDS, "scales_km": SCALES_KM}
+    cases = (
+        (
+            "ensemble FSS + ensemble-mean FSS",
+            "ensemble_fss",
+            ens,
+            ens_rad,
+            pysteps_ensemble_mean_fss,
+            "pysteps fss(ensemblestats.mean)",
+        ),
+        (
+            "extremes (10/20/50 mm/h, twCRPS)",
+            "extremes",
+            ens,
+            ens_rad,
+            pysteps_extremes,
+            "pysteps det_cat_fct",
+        ),
+        ("extremes, deterministic", "extremes", est, rad, None, ""),
+        ("multivariate (energy, variogram 6 lags)", "multivariate", ens, ens_rad, None, ""),
+        ("coherence + effective resolution", "coherence", ens, ens_rad, None, ""),
+        ("coherence, deterministic", "coherence", est, rad, None, ""),
+    )
+    for label, family, estimate, radar, reference, name in cases:
+        score_config = ScoreConfig(families=(family,), **config)
+        wall, cpu, scores = timed(lambda e=estimate, r=radar, c=score_config: verify(e, r, config=c), repeat)
+        n = radar.sizes["time"]
+        diff = "-"
+        if reference is not None:
+            values = reference(estimate.values, radar.values)
+            diff = f"{max_difference(qpe_values(scores, list(values)), values):.1e}"
+        print(f"{label:44s} {1000 * wall / n:9.1f} {1000 * cpu / n:8.1f} {diff:>11s}  {name}", flush=True)
+    values = scores_twcrps(ens, ens_rad)
+    scores = verify(ens, ens_rad, config=ScoreConfig(families=("extremes",), **config))
+    diff = max_difference(qpe_values(scores, list(values)), values)
+    print(
+        f"{'twCRPS (empirical, fair) vs scores':44s} {'':>9s} {'':>8s} {diff:11.1e}  scores tw_crps_for_ensemble"
+    )
 
 
 if __name__ == "__main__":
