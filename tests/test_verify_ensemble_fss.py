@@ -1,7 +1,7 @@
 """Ensemble FSS (fraction of members above the threshold) against pysteps' excprob and scipy's uniform
 filter, ensemble-mean FSS against pysteps' fss of ensemblestats.mean, and the closed forms of a
-perfectly calibrated toy ensemble (flat rank histogram; member < ensemble FSS, and the ensemble FSS
-between the member and ensemble-mean FSS below the median)."""
+perfectly calibrated toy ensemble (flat rank histogram; member FSS < ensemble FSS everywhere, the
+ensemble FSS between member and ensemble-mean FSS at the pixel scale below the median)."""
 
 from __future__ import annotations
 
