@@ -58,7 +58,7 @@ def open_data(data: str | os.PathLike | xr.Dataset) -> tuple[xr.Dataset, str | x
 
 def _check_scales(ds: xr.Dataset, scores: ScoreConfig) -> None:
     """FSS scales must be whole windows of the data's pixels: say so before any estimate is made."""
-    if "fss" not in scores.families:
+    if not {"fss", "ensemble_fss"} & set(scores.families):
         return
     pixel_km = Grid.from_dataset(ds).dx / 1000.0
     try:
