@@ -21,6 +21,7 @@ from dashboard.export import csv_download, png_download
 from dashboard.maps import MapGrid
 from dashboard.model_picker import ModelPicker
 from dashboard.scores import ScoresPanel
+from dashboard.serving import quiet_closed_tabs
 from dashboard.session import DashboardSession, DashboardSettings, Messages
 from dashboard.sharing import sync_with_url
 from dashboard.state import TABS, THRESHOLD_CHOICES
@@ -71,6 +72,7 @@ def view_controls(session: DashboardSession) -> pn.Column:
 
 def build_app(settings: DashboardSettings):
     """The page of one session (a template), or an error page if the data cannot be opened."""
+    quiet_closed_tabs()  # on the server's loop, whether served by ``qpe dashboard`` or ``panel serve``
     try:
         session = DashboardSession(settings)
     except QpeError as err:

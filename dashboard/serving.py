@@ -12,6 +12,7 @@ the two lists are always the same.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from bokeh.server.util import check_allowlist, create_hosts_allowlist
 from tornado.httputil import HTTPServerRequest
 from tornado.routing import Matcher, Rule
 from tornado.web import Application, RequestHandler
+from tornado.websocket import WebSocketClosedError
 
 from qpe.errors import InputError
 
@@ -119,3 +121,34 @@ def listen_error(address: str, port: int, err: OSError) -> InputError:
                           "choose another with --port")
     reason = err.strerror or str(err) or type(err).__name__
     return InputError(f"cannot listen on {address}:{port}: {reason} (check --address and --port)")
+
+
+def _closed_tab_handler(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    """Loop exception handler: a write to a tab closed meanwhile is one line, anything else the default."""
+    if isinstance(context.get("exception"), WebSocketClosedError):
+        log.info("a browser tab closed before an update reached it (nothing lost)")
+        return
+    loop.default_exception_handler(context)
+
+
+def quiet_closed_tabs(loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Log writes to closed tabs as one line instead of a traceback on the server's loop.
+
+    Panel queues the websocket writes of a session's updates and awaits them on the next tick; when
+    the tab closes and the session is discarded in between (an estimate finishing after its tab
+    closed), tornado's write futures fail with ``WebSocketClosedError`` that nobody retrieves, and
+    asyncio prints "Task exception was never retrieved" with two tracebacks. Idempotent.
+
+    Parameters
+    ----------
+    loop : asyncio event loop, optional
+        The server's loop (default: the running one; nothing to do when none runs, as when a test
+        builds the page directly).
+    """
+    if loop is None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+    if loop.get_exception_handler() is not _closed_tab_handler:
+        loop.set_exception_handler(_closed_tab_handler)

@@ -109,5 +109,5 @@ def test_regions_are_snapped_to_opera_pixels():
     lon, lat = france.lonlat()
     # covers mainland France (lon -5.2..9.6, lat 41.3..51.1) without spilling far beyond it
     assert -10 < lon.min() < -5.2 and 9.6 < lon.max() < 13 and 39 < lat.min() < 41.3 and 51.1 < lat.max() < 53
-    with pytest.raises(DatasetError, match="known regions: europe, france"):
+    with pytest.raises(DatasetError, match="known regions: europe, finland, france, netherlands, switzerland"):
         get_region("atlantis")
