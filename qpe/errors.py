@@ -27,3 +27,8 @@ class MissingInputError(InputError):
 
 class CheckpointError(QpeError, ValueError):
     """A checkpoint is unsafe, corrupt, foreign or does not match its model card."""
+
+
+class TrainingError(QpeError, RuntimeError):
+    """A study's model failed to train in its worker process for a reason that is none of the errors
+    above (a bug, the machine's memory): the line names the run; its traceback is in the log above it."""
