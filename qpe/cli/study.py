@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+
+from qpe.cli import positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,6 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("config", help="study config (YAML), e.g. studies/demo.yaml")
     p.add_argument("--out", required=True, help="output folder, e.g. results/demo")
     p.add_argument("--quick", action="store_true", help="the config's quick profile (minutes, for CI)")
+    p.add_argument("--jobs", type=positive_int, default=None,
+                   help="models trained at once, each in its own process (default: the config's jobs, 1)")
     p.add_argument("--scheduler", help="address of a Dask distributed scheduler for the evaluations")
     p.set_defaults(func=run)
 
@@ -22,7 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from qpe.study import load_study, run_study
 
-    result = run_study(load_study(args.config, quick=args.quick), args.out, scheduler=args.scheduler)
+    config = load_study(args.config, quick=args.quick)
+    if args.jobs is not None:
+        config = dataclasses.replace(config, jobs=args.jobs)
+    result = run_study(config, args.out, scheduler=args.scheduler)
     for bench in result.benchmarks:
         print(f"{bench.spec.name}: " + "; ".join(f"H{v.number} {v.label}" for v in bench.verdicts))
     for name, why in result.skipped.items():

@@ -21,6 +21,7 @@
     n_resamples: 200                       # bootstrap replicates of every interval (0: none)
     bootstrap_unit: auto                   # day, time (within days) or auto: days from 5 days up
     confidence: 0.95                       # coverage of the intervals that decide the hypotheses
+    jobs: 1                                # models trained at once, each in its own process (--jobs)
     quick: {training: {optim: {steps: 40}}, ...}      # deep-merged over the above by --quick
 
 Mappings of ``quick`` are merged key by key into the main settings; lists and values replace them.
@@ -147,6 +148,7 @@ class StudyConfig:
     confidence: float = 0.95
     title: str = ""
     profile: str = "full"
+    jobs: int = 1
 
     def __post_init__(self) -> None:
         names = [m.name for m in self.models]
@@ -178,6 +180,9 @@ class StudyConfig:
             raise InputError(f"bootstrap_unit must be auto, {' or '.join(UNITS)}, got {self.bootstrap_unit!r}")
         if not 0 < self.confidence < 1:
             raise InputError(f"confidence must lie in (0, 1), got {self.confidence}")
+        if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
+            raise InputError("jobs (models trained at once) must be a whole number of at least 1, "
+                             f"got {self.jobs!r}")
 
     def model(self, name: str) -> ModelSpec:
         return next(m for m in self.models if m.name == name)

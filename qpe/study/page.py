@@ -231,7 +231,8 @@ def write_study_page(result) -> tuple[Path, Path]:
     steps = {m.name: m.reference_steps for m in config.models if m.reference_steps}
     intro = (
         f"Profile **{config.profile}**. {len(config.models)} families x T = {list(config.frames)} trained on "
-        f"`{config.train_data}` ({train_minutes:.1f} min of training this run)"
+        f"`{config.train_data}` ({train_minutes:.1f} min of training this run"
+        + (f", summed over models trained {config.jobs} at a time)" if config.jobs > 1 else ")")
         + (", plus the IR probability-matching rule" if config.baseline is not None else "")
         + f". Each generative model draws {config.members} members; ensemble scores are means over members "
         f"(they judge one realisation). Reference K: {steps}. Residual flow = `{roles.residual}` on "

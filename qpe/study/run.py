@@ -3,7 +3,8 @@
 ``run_study(load_study("studies/demo.yaml"), "results/demo")`` writes::
 
     results/demo/study.yaml                 the resolved settings (profile full or quick)
-    results/demo/models/<model>_t<T>/       checkpoints (and their resumable .state beside them)
+    results/demo/models/<model>_t<T>/       checkpoints (and their resumable .state beside them), trained
+                                            ``jobs`` at a time (:mod:`~qpe.study.schedule`)
     results/demo/models/ir_rule.yaml        the fitted baseline
     results/demo/<benchmark>/               qpe evaluate outputs: scores.nc, scores.csv, figures, report.html,
                                             statistics/<model>.nc (per-day or per-time, to re-bootstrap)
@@ -38,8 +39,7 @@ from qpe.study.config import BenchmarkSpec, StudyConfig
 from qpe.study.hypotheses import Verdict, judge
 from qpe.study.metrics import Headline, measure_headline
 from qpe.study.plan import study_estimators, training_runs
-from qpe.training import state_dir, train
-from qpe.training.state import has_state
+from qpe.study.schedule import train_runs
 from qpe.verify import ScoreConfig
 from qpe.verify.bootstrap import choose_unit
 
@@ -139,11 +139,7 @@ def run_study(
     models_dir = out / "models"
 
     runs = training_runs(config, models_dir)
-    for i, run in enumerate(runs, 1):
-        log(f"[study] training {i}/{len(runs)}: {run.config.name} ({run.config.optim.steps} steps)")
-        start = time.perf_counter()
-        train(run.config, out=run.out, resume=has_state(state_dir(run.out)), progress=progress, log=log)
-        result.training_seconds[run.config.name] = time.perf_counter() - start
+    result.training_seconds = train_runs(runs, jobs=config.jobs, progress=progress, log=log)
 
     baseline = None
     if config.baseline is not None:
