@@ -20,11 +20,12 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -157,8 +158,9 @@ def _stopped(name: str, err: BaseException, needs: Needs, finished: Collection[s
     """The one line of a study stopped by the failure of ``name`` (and of ``failed``, if others)."""
     others = [other for other in failed if other != name]
     untrained = [run for run in needs if run not in finished and run not in failed]
-    return (f"training {name} failed: {err}" + (f" (also failed: {', '.join(others)})" if others else "")
-            + (f" (not trained: {', '.join(untrained)})" if untrained else ""))
+    notes = ([f"also failed: {', '.join(others)}"] if others else []) + (
+        [f"not trained: {', '.join(untrained)}"] if untrained else [])
+    return f"training {name} failed: {err}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def _train_here(by_name: dict[str, TrainingRun], needs: Needs, progress: bool,
@@ -181,6 +183,8 @@ def _train_here(by_name: dict[str, TrainingRun], needs: Needs, progress: bool,
 def _train_in_worker(run: TrainingRun, threads: int, messages: Connection) -> None:
     """A worker process: train ``run``, sending ``(kind, payload)`` pairs through ``messages``: ``log``
     lines, then ``done`` or ``failed`` (with the error)."""
+    _end_with_parent()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # ended like Ctrl-C: cleaned up
     try:
         import torch
 
@@ -197,6 +201,17 @@ def _train_in_worker(run: TrainingRun, threads: int, messages: Connection) -> No
         messages.send(("done", None))
     finally:
         messages.close()
+
+
+def _end_with_parent() -> None:
+    """This worker ends as soon as the study process does, however it ended (Ctrl-C is handled there, a
+    ``kill`` or a crash is not): no worker trains on alone. Its state is written atomically (safe)."""
+    import multiprocessing
+
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=lambda: (wait([parent.sentinel]), os._exit(1)), daemon=True,
+                         name="end-with-parent").start()
 
 
 @contextlib.contextmanager
@@ -216,7 +231,6 @@ def _train_in_processes(by_name: dict[str, TrainingRun], needs: Needs, jobs: int
                         log: Callable[[str], None]) -> dict[str, float]:
     """``jobs > 1``: every run in its own spawned process, at most ``jobs`` at once."""
     import multiprocessing
-    from multiprocessing.connection import wait
 
     from qpe.data.catalog import resolve_data
 
@@ -288,7 +302,9 @@ class _Worker:
             return self.messages.recv()
         except EOFError:
             self.process.join()
-            return "failed", TrainingError(f"its process ended with code {self.process.exitcode}")
+            code = self.process.exitcode
+            how = f"was killed ({signal.Signals(-code).name})" if code < 0 else f"exited with code {code}"
+            return "failed", TrainingError(f"its process {how} before it reported")
 
     def end(self) -> float:
         """Wait for the process to exit; its wall time (s)."""
