@@ -134,6 +134,8 @@ def train_runs(
         failure that is no :class:`~qpe.errors.QpeError` in a worker (its traceback is logged first);
         with ``jobs=1`` such an error propagates as it is.
     """
+    if jobs < 1:
+        raise InputError(f"jobs (models trained at once) must be at least 1, got {jobs}")
     needs = training_needs(runs)
     training_waves(needs)  # unknown needs and cycles, before anything trains
     by_name = {run.config.name: run for run in runs}
