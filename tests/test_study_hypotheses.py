@@ -257,6 +257,32 @@ def test_headline_table_on_the_page_shows_intervals(study):
     assert frame.loc["flow_residual_t4_k8", "NFE"] == "9"
 
 
+def test_paired_table_marks_only_differences_beyond_the_noise():
+    from qpe.study.page import paired_frame
+
+    rows = [row("flow_residual_t4_k8", csi=0.30, crps=0.10), row("flow_residual_cf_t4_k8", csi=0.30, crps=0.09),
+            row("flow_residual_logit_t4_k8", csi=0.2995, crps=0.1)]
+    frame = paired_frame(headline(rows, shared=0.02, own=0.001),
+                         ["flow_residual_t4_k8", "flow_residual_cf_t4_k8", "flow_residual_logit_t4_k8"],
+                         "flow_residual_t4_k8")
+    assert list(frame.index) == ["flow_residual_cf_t4_k8", "flow_residual_logit_t4_k8"]
+    assert frame.index.name == "model - flow_residual_t4_k8"
+    crps = frame["fair CRPS mm/h (U-Net: MAE)"]
+    # a shared noise of 0.02 cancels in the paired difference: -0.01 with own noise 0.001 is beyond it
+    assert crps["flow_residual_cf_t4_k8"].startswith("-0.0100 [-0.01") and crps["flow_residual_cf_t4_k8"].endswith("] *")
+    placement = frame["placement: CSI matched wet fraction 1 mm/h"]["flow_residual_logit_t4_k8"]
+    assert placement.startswith("-0.001 [-0.00") and placement.endswith("]")  # within the noise: no mark
+    assert "NFE" not in frame and "CSI 0.1 mm/h" not in frame
+
+
+def test_compare_to_must_name_a_model(study):
+    import dataclasses
+
+    assert dataclasses.replace(study, compare_to="unet").compare_to == "unet"
+    with pytest.raises(InputError, match="compare_to 'nope' is not a model of the study"):
+        dataclasses.replace(study, compare_to="nope")
+
+
 def test_cost_figure_draws_tables_without_finite_scores(study):
     from io import BytesIO
     from types import SimpleNamespace

@@ -22,6 +22,7 @@
     bootstrap_unit: auto                   # day, time (within days) or auto: days from 5 days up
     confidence: 0.95                       # coverage of the intervals that decide the hypotheses
     jobs: 1                                # models trained at once, each in its own process (--jobs)
+    compare_to: flow_residual              # optional: every other model's paired difference from it
     quick: {training: {optim: {steps: 40}}, ...}      # deep-merged over the above by --quick
 
 Mappings of ``quick`` are merged key by key into the main settings; lists and values replace them.
@@ -149,6 +150,7 @@ class StudyConfig:
     title: str = ""
     profile: str = "full"
     jobs: int = 1
+    compare_to: str | None = None
 
     def __post_init__(self) -> None:
         names = [m.name for m in self.models]
@@ -180,6 +182,9 @@ class StudyConfig:
             raise InputError(f"bootstrap_unit must be auto, {' or '.join(UNITS)}, got {self.bootstrap_unit!r}")
         if not 0 < self.confidence < 1:
             raise InputError(f"confidence must lie in (0, 1), got {self.confidence}")
+        if self.compare_to is not None and self.compare_to not in names:
+            raise InputError(f"compare_to {self.compare_to!r} is not a model of the study "
+                             f"({', '.join(names)})")
         if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
             raise InputError("jobs (models trained at once) must be a whole number of at least 1, "
                              f"got {self.jobs!r}")

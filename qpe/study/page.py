@@ -61,6 +61,29 @@ def headline_frame(headline: Headline, models: list[str]) -> pd.DataFrame:
     return out
 
 
+#: Columns of the paired-difference table (``compare_to``): the headline's scores, not its counts.
+PAIRED = tuple((column, header, "{:+" + fmt[2:]) for column, header, fmt, with_interval in HEADLINE
+               if with_interval and column != "csi_01")
+
+
+def paired_frame(headline: Headline, models: list[str], reference: str) -> pd.DataFrame:
+    """Each of ``models`` minus ``reference``, column by column, with the paired interval.
+
+    Both are scored on the same resampled days (or times) in every replicate, so what they share cancels;
+    a difference whose interval excludes 0 is marked ``*``.
+    """
+    rows = [m for m in models if m in headline.values.index and m != reference]
+    out = pd.DataFrame(index=pd.Index(rows, name=f"model - {reference}"))
+    for column, header, fmt in PAIRED:
+        cells = []
+        for m in rows:
+            diff = headline.compare(m, reference, column)
+            mark = " *" if diff.defined and (diff.low > 0 or diff.high < 0) else ""
+            cells.append(diff.format(fmt) + mark)
+        out[header] = cells
+    return out
+
+
 def rules_frame() -> pd.DataFrame:
     """The decision rules (:func:`qpe.study.hypotheses.rules_table`) as a table."""
     rows = rules_table()
@@ -194,6 +217,12 @@ def write_study_page(result) -> tuple[Path, Path]:
         }
         headline = headline_frame(bench.headline, reference_models(result))
         full = headline_frame(bench.headline, list(table.index))
+        reference = (variant_name(config.compare_to, max(config.frames), config.model(config.compare_to).reference_steps)
+                     if config.compare_to else None)
+        paired = (paired_frame(bench.headline, reference_models(result, max(config.frames)), reference)
+                  if reference in bench.headline.values.index else None)
+        paired_title = (f"### Paired differences from `{reference}` (T = {max(config.frames)}; `*`: the "
+                        f"{config.confidence:.0%} interval excludes 0)")
         verdicts_md = "\n\n".join(
             f"**H{v.number} — {v.label}.** {v.statement}.\n\nDecided by:\n\n"
             + "\n".join(f"- {d}" for d in v.decision or ["nothing to compare (models missing)"])
@@ -207,6 +236,7 @@ def write_study_page(result) -> tuple[Path, Path]:
             (f"Data `{size}`, {times}; scored in {bench.seconds / 60:.1f} min. {measured}. Full evaluation "
              f"outputs: [`{name}/report.html`]({name}/report.html), [`{name}/scores.csv`]({name}/scores.csv)."),
             "### Headline (each family at its reference K)", _markdown(headline),
+            *([paired_title, _markdown(paired)] if paired is not None else []),
             "### Hypotheses", verdicts_md,
             *(f"![{k}](figures/{p.name})" for k, p in figures.items()),
             "<details><summary>Every model and K</summary>\n\n" + _markdown(full) + "\n\n</details>",
@@ -224,7 +254,8 @@ def write_study_page(result) -> tuple[Path, Path]:
             f"{html.escape(measured)}. Full outputs: <a href='{name}/report.html'>{name}/report.html</a>, "
             f"<a href='{name}/scores.csv'>{name}/scores.csv</a>.</p>"
             f"<h3>Headline (each family at its reference K)</h3>{_html_table(headline)}"
-            f"<h3>Hypotheses</h3>{verdicts_html}"
+            + (f"<h3>{inline_html(paired_title[4:])}</h3>{_html_table(paired)}" if paired is not None else "")
+            + f"<h3>Hypotheses</h3>{verdicts_html}"
             + "".join(f"<figure><img src='figures/{p.name}' alt='{k}'></figure>" for k, p in figures.items())
             + f"<details><summary>Every model and K</summary>{_html_table(full)}</details>")
     train_minutes = sum(result.training_seconds.values()) / 60

@@ -121,9 +121,9 @@ class SampledEstimator:
         self.inner.check(ds, times, dataclasses.replace(config, steps=self.steps, sampler=self.sampler)
                          if config is not None else None)
 
-    def estimate(self, ds: xr.Dataset, times, config: EstimateConfig = EstimateConfig(), *,
+    def estimate(self, ds: xr.Dataset, times, config: EstimateConfig | None = None, *,
                  cache: EstimateCache | None = None, progress: bool = True) -> xr.Dataset:
-        config = dataclasses.replace(config, steps=self.steps, sampler=self.sampler)
+        config = dataclasses.replace(config or EstimateConfig(), steps=self.steps, sampler=self.sampler)
         out = self.inner.estimate(ds, times, config, cache=cache, progress=progress)
         return out.assign_attrs(model=self.name)
 
