@@ -252,7 +252,7 @@ class PairedSamples(torch.utils.data.Dataset):
         (what a sampler running in worker processes needs)."""
         epoch, item = item if isinstance(item, tuple) else (self.epoch, item)
         i = int(self.targets[item])
-        rows, cols = self._window(item, epoch)
+        rows, cols = self.window(item, epoch)
         t0 = i - self.config.frames + 1
         ir = np.asarray(self._ir[t0 : i + 1, :, rows, cols], dtype="float32")
         rain = np.asarray(self._rain[i, rows, cols], dtype="float32")
@@ -267,6 +267,17 @@ class PairedSamples(torch.utils.data.Dataset):
             "index": torch.tensor(i),
         }
 
+    def normalized_ir(self, times: np.ndarray) -> np.ndarray:
+        """IR of the given time indices, ``(time, channel, y, x)`` float32, normalised, whole grid.
+
+        The values of the samples (:meth:`__getitem__` casts to float32, then normalises; so does this).
+        """
+        return self.normalization.apply(np.asarray(self._ir[np.asarray(times, dtype=int)], dtype="float32"))
+
+    def rain_at(self, times: np.ndarray) -> np.ndarray:
+        """Radar rain of the given time indices, ``(time, y, x)`` float32 mm/h, NaN where there is no radar."""
+        return np.asarray(self._rain[np.asarray(times, dtype=int)], dtype="float32")
+
     def transform(self, item: int, epoch: int | None = None) -> str:
         """The :data:`TRANSFORMS` name sample ``item`` undergoes in ``epoch`` (default: the current one).
 
@@ -280,7 +291,13 @@ class PairedSamples(torch.utils.data.Dataset):
         key = (self.seed, epoch if self.config.random_crop else 0, item, _AUGMENT_STREAM)
         return choices[int(np.random.default_rng(key).integers(len(choices)))]
 
-    def _window(self, item: int, epoch: int) -> tuple[slice, slice]:
+    def window(self, item: int, epoch: int | None = None) -> tuple[slice, slice]:
+        """The (rows, columns) of the grid sample ``item`` is cut from in ``epoch`` (default: the current one).
+
+        A random position per (seed, epoch, index) for random crops, a fixed one per index otherwise,
+        redrawn while less than ``min_radar_fraction`` of the crop has radar; the whole grid without a crop.
+        """
+        epoch = self.epoch if epoch is None else epoch
         crop = self.config.crop
         if crop is None:
             return slice(None), slice(None)

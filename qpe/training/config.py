@@ -41,6 +41,9 @@ from qpe.models.transforms import RainTransform
 from qpe.models.unet import UNetConfig
 from qpe.settings import from_mapping, plain, read_yaml_mapping
 
+#: Settings of how the training steps are computed, not of what they compute (left out of the digest).
+HOW_SETTINGS = ("optim.data_on_device", "optim.compile")
+
 
 @dataclass(frozen=True)
 class OptimConfig:
@@ -70,7 +73,18 @@ class OptimConfig:
     amp : bool
         bfloat16 autocast on a GPU (ignored on the CPU).
     workers : int
-        Data-loader worker processes.
+        Data-loader worker processes (unused with ``data_on_device``).
+    data_on_device : bool
+        Move the training samples' arrays (normalised IR of every frame a training window reads, rain
+        and radar mask) to the training device once, and cut every batch there
+        (:class:`~qpe.training.device_samples.DeviceSamples`): no data-loader, no copy of sample data per
+        step. The batches are those of the data-loader, value for value (same crops, same transforms).
+        The arrays must fit in the device's free memory.
+    compile : bool
+        Train through ``torch.compile`` of the model (its loss, network included; the random draws stay
+        eager). Validation and checkpoints use the plain module, whose state dict the checkpoint holds.
+        The first step pays the compilation (tens of seconds; inductor caches it on disk for the next
+        run of the same graph).
     augment : tuple of str
         Joint flips / quarter turns of the training samples (IR frames, rain and mask together), by the
         names of :data:`qpe.data.samples.TRANSFORMS`, e.g. ``[flip_x]``; empty (default): none.
@@ -90,8 +104,16 @@ class OptimConfig:
     amp: bool = True
     workers: int = 0
     augment: tuple[str, ...] = ()
+    data_on_device: bool = False
+    compile: bool = False
 
     def __post_init__(self) -> None:
+        for name in ("amp", "data_on_device", "compile"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise InputError(f"optim {name} must be true or false, got {value!r}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
+            raise InputError(f"optim workers must be a whole number >= 0, got {self.workers!r}")
         unknown = [str(name) for name in self.augment if name not in TRANSFORMS]
         if unknown:
             raise InputError(f"optim augment: unknown transform(s) {', '.join(unknown)}; "
@@ -225,10 +247,12 @@ class TrainConfig:
         """Hash of the settings that make a run what it is (a resumed run must match it).
 
         By default the total number of steps and the validation / checkpoint periods may change
-        between an interrupted run and its resumption (to extend a run).
+        between an interrupted run and its resumption (to extend a run). How the steps are computed
+        (:data:`HOW_SETTINGS`: where the batches are cut, compiled or not) never enters it, so a run
+        may resume with other values and runs started before these settings existed keep their digest.
         """
         d = self.to_dict()
-        for dotted in exclude:
+        for dotted in (*exclude, *HOW_SETTINGS):
             section, _, key = dotted.rpartition(".")
             (d[section] if section else d).pop(key, None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

@@ -17,7 +17,8 @@ import csv
 import dataclasses
 import math
 import os
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,6 @@ from qpe.data.times import day_folds
 from qpe.errors import CheckpointError, InputError
 from qpe.files import atomic_write
 from qpe.models.card import RESIDUAL_SCALE_BINS, FileReference, FlowConfig, InputSpec, ModelCard, TrainingInfo
-from qpe.models.paths import fit_residual_scale
 from qpe.models.checkpoint import (
     LoadedModel,
     base_reference,
@@ -44,8 +44,10 @@ from qpe.models.checkpoint import (
     save_checkpoint,
 )
 from qpe.models.families import RainModel, build_model
+from qpe.models.paths import fit_residual_scale
 from qpe.training.batches import StepBatches, step_generator
 from qpe.training.config import TrainConfig
+from qpe.training.device_samples import DeviceSamples
 from qpe.training.distributed import Processes
 from qpe.training.ema import EMA
 from qpe.training.state import TrainingState, has_state
@@ -174,21 +176,63 @@ def _train(config, procs, device, data, out, resume, progress, log) -> Path:
         return out
 
     # -- the loop ---------------------------------------------------------------------------------------
-    model, optimizer, ema = run.model, run.optimizer, run.ema
+    model, ema = run.model, run.ema
+    validation_sampling = run.card.sampling_settings(members=config.validation.members)
+    bar = tqdm(total=config.optim.steps, initial=run.step, desc=f"train {config.name}", unit="step",
+               disable=not progress, dynamic_ncols=True)
+    for step, loss, grad_norm in _steps(run, samples, procs, device, stop=config.optim.steps):
+        run.step = done = step + 1
+        bar.update(1)
+        last = done == config.optim.steps
+        validating = procs.is_main and (done % config.validation.every == 0 or last)
+        if validating or done % SHOW_LOSS_EVERY == 0 or last:  # reading the loss waits for the device
+            loss_value = float(loss)
+            bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{learning_rate(config, step):.1e}",
+                            **({"grad": f"{float(grad_norm):.2f}"} if grad_norm is not None else {}))
+        if validating:
+            with _exported(model, ema) as judged:
+                scores = validate(judged, samples.validation, settings=validation_sampling,
+                                  pixel_m=samples.pixel_m, device=device, seed=config.seed)
+            run.history.append({"step": done, "train_loss": round(loss_value, 6), **scores})
+            log(f"{config.name} step {done}: " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()))
+        if done % config.checkpoint_every == 0 or last:
+            if procs.is_main:
+                _checkpoint(run)
+            procs.barrier()
+    bar.close()
+    return out
+
+
+#: The progress bar shows the loss every this many steps (reading it makes the host wait for the GPU).
+SHOW_LOSS_EVERY = 10
+
+
+def _steps(run: _Run, samples: _Data, procs: Processes, device: torch.device,
+           stop: int) -> Iterator[tuple[int, torch.Tensor, torch.Tensor | None]]:
+    """The optimiser steps ``run.step .. stop - 1``: after each, ``(step, loss, grad_norm)`` (detached
+    tensors, on the device; grad_norm None without clipping).
+
+    Per step: the batch (:class:`~qpe.training.batches.StepBatches`, read by a data-loader or cut on the
+    device), the learning rate, the loss (bf16 autocast on a GPU with ``amp``; through ``torch.compile``
+    with ``compile``), the gradient (DDP-averaged), clipping, the AdamW step and the EMA update.
+    """
+    config, model, optimizer, ema = run.config, run.model, run.optimizer, run.ema
     net: torch.nn.Module = model
     if procs.distributed:
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
-    batches = StepBatches(len(samples.train), config.optim.batch_size, config.seed, run.step, config.optim.steps,
+    if config.optim.compile:  # the plain ``model`` is what is validated, averaged and saved
+        net = torch.compile(net)
+    batches = StepBatches(len(samples.train), config.optim.batch_size, config.seed, run.step, stop,
                           procs.rank, procs.world)
-    loader = torch.utils.data.DataLoader(samples.train, batch_sampler=batches, collate_fn=collate,
-                                         num_workers=config.optim.workers)
+    if config.optim.data_on_device:
+        loader: Iterable[dict[str, torch.Tensor]] = map(DeviceSamples(samples.train, device).batch, batches)
+    else:
+        loader = torch.utils.data.DataLoader(samples.train, batch_sampler=batches, collate_fn=collate,
+                                             num_workers=config.optim.workers)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and config.optim.amp else None
     params = [p for group in optimizer.param_groups for p in group["params"]]
     folds = samples.folds.to(device) if samples.folds is not None else None
-    validation_sampling = run.card.sampling_settings(members=config.validation.members)
-    bar = tqdm(total=config.optim.steps, initial=run.step, desc=f"train {config.name}", unit="step",
-               disable=not progress, dynamic_ncols=True)
     model.train()
     for step, batch in enumerate(loader, run.step):
         for group in optimizer.param_groups:
@@ -203,27 +247,107 @@ def _train(config, procs, device, data, out, resume, progress, log) -> Path:
         grad_norm = (torch.nn.utils.clip_grad_norm_(params, config.optim.grad_clip)
                      if config.optim.grad_clip else None)
         optimizer.step()
-        loss_value = float(loss.detach())
         if ema is not None:
             ema.update(model)
-        run.step = done = step + 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{learning_rate(config, step):.1e}",
-                        **({"grad": f"{float(grad_norm):.2f}"} if grad_norm is not None else {}))
+        yield step, loss.detach(), grad_norm
 
-        last = done == config.optim.steps
-        if procs.is_main and (done % config.validation.every == 0 or last):
-            with _exported(model, ema) as judged:
-                scores = validate(judged, samples.validation, settings=validation_sampling,
-                                  pixel_m=samples.pixel_m, device=device, seed=config.seed)
-            run.history.append({"step": done, "train_loss": round(loss_value, 6), **scores})
-            log(f"{config.name} step {done}: " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()))
-        if done % config.checkpoint_every == 0 or last:
-            if procs.is_main:
-                _checkpoint(run)
-            procs.barrier()
-    bar.close()
-    return out
+
+@dataclass(frozen=True)
+class TrainingSpeed:
+    """How fast a config trains here (:func:`measure_training`).
+
+    Attributes
+    ----------
+    steps : int
+        Optimiser steps timed.
+    seconds : float
+        Their wall time, s (the device's queue drained at both ends).
+    setup_seconds : float
+        From the call to the first timed step: reading the data (and moving it to the device), building
+        the model, and the untimed first steps (where ``torch.compile`` compiles).
+    device : str
+        Where it ran.
+    """
+
+    steps: int
+    seconds: float
+    setup_seconds: float
+    device: str
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.seconds
+
+    @property
+    def ms_per_step(self) -> float:
+        return 1000.0 * self.seconds / self.steps
+
+
+def measure_training(
+    config: TrainConfig,
+    *,
+    data: str | os.PathLike | None = None,
+    device: str = "auto",
+    seconds: float = 10.0,
+    warmup_steps: int = 3,
+    ready: Callable[[], None] | None = None,
+) -> TrainingSpeed:
+    """Time the training steps of ``config`` (its data, model and settings) on one process; writes nothing.
+
+    The steps are the loop's own (:func:`train`), from step 0, without validation or checkpoints:
+    ``warmup_steps`` untimed steps (compilation, allocator and cuDNN warm-up), then steps until
+    ``seconds`` have passed (at least one).
+
+    Parameters
+    ----------
+    config : TrainConfig
+        What to time; a residual flow's ``base_checkpoint`` (and ``cross_fit``) must exist.
+    data : str or path-like, optional
+        Dataset path or catalog name; default ``config.data``.
+    device : str
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    seconds : float
+        Timed wall time, s.
+    warmup_steps : int
+        Untimed steps first (at least 1).
+    ready : callable, optional
+        Called between the untimed and the timed steps (e.g. to wait for other processes timed at the
+        same time: a barrier), outside both the setup and the timed seconds.
+
+    Returns
+    -------
+    TrainingSpeed
+        Steps, seconds and setup seconds.
+    """
+    start = time.perf_counter()
+    procs = Processes()
+    dev = procs.device(device)
+    base = load(config.base_checkpoint) if config.base_checkpoint else None
+    fold_bases = [load(path) for path in config.cross_fit]
+    samples = _samples(config, data, base, progress=False)
+    run = _start(config, samples, base, fold_bases, Path(os.devnull), dev, procs)
+    steps = _steps(run, samples, procs, dev, stop=2**62)
+    for _ in range(max(1, warmup_steps)):
+        next(steps)
+    _drain(dev)
+    setup = time.perf_counter() - start
+    if ready is not None:
+        ready()
+    timed_from = time.perf_counter()
+    timed = 0
+    while timed == 0 or time.perf_counter() - timed_from < seconds:
+        next(steps)
+        timed += 1
+    _drain(dev)
+    end = time.perf_counter()
+    steps.close()
+    return TrainingSpeed(timed, end - timed_from, setup, str(dev))
+
+
+def _drain(device: torch.device) -> None:
+    """Wait until the device has done all the work queued on it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _samples(config: TrainConfig, data, base: LoadedModel | None, progress: bool) -> _Data:
