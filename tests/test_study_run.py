@@ -49,9 +49,9 @@ def test_scores_every_model_and_k_and_writes_the_page(quick):
     out, done = quick
     table = pd.read_csv(out / "synthetic" / "scores.csv")
     expected = {"ir_rule"} | {f"unet_t{t}" for t in (1, 4)} | {
-        f"{m}_t{t}_k{k}" for t in (1, 4) for m, ks in (("ddpm", (10, 50, 250)), ("flow_gaussian", (1, 2, 4, 8, 16)),
-                                                       ("flow_residual", (1, 2, 4, 8, 16))) for k in ks} | {
-        f"{m}_t{t}_euler_k{k}" for t in (1, 4) for m in ("flow_gaussian", "flow_residual") for k in (1, 2, 4, 8, 16)}
+        f"{m}_t{t}_k{k}" for t in (1, 4) for m, ks in (("ddpm", (10, 50)), ("flow_gaussian", (1, 2, 8)),
+                                                       ("flow_residual", (1, 2, 8))) for k in ks} | {
+        f"flow_residual_t{t}_euler_k{k}" for t in (1, 4) for k in (1, 2, 8)}
     assert set(table["model"]) - {"radar"} == expected
     nfe = xr.open_dataset(out / "synthetic" / "scores.nc")["network_evaluations"].to_series()
     assert nfe["flow_residual_t4_k8"] == 17 and nfe["flow_residual_t4_euler_k8"] == 9  # midpoint 2K (+ U-Net)
