@@ -15,7 +15,9 @@ statistics, and one function per score): :mod:`~qpe.verify.categorical`, :mod:`~
 :mod:`~qpe.verify.spectra`, :mod:`~qpe.verify.distribution`, :mod:`~qpe.verify.ensemble`,
 :mod:`~qpe.verify.ensemble_fss` (ensemble and ensemble-mean FSS), :mod:`~qpe.verify.extremes` (exceedance
 scores with counts, twCRPS), :mod:`~qpe.verify.multivariate` (energy and variogram scores),
-:mod:`~qpe.verify.coherence` (spectral coherence, effective resolution), :mod:`~qpe.verify.sal`.
+:mod:`~qpe.verify.coherence` (spectral coherence, effective resolution), :mod:`~qpe.verify.sal`,
+:mod:`~qpe.verify.displacement` (optical-flow displacement from estimate to radar, error before and after
+warping).
 
 Inputs: ``radar`` (y, x) or (time, y, x), mm/h, NaN = no radar; ``estimate`` (y, x), (time, y, x)
 or (member, [time,] y, x), mm/h, on the same x/y coordinates. A pixel where the radar or any member

@@ -25,6 +25,9 @@ Output variables (dims in brackets; ``member`` only for an ensemble estimate)::
                   rank_histogram [rank], BRIER [threshold], reliability_* [threshold, probability_bin]
     multivariate  energy_score variogram_score, variogram_score_lag [lag]
     sal           SAL_S SAL_A SAL_L [member]                (only when "sal" is in the families)
+    displacement  displacement displacement_east displacement_north (km), RMSE_unwarped RMSE_warped
+                  MAE_unwarped MAE_warped (mm/h), position_error_fraction, n_displacement,
+                  n_displacement_fields [member]        (only when "displacement" is in the families)
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from qpe.verify import (
     categorical,
     coherence,
     continuous,
+    displacement,
     distribution,
     ensemble,
     ensemble_fss,
@@ -72,9 +76,13 @@ FAMILIES = (
     "ensemble",
     "multivariate",
     "sal",
+    "displacement",
 )
-#: Families computed unless told otherwise (SAL is slow and needs scikit-image).
-DEFAULT_FAMILIES = tuple(name for name in FAMILIES if name != "sal")
+#: Families computed only when asked for: slow (SAL, about a second per 512 x 512 field and scikit-image;
+#: the optical flow of the displacement, seconds per field and member).
+OPTIONAL_FAMILIES = ("sal", "displacement")
+#: Families computed unless told otherwise.
+DEFAULT_FAMILIES = tuple(name for name in FAMILIES if name not in OPTIONAL_FAMILIES)
 
 
 @dataclass(frozen=True)
@@ -92,7 +100,8 @@ class ScoreConfig:
         with a member dimension.
     wet_threshold, max_rate : float
         First and last histogram edge, mm/h (wet pixel: rain > wet_threshold); the same bins serve the
-        matched-frequency CSI.
+        matched-frequency CSI. ``wet_threshold`` is also the rain threshold of the displacement's optical
+        flow (rainy pixel: rain >= wet_threshold, pysteps' dB transform).
     bins_per_decade : int
         Histogram resolution; quantiles are good to ``10 ** (1 / bins_per_decade) - 1`` (2.3 %).
     quantiles : tuple of float
@@ -232,6 +241,10 @@ _FAMILY_FUNCTIONS: dict[str, _Family] = {
     "sal": _Family(
         lambda p, c: sal.sal_statistics(p, c.sal_thr_factor, c.sal_thr_quantile),
         lambda s, c: sal.sal_compute(s),
+    ),
+    "displacement": _Family(
+        lambda p, c: displacement.displacement_statistics(p, c.wet_threshold),
+        lambda s, c: displacement.displacement_compute(s),
     ),
 }
 
@@ -469,7 +482,8 @@ def verify(
     region : optional
         Box ``(xmin, ymin, xmax, ymax)`` in m, a Region or a boolean (y, x) mask.
     families : sequence of str, optional
-        Families to compute (default :data:`DEFAULT_FAMILIES`; add ``"sal"`` for SAL).
+        Families to compute (default :data:`DEFAULT_FAMILIES`; add ``"sal"`` for SAL, ``"displacement"``
+        for the optical-flow displacement).
     per_time : bool
         Keep a ``time`` dimension (scores of each field) instead of pooling all fields.
     config : ScoreConfig, optional
