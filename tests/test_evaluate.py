@@ -170,22 +170,30 @@ def test_scores_do_not_depend_on_the_task_size(local_run, data_path, models_dir,
     assert re.search(bar, capsys.readouterr().err)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # SAL objects
 def test_times_resampled_within_days_give_intervals_and_statistics_per_time(
     local_run, data_path, models_dir, tmp_path
 ):
     """The same scores with bootstrap_unit 'time': intervals over the 11 times (stratified by the 2 days),
-    statistics kept and written per time, and the files say which unit was used."""
+    statistics kept and written per time, and the files say which unit was used. The optional families
+    (SAL, displacement) ride along: in scores.nc with units, in scores.csv and side by side in the report."""
     from qpe.evaluation import accumulate_period, summarize_scores, write_outputs
+    from qpe.verify import DEFAULT_FAMILIES
 
     config = EvaluationConfig(
-        estimate=EstimateConfig(members=3, steps=2), n_resamples=50, bootstrap_unit="time"
+        estimate=EstimateConfig(members=3, steps=2),
+        n_resamples=50,
+        bootstrap_unit="time",
+        scores=ScoreConfig(families=(*DEFAULT_FAMILIES, "sal", "displacement")),
     )
     estimators = find_estimators([models_dir])
     accumulators, info = accumulate_period(data_path, estimators, config=config, progress=False)
     scores = summarize_scores(accumulators, info, config)
     reference, _ = split_scores(open_scores(local_run / "scores.nc"))
     values, ci = split_scores(scores)
-    xr.testing.assert_allclose(values.drop_attrs(), reference.drop_attrs(), rtol=1e-9, atol=1e-12)
+    xr.testing.assert_allclose(
+        values[list(reference.data_vars)].drop_attrs(), reference.drop_attrs(), rtol=1e-9, atol=1e-12
+    )
     assert scores.attrs["bootstrap_unit"] == "time"
     assert "times within UTC days (11 times in 2 days)" in scores.attrs["confidence_interval"]
     low, high = (float(ci["CRPS_fair"].sel(model="ddpm_v", bound=b)) for b in ("ci_low", "ci_high"))
@@ -194,8 +202,47 @@ def test_times_resampled_within_days_give_intervals_and_statistics_per_time(
     with xr.open_dataset(written.statistics["unet"]) as ds:
         back = ScoreAccumulator.from_dataset(ds.load())
     assert back.resolution == "time" and back.cases.size == 11 and back.days.size == 2
+    _check_position_and_amount(written.folder)
     with pytest.raises(ValueError, match="bootstrap_unit must be day or time"):
         EvaluationConfig(bootstrap_unit="week")
+
+
+def _check_position_and_amount(folder):
+    """The displacement family and SAL in the written outputs of a run that computed them."""
+    units = {
+        "displacement": "km",
+        "displacement_east": "km",
+        "displacement_north": "km",
+        "RMSE_unwarped": "mm/h",
+        "RMSE_warped": "mm/h",
+        "MAE_warped": "mm/h",
+        "position_error_fraction": "1",
+        "n_displacement": "1",
+    }
+    scores = open_scores(folder / "scores.nc")
+    for name, unit in units.items():
+        assert scores[name].dims == ("model", "member") and scores[name].attrs["units"] == unit, name
+        assert f"{name}__ci" in scores, name
+    assert (scores["n_displacement"].sel(member=0) > 0).all()
+    table = pd.read_csv(folder / "scores.csv")
+    rows = table[table["metric"].isin([*units, "SAL_L"])]
+    assert len(rows) == len(MODELS) * (len(units) + 1) and rows["value"].notna().all()
+    page = (folder / "report.html").read_text()
+    section = page.split("Where is the error: position or amount?")[1].split("</table>")[0]
+    for column in ("displacement_east", "RMSE_unwarped", "RMSE_warped", "SAL_A", "SAL_L"):
+        assert f"<th>{column}</th>" in section, column
+    unet = table.query("model == 'unet' and metric == 'RMSE_warped'").iloc[0]
+    assert f"<td>{unet['value']:.3g} " in section
+
+
+def test_evaluate_flags_add_the_optional_families():
+    from qpe.cli import build_parser
+    from qpe.cli.evaluate import _score_config
+
+    args = build_parser().parse_args(["evaluate", "--data", "d", "--out", "o", "--displacement", "--sal"])
+    assert _score_config(args).families[-2:] == ("sal", "displacement")
+    args = build_parser().parse_args(["evaluate", "--data", "d", "--out", "o"])
+    assert "displacement" not in _score_config(args).families
 
 
 @pytest.fixture(scope="module")

@@ -55,6 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--scales-km", type=float, nargs="+", metavar="KM", help="FSS scales, km (default 2 4 8 16 32 64)"
     )
     p.add_argument("--sal", action="store_true", help="also compute SAL (slower)")
+    p.add_argument(
+        "--displacement",
+        action="store_true",
+        help="also compute the optical-flow displacement from estimate to radar and the error after "
+        "warping (slower: seconds per field and member)",
+    )
     p.add_argument("--score-config", metavar="YAML", help="score settings (qpe.verify.ScoreConfig fields)")
     p.add_argument(
         "--bootstrap",
@@ -74,6 +80,7 @@ def _score_config(args: argparse.Namespace):
     import dataclasses
 
     from qpe.verify import ScoreConfig
+    from qpe.verify.aggregate import OPTIONAL_FAMILIES
 
     config = ScoreConfig.from_yaml(args.score_config) if args.score_config else ScoreConfig()
     changes = {}
@@ -81,8 +88,9 @@ def _score_config(args: argparse.Namespace):
         changes["thresholds"] = tuple(args.thresholds)
     if args.scales_km:
         changes["scales_km"] = tuple(args.scales_km)
-    if args.sal and "sal" not in config.families:
-        changes["families"] = (*config.families, "sal")
+    asked = tuple(f for f in OPTIONAL_FAMILIES if getattr(args, f, False) and f not in config.families)
+    if asked:
+        changes["families"] = (*config.families, *asked)
     return dataclasses.replace(config, **changes)
 
 

@@ -48,6 +48,20 @@ HEADLINES = {
         ("energy_score", False, False),
         ("variogram_score", False, False),
     ),
+    # qpe.verify.displacement (optical flow estimate -> radar) beside SAL; each only when computed
+    "Where is the error: position or amount? Displacement estimate → radar (km, over rainy pixels), "
+    "RMSE before and after warping the estimate with it (mm/h), and SAL": (
+        ("displacement", False, False),
+        ("displacement_east", False, False),
+        ("displacement_north", False, False),
+        ("RMSE_unwarped", False, False),
+        ("RMSE_warped", False, False),
+        ("position_error_fraction", False, False),
+        ("SAL_S", False, False),
+        ("SAL_A", False, False),
+        ("SAL_L", False, False),
+        ("n_displacement", False, False),
+    ),
 }
 #: The extremes table: (metric, column label), each at every extreme threshold scored.
 #: (FAR and the estimate's pixel counts are in the full table.)
