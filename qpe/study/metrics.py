@@ -35,11 +35,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from qpe.errors import DatasetError
 from qpe.evaluation.config import EvaluationConfig
 from qpe.study.intervals import Interval, Resampling
 from qpe.verify import ScoreAccumulator
-from qpe.verify.bootstrap import case_weights, n_units, replicate_scores
+from qpe.verify.bootstrap import case_weights, n_units
+from qpe.verify.comparison import paired_replicates
 
 #: Wavelength band of the spectral realism check, km.
 PSD_BAND_KM = (8.0, 32.0)
@@ -136,18 +136,10 @@ def headline_replicates(accumulators: dict[str, ScoreAccumulator], weights: xr.D
         Model name -> statistics of the same cases (days or times) for every model.
     weights : xarray.DataArray
         (replicate, case) draws (:func:`qpe.verify.bootstrap.case_weights`), shared by all models: the
-        replicates are paired.
+        replicates are paired (:func:`qpe.verify.comparison.paired_replicates`).
     """
-    cases = next(iter(accumulators.values())).cases
-    per_model = []
-    for name, acc in accumulators.items():
-        if not np.array_equal(acc.cases, cases):
-            raise DatasetError(f"model {name!r} was scored on other days or times than the others: "
-                               "paired replicates need the same cases")
-        chunks = [headline_dataset(scores) for scores in replicate_scores(acc, weights)]
-        # data_vars="all": a metric a model lacks (a U-Net's spread-skill) is NaN on every replicate
-        per_model.append(xr.concat(chunks, "replicate", data_vars="all").expand_dims(model=[name]))
-    return xr.concat(per_model, "model", data_vars="all")[list(METRICS)].transpose("model", "replicate")
+    # a metric a model lacks (a U-Net's spread-skill) is NaN on every replicate
+    return paired_replicates(accumulators, weights, headline_dataset)[list(METRICS)].transpose("model", "replicate")
 
 
 @dataclass

@@ -25,6 +25,7 @@ from qpe.evaluation.figures import exceedance_curves, model_colors, power_spectr
 from qpe.study.hypotheses import CONVENTIONS, Roles, rules_table
 from qpe.study.metrics import PLACEMENT, PSD_BAND_KM, Headline
 from qpe.study.plan import variant_name
+from qpe.verify.comparison import excludes_zero
 
 #: Headline columns: (column of the metrics table, header, number format, with an interval).
 HEADLINE = (
@@ -78,7 +79,7 @@ def paired_frame(headline: Headline, models: list[str], reference: str) -> pd.Da
         cells = []
         for m in rows:
             diff = headline.compare(m, reference, column)
-            mark = " *" if diff.defined and (diff.low > 0 or diff.high < 0) else ""
+            mark = " *" if excludes_zero(diff.low, diff.high) else ""
             cells.append(diff.format(fmt) + mark)
         out[header] = cells
     return out

@@ -163,12 +163,21 @@ def percentile_bounds(
     return bounds.rename(quantile="bound").assign_coords(bound=["ci_low", "ci_high"])
 
 
+def bootstrap_replicates(accumulator: ScoreAccumulator, weights: xr.DataArray) -> xr.Dataset:
+    """Every score of every replicate at once (:func:`replicate_scores` concatenated along ``replicate``)."""
+    return xr.concat(
+        list(replicate_scores(accumulator, weights)), dim="replicate", coords="minimal", compat="override"
+    )
+
+
 def bootstrap_ci(
     accumulator: ScoreAccumulator,
     n_resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
     unit: str = "day",
+    *,
+    replicates: xr.Dataset | None = None,
 ) -> xr.Dataset:
     """Percentile confidence intervals of every score, resampling days (or times within days).
 
@@ -184,6 +193,10 @@ def bootstrap_ci(
         Seed of the generator drawing the days; the same seed gives the same intervals.
     unit : {"day", "time"}
         Resampling unit (see the module notes).
+    replicates : xarray.Dataset, optional
+        The replicates already computed with these settings (:func:`bootstrap_replicates` of
+        ``case_weights(accumulator.cases, unit, n_resamples, seed)``), e.g. to reuse them for paired
+        differences between models; drawn here when None.
 
     Returns
     -------
@@ -193,11 +206,11 @@ def bootstrap_ci(
     """
     if not 0 < confidence < 1:
         raise InputError(f"confidence must lie in (0, 1), got {confidence}")
-    weights = case_weights(accumulator.cases, unit, n_resamples, seed)
-    scores = xr.concat(
-        list(replicate_scores(accumulator, weights)), dim="replicate", coords="minimal", compat="override"
-    )
-    bounds = percentile_bounds(scores, confidence)
+    if replicates is None:
+        replicates = bootstrap_replicates(accumulator, case_weights(accumulator.cases, unit, n_resamples, seed))
+    elif replicates.sizes["replicate"] != n_resamples:
+        raise InputError(f"{replicates.sizes['replicate']} replicates given for n_resamples={n_resamples}")
+    bounds = percentile_bounds(replicates, confidence)
     bounds.attrs.update(
         {
             "confidence": confidence,

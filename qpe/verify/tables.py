@@ -7,13 +7,21 @@
 Ensemble members are averaged. ``*_radar`` variables (distribution, spectra) become rows of the model
 ``"radar"``. Scores at the extreme thresholds (``extreme_threshold``, :mod:`~qpe.verify.extremes`) fill
 the ``threshold`` column, under their own metric names (``POD_extreme``, ``twCRPS`` ...).
+
+:data:`ORIENTATION` says, once for every layer (scorecard, report, figures), whether a score is better
+higher, lower or closer to a target value; :func:`preferred_level` picks the headline threshold or scale.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+from qpe.errors import InputError
 
 COLUMNS = ("model", "metric", "threshold", "scale", "value", "ci_low", "ci_high")
 _TABLE_DIMS = {"model", "threshold", "scale", "member", "extreme_threshold"}
@@ -123,3 +131,65 @@ def figure_data(scores: xr.Dataset) -> dict[str, xr.Dataset]:
         if present:
             out[figure] = scores[present]
     return out
+
+
+@dataclass(frozen=True)
+class Orientation:
+    """Which way a score is better: ``"higher"``, ``"lower"``, or closer to ``target`` (``"target"``).
+
+    A score with a target (frequency bias 1, mean error 0 mm/h, spread-skill ratio 1) is compared through
+    its distance to the target, ``|score - target|``, which is better lower.
+    """
+
+    better: str
+    target: float | None = None
+
+    def __post_init__(self) -> None:
+        with_target = self.target is not None
+        if self.better not in ("higher", "lower", "target") or (self.better == "target") != with_target:
+            raise InputError(f"orientation {self.better!r} with target {self.target!r}: use higher, lower or "
+                             "target with a target value")
+
+    @property
+    def higher_is_better(self) -> bool:
+        """Whether more of the compared quantity (:meth:`compared`) is better."""
+        return self.better == "higher"
+
+    def compared(self, values: xr.DataArray) -> xr.DataArray:
+        """The quantity compared between models: the score itself, or its distance to the target."""
+        return abs(values - self.target) if self.target is not None else values
+
+    def compared_name(self, metric: str) -> str:
+        """How the compared quantity is written: ``CSI``, or ``|BIAS - 1|``."""
+        return f"|{metric} - {self.target:g}|" if self.target is not None else metric
+
+
+HIGHER, LOWER = Orientation("higher"), Orientation("lower")
+#: The orientation of every scalar score that has one (the one table every layer reads). Scores whose
+#: best value is the radar's own (wet fraction, quantiles, maximum) or that are counts have none.
+ORIENTATION: dict[str, Orientation] = {
+    **dict.fromkeys(("POD", "SR", "CSI", "ETS", "HSS", "CSI_matched", "CORR", "FSS", "FSS_ensemble",
+                     "FSS_ensemble_mean", "POD_extreme", "CSI_extreme", "ensemble_skill"), HIGHER),
+    **dict.fromkeys(("FAR", "MAE", "RMSE", "effective_resolution", "CRPS", "CRPS_fair", "ensemble_mean_rmse",
+                     "BRIER", "FAR_extreme", "twCRPS", "twCRPS_fair", "energy_score", "variogram_score",
+                     "SAL_L"), LOWER),
+    **dict.fromkeys(("BIAS", "matched_bias", "BIAS_extreme", "spread_skill_ratio"), Orientation("target", 1.0)),
+    **dict.fromkeys(("ME", "SAL_S", "SAL_A"), Orientation("target", 0.0)),
+}
+
+
+def orientation(metric: str) -> Orientation:
+    """The orientation of ``metric`` (:data:`ORIENTATION`); an :class:`InputError` for a score without one."""
+    if metric not in ORIENTATION:
+        raise InputError(f"score {metric!r} has no orientation (better higher, lower or near a target)")
+    return ORIENTATION[metric]
+
+
+def preferred_level(values: Sequence[float] | np.ndarray, preferred: float) -> float | None:
+    """The level shown when one must be picked (a headline threshold, mm/h, or scale, km): ``preferred``
+    when it is among ``values``, else the middle finite value; None when there is none."""
+    values = np.asarray(values, dtype=float)
+    values = np.unique(values[np.isfinite(values)])
+    if values.size == 0:
+        return None
+    return float(preferred) if preferred in values else float(values[values.size // 2])
