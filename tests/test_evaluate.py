@@ -31,6 +31,7 @@ from qpe.inference.engine import EstimateConfig
 from qpe.inference.estimators import find_estimators
 from qpe.models import build_model, save_checkpoint
 from qpe.verify import ScoreAccumulator, ScoreConfig, bootstrap_ci, scores_to_frame, verify
+from qpe.verify.comparison import SCORECARD_COLUMNS
 
 #: Settings of every CLI run here (the estimate cache is off so that each run really estimates).
 RUN = ["--members", "3", "--steps", "2", "--bootstrap", "50", "--no-cache"]
@@ -105,6 +106,16 @@ def test_writes_every_output(local_run):
     assert scores["FSS"].dims == ("model", "member", "threshold", "scale")
     assert scores["FSS__ci"].dims == ("model", "bound", "member", "threshold", "scale")
     assert scores.attrs["n_times"] == 11 and scores.attrs["n_days"] == 2
+    card = pd.read_csv(local_run / "scorecard.csv")
+    assert list(card.columns) == list(SCORECARD_COLUMNS)
+    pairs = [("flow_residual", "ddpm_v"), ("unet", "ddpm_v"), ("unet", "flow_residual")]
+    assert list(dict.fromkeys(zip(card["model"], card["reference"]))) == pairs, "every pair once"
+    rmse = card.query("model == 'unet' and reference == 'ddpm_v' and metric == 'RMSE'").iloc[0]
+    values = table.query("metric == 'RMSE'").set_index("model")["value"]
+    np.testing.assert_allclose(rmse["difference"], values["unet"] - values["ddpm_v"], rtol=1e-9)
+    assert rmse["ci_low"] <= rmse["difference"] <= rmse["ci_high"] and rmse["better"] == "lower"
+    assert rmse["dm_cases"] == 2 and np.isnan(rmse["dm_p_value"]), "2 days: too few for a DM test"
+    assert card.query("model == 'unet' and metric == 'CRPS_fair'")["difference"].isna().all(), "no CRPS for a U-Net"
 
 
 def test_scores_csv_equals_qpe_verify_on_the_same_estimates(local_run, data_path, models_dir):
@@ -444,6 +455,10 @@ def test_report_shows_the_figures_and_headline_scores(local_run):
         f'{csi["value"]:.3g} <span class="ci">[{csi["ci_low"]:.3g}, {csi["ci_high"]:.3g}]</span>' in headline
     )
     assert 'href="scores.csv"' in page and "2021-06-01, 2021-06-02" in page
+    section = page.split("<h2>Is A better than B? Paired differences</h2>")[1].split("<h2>")[0]
+    for pair in ("flow_residual − ddpm_v", "unet − ddpm_v", "unet − flow_residual"):
+        assert f"<th>{pair}</th>" in section
+    assert "<th>RMSE (RMSE, lower is better)</th>" in section and 'href="scorecard.csv"' in section
 
 
 def test_has_frames_and_tasks_respect_gaps_and_days():

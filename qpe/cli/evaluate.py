@@ -56,6 +56,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--sal", action="store_true", help="also compute SAL (slower)")
     p.add_argument(
+        "--compare-to",
+        metavar="MODEL",
+        help="reference model of the scorecard (scorecard.csv, report): every other model's paired "
+        "differences from it (default: every pair of models)",
+    )
+    p.add_argument(
         "--displacement",
         action="store_true",
         help="also compute the optical-flow displacement from estimate to radar and the error after "
@@ -161,6 +167,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.checkpoints and not args.crr:
         raise InputError("nothing to evaluate: give --checkpoints DIR [DIR ...] and/or --crr GLOB")
     estimators = find_estimators(args.checkpoints, crr=args.crr)
+    names = [e.name for e in estimators]
+    if args.compare_to is not None and args.compare_to not in names:
+        raise InputError(f"--compare-to {args.compare_to!r} is not among the models: {', '.join(names)}")
     data = resolve_data(args.data, progress=True)
     config = EvaluationConfig(
         scores=_score_config(args),
@@ -174,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
         ),
         chunk_times=args.chunk_times,
         n_resamples=args.bootstrap,
+        compare_to=args.compare_to,
     )
     cache = None if args.no_cache else EstimateCache(args.cache_dir)
     print(f"evaluating {', '.join(e.name for e in estimators)} on {data}", flush=True)
@@ -199,7 +209,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"confidence intervals: {scores.attrs['confidence_interval']}")
     print(_summary(score_table(scores)))
     print(
-        f"wrote {outputs.scores_nc}, {outputs.scores_csv.name}, {len(outputs.figures)} figures in "
+        f"wrote {outputs.scores_nc}, {outputs.scores_csv.name}, "
+        + (f"{outputs.scorecard.name}, " if outputs.scorecard else "")
+        + f"{len(outputs.figures)} figures in "
         f"{outputs.folder / 'figures'}, {outputs.report.name}"
     )
     return 0

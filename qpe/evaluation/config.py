@@ -33,6 +33,9 @@ class EvaluationConfig:
     memory_budget_mb : float
         Rough bound on the fields a task holds at once (IR frames, every model's members, radar), MiB;
         it sets how many times are estimated together. At least one time is always taken.
+    compare_to : str, optional
+        Reference model of the scorecard (every other model's paired differences from it); every pair
+        of models when None (:func:`qpe.verify.comparison.comparison_pairs`).
     """
 
     scores: ScoreConfig = field(default_factory=ScoreConfig)
@@ -44,6 +47,7 @@ class EvaluationConfig:
     bootstrap_seed: int = 0
     bootstrap_unit: str = "day"
     memory_budget_mb: float = 1024.0
+    compare_to: str | None = None
 
     def __post_init__(self) -> None:
         if self.chunk_times < 1:

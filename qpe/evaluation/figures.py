@@ -17,6 +17,7 @@ power_spectrum_ratio   RAPSD of each model and of the radar, and their ratio, vs
 spectral_coherence     coherence with the radar vs wavelength, effective resolution marked
 exceedance_curves      P(rain > r) of each model and of the radar
 rank_histogram         rank histograms of the ensembles, flat line of a reliable ensemble
+scorecard              paired differences of each pair of models per score, their significance
 reliability_diagram    observed frequency against forecast probability per threshold
 =====================  ====================================================================
 """
@@ -31,10 +32,13 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle as _Rectangle
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from qpe.errors import InputError
+from qpe.evaluation.summary import scorecard_of
 from qpe.verify import figure_data
+from qpe.verify.comparison import verdicts
 
 #: The radar reference curves.
 RADAR_STYLE = {"color": "black", "linewidth": 2.2, "label": "radar", "zorder": 5}
@@ -536,6 +540,54 @@ def reliability_diagram(scores: xr.Dataset) -> Figure:
     return fig
 
 
+#: Scorecard cell colours by verdict (:func:`qpe.verify.comparison.verdicts`): significantly better, better,
+#: equal, worse, significantly worse; grey: undefined.
+_VERDICT_COLORS = {2: "#1a9641", 1: "#c7e9c0", 0: "#ffffff", -1: "#fdd0c9", -2: "#d7191c"}
+VERDICT_MARKS = {2: "▲", 1: "△", 0: "=", -1: "▽", -2: "▼"}
+
+
+def scorecard_grid(scores: xr.Dataset) -> Figure:
+    """The scorecard: one row per pair (model − reference), one column per score; green where the model
+    is better (dark, ▲: significantly), red where worse (dark, ▼: significantly); in each cell the paired
+    difference of the compared quantity and the Diebold-Mariano p-value."""
+    card = scorecard_of(scores)
+    if card is None:
+        raise InputError("the scores hold no scorecard (it needs two models or more)")
+    verdict = verdicts(card).values
+    n_pairs, n_scores = verdict.shape
+    fig = Figure(figsize=(1.0 + 1.05 * n_scores, 1.4 + 0.62 * n_pairs), layout="constrained")
+    ax = fig.subplots()
+    for i in range(n_pairs):
+        for j in range(n_scores):
+            v = verdict[i, j]
+            color = _VERDICT_COLORS[int(v)] if np.isfinite(v) else "#e0e0e0"
+            ax.add_patch(_Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=color, edgecolor="white", linewidth=1.5))
+            difference, p_value = card["difference"].values[i, j], card["dm_p_value"].values[i, j]
+            if not np.isfinite(v):
+                ax.text(j, i, "–", ha="center", va="center", fontsize=9, color="0.4")
+                continue
+            text = f"{VERDICT_MARKS[int(v)]} {difference:+.2g}"
+            text += f"\np={p_value:.2g}" if np.isfinite(p_value) else ""
+            ax.text(j, i, text, ha="center", va="center", fontsize=7.5,
+                    color="white" if abs(v) == 2 else "black")
+    labels = [f"{m} − {r}" for m, r in zip(card["model"].values, card["reference"].values)]
+    compared = [f"{label}\n({'↑' if better == 'higher' else '↓'} better)" if str(c) == str(m) else
+                f"{label}\n({c} ↓ better)"
+                for label, c, m, better in zip(card["score"].values, card["compared"].values,
+                                               card["metric"].values, card["better"].values)]
+    ax.set_xlim(-0.5, n_scores - 0.5)
+    ax.set_ylim(n_pairs - 0.5, -0.5)
+    ax.set_xticks(np.arange(n_scores), compared, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(np.arange(n_pairs), labels, fontsize=8)
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    level = float(card.attrs.get("confidence", 0.95))
+    ax.set_title(f"Scorecard: model − reference, paired over the same days; ▲▼ significant ({level:.0%} "
+                 "interval excludes 0), △▽ not; p: Diebold-Mariano", fontsize=9)
+    return fig
+
+
 #: Figure name -> (function, caption), in report order.
 FIGURES: dict[str, tuple[Callable[[xr.Dataset], Figure], str]] = {
     "performance_diagram": (
@@ -587,6 +639,16 @@ FIGURES: dict[str, tuple[Callable[[xr.Dataset], Figure], str]] = {
         (
             "Rank of the radar among the ensemble members (radar and members above 0.1 mm/h); flat for a "
             "reliable ensemble, U-shaped when under-dispersive."
+        ),
+    ),
+    "scorecard": (
+        scorecard_grid,
+        (
+            "Scorecard: each model against the reference (or every pair), in the headline scores. Green: the "
+            "model is better (dark ▲: the paired bootstrap interval of the difference excludes 0), red: worse "
+            "(dark ▼); each cell gives the difference of the compared quantity (the score, or its distance to "
+            "the target value for bias, mean error, spread-skill) and the Diebold-Mariano p-value of the "
+            "per-day (or per-time) series."
         ),
     ),
     "reliability_diagram": (

@@ -1,5 +1,6 @@
-"""The files of an evaluation: ``scores.nc``, ``scores.csv``, ``figures/*.png``, ``report.html``,
-``evaluation.yaml`` and, for later studies, ``statistics/<model>.nc`` (each written whole or not at all)."""
+"""The files of an evaluation: ``scores.nc``, ``scores.csv``, ``scorecard.csv`` (two models or more),
+``figures/*.png``, ``report.html``, ``evaluation.yaml`` and, for later studies, ``statistics/<model>.nc``
+(each written whole or not at all)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import xarray as xr
 import yaml
 
 from qpe import __version__
-from qpe.evaluation.summary import MODEL_COORDS, score_table, split_scores
+from qpe.evaluation.summary import MODEL_COORDS, score_table, scorecard_of, split_scores
 from qpe.files import atomic_write
 from qpe.settings import plain
 from qpe.verify import ScoreAccumulator
+from qpe.verify.comparison import scorecard_frame
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class EvaluationOutputs:
     settings: Path
     figures: dict[str, Path]
     statistics: dict[str, Path]
+    scorecard: Path | None = None
 
 
 def _safe_name(name: str) -> str:
@@ -41,7 +44,8 @@ def write_outputs(
     *,
     accumulators: dict[str, ScoreAccumulator] | None = None,
 ) -> EvaluationOutputs:
-    """Write ``scores.nc``, ``scores.csv``, ``figures/*.png``, ``report.html`` and ``evaluation.yaml``.
+    """Write ``scores.nc``, ``scores.csv``, ``scorecard.csv``, ``figures/*.png``, ``report.html`` and
+    ``evaluation.yaml``.
 
     Parameters
     ----------
@@ -80,6 +84,10 @@ def write_outputs(
     settings_path = atomic_write(
         folder / "evaluation.yaml", lambda p: p.write_text(yaml.safe_dump(settings, sort_keys=False))
     )
+    card = scorecard_of(scores)
+    scorecard_csv = None if card is None else atomic_write(
+        folder / "scorecard.csv", lambda p: scorecard_frame(card).to_csv(p, index=False, float_format="%.10g")
+    )
     figures = write_figures(values, folder / "figures")
     report = write_report(values, table, figures, folder / "report.html", ci=ci)
     statistics = {}
@@ -90,4 +98,5 @@ def write_outputs(
             statistics[name] = atomic_write(
                 path, lambda p, acc=acc: acc.to_dataset().to_netcdf(p, engine="netcdf4")
             )
-    return EvaluationOutputs(folder, scores_nc, scores_csv, report, settings_path, figures, statistics)
+    return EvaluationOutputs(folder, scores_nc, scores_csv, report, settings_path, figures, statistics,
+                             scorecard_csv)

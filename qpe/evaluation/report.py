@@ -16,8 +16,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from qpe.evaluation.figures import FIGURES
+from qpe.evaluation.figures import FIGURES, VERDICT_MARKS
+from qpe.evaluation.summary import scorecard_of
 from qpe.files import write_text
+from qpe.verify.comparison import HEADLINE_SCALE, HEADLINE_THRESHOLD, verdicts
+from qpe.verify.tables import preferred_level
 
 #: Headline tables, each a list of (metric, at the headline threshold?, at the headline scale?):
 #: the spatial axis (placement) and the statistical axis (amounts, distribution, ensemble).
@@ -76,14 +79,8 @@ EXTREMES = (
 
 def headline_levels(table: pd.DataFrame) -> tuple[float | None, float | None]:
     """The threshold (1 mm/h when scored, else the middle one) and scale (16 km, else middle) shown."""
-
-    def pick(values: np.ndarray, preferred: float) -> float | None:
-        values = np.unique(values[np.isfinite(values)])
-        if values.size == 0:
-            return None
-        return float(preferred) if preferred in values else float(values[values.size // 2])
-
-    return pick(table["threshold"].to_numpy(float), 1.0), pick(table["scale"].to_numpy(float), 16.0)
+    return (preferred_level(table["threshold"].to_numpy(float), HEADLINE_THRESHOLD),
+            preferred_level(table["scale"].to_numpy(float), HEADLINE_SCALE))
 
 
 def _format(value: float, low: float = np.nan, high: float = np.nan) -> str:
@@ -186,6 +183,63 @@ def _full_html(table: pd.DataFrame) -> str:
     return _table_html(shown.set_index("model"), "model")
 
 
+def scorecard_frame_html(scores: xr.Dataset) -> pd.DataFrame | None:
+    """The scorecard as a table of HTML cells, rows ``model − reference``, columns the scores; None without one.
+
+    Each cell: ▲/▼ where the model is significantly better/worse (:func:`qpe.verify.comparison.verdicts`),
+    △/▽ where not significantly, the difference with its interval, and the Diebold-Mariano p-value.
+    """
+    card = scorecard_of(scores)
+    if card is None:
+        return None
+    verdict = verdicts(card).values
+    classes = {2: "better", 1: "", 0: "", -1: "", -2: "worse"}
+    rows = {}
+    for i, (model, reference) in enumerate(zip(card["model"].values, card["reference"].values)):
+        cells = {}
+        for j, label in enumerate(card["score"].values):
+            cell = card.isel(pair=i, score=j)
+            v = verdict[i, j]
+            if not np.isfinite(v):
+                cells[str(label)] = "–"
+                continue
+            bounds = (float(cell["ci_low"]), float(cell["ci_high"]))
+            difference = float(cell["difference"])
+            text = f"{VERDICT_MARKS[int(v)]} {'+' if difference > 0 else ''}{_format(difference, *bounds)}"
+            p_value = float(cell["dm_p_value"])
+            if np.isfinite(p_value):
+                text += f'<span class="ci">DM p = {p_value:.2g} ({int(cell["dm_cases"])} cases)</span>'
+            css = classes[int(v)]
+            cells[str(label)] = f'<span class="{css}">{text}</span>' if css else text
+        rows[f"{model} − {reference}"] = cells
+    columns = [f"{label} ({compared}, {'higher' if better == 'higher' else 'lower'} is better)"
+               for label, compared, better in zip(card["score"].values, card["compared"].values,
+                                                  card["better"].values)]
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.columns = columns  # headers and row names are escaped by _table_html
+    return frame
+
+
+def scorecard_section(scores: xr.Dataset) -> str:
+    """The report's "Is A better than B?" section (empty without a scorecard)."""
+    frame = scorecard_frame_html(scores)
+    if frame is None:
+        return ""
+    card = scorecard_of(scores)
+    level = float(card.attrs.get("confidence", 0.95))
+    return (
+        "<h2>Is A better than B? Paired differences</h2>"
+        "<p>Each model minus the reference, scored on the same times; the difference is of the score itself, "
+        "or of its distance to the target (|BIAS − 1|, |ME|, |spread/skill − 1|). Grey brackets: the "
+        f"{level:.0%} interval of the difference from the bootstrap replicates, which draw the same UTC days "
+        "for both models; ▲/▼: the model is better/worse and the interval excludes 0 (without intervals: the "
+        f"Diebold-Mariano p-value is below {1 - level:.2g}); △/▽: not significantly. DM p: Diebold-Mariano "
+        "test of the per-day (or per-time) score differences, Newey-West variance. Also in "
+        '<a href="scorecard.csv">scorecard.csv</a>.</p>'
+        f"<div class='wide'>{_table_html(frame, 'model − reference')}</div>"
+    )
+
+
 _CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2em auto; max-width: 1200px;
        color: #222; padding: 0 1em; }
@@ -198,6 +252,7 @@ thead th { background: #f3f3f3; } tbody th { text-align: left; background: #fafa
 figure { margin: 1.2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.92em; max-width: 60em; }
 h3 { font-size: 1.05em; margin: 1em 0 0.3em; } .wide { overflow-x: auto; }
+.better { color: #1a7f37; font-weight: 600; } .worse { color: #c62828; font-weight: 600; }
 """
 
 
@@ -285,6 +340,7 @@ def write_report(
 <h2>Headline scores</h2>
 <p>{note}</p>
 {"".join(headlines)}
+{scorecard_section(scores)}
 <h2>Models</h2>
 {_models_html(scores)}
 <h2>Figures</h2>

@@ -6,6 +6,11 @@ deterministic model has member 0 only, its other members NaN), the confidence bo
 coordinates along ``model`` (family, checkpoint hash, members, steps, sampler), and the settings in
 ``attrs``. :func:`split_scores` separates scores and bounds again, :func:`score_table` makes the tidy
 ``scores.csv`` table.
+
+With two models or more the Dataset also holds the **scorecard** (:mod:`qpe.verify.comparison`): each
+pair's paired difference in the scorecard's scores with its bootstrap interval (the same replicates as
+the scores' intervals, so the same drawn days for both models) and its Diebold-Mariano test on the
+per-case series, as variables ``scorecard_<name> (pair, card)``; :func:`scorecard_of` reads it back.
 """
 
 from __future__ import annotations
@@ -23,7 +28,15 @@ from qpe import __version__
 from qpe.errors import InputError
 from qpe.evaluation.config import EvaluationConfig
 from qpe.verify import ScoreAccumulator, bootstrap_ci, scores_to_frame
-from qpe.verify.bootstrap import UNIT_NAMES, n_units
+from qpe.verify.bootstrap import UNIT_NAMES, bootstrap_replicates, case_weights, n_units
+from qpe.verify.comparison import (
+    card_scores,
+    card_values,
+    case_scores,
+    check_same_cases,
+    comparison_pairs,
+    scorecard,
+)
 
 #: Suffix of the confidence-bound variables in the scores Dataset.
 CI_SUFFIX = "__ci"
@@ -66,17 +79,28 @@ def summarize_scores(
 ) -> xr.Dataset:
     """Scores and bootstrap bounds of every model as one Dataset (see the module notes)."""
     info = info or {}
-    scores, bounds = [], []
+    bounds = []
     n_days = min(acc.days.size for acc in accumulators.values())
     unit = config.bootstrap_unit
     units = min(n_units(acc.cases, unit) for acc in accumulators.values())
     with_ci = config.n_resamples > 0 and units >= MIN_CI_DAYS
-    for name, acc in accumulators.items():
-        scores.append(acc.compute().assign_coords(model=name))
-        if with_ci:
-            ci = bootstrap_ci(acc, config.n_resamples, config.confidence, config.bootstrap_seed, unit)
-            bounds.append(ci.assign_coords(model=name))
+    scores = [acc.compute().assign_coords(model=name) for name, acc in accumulators.items()]
     every = {name for part in scores for name in part.data_vars}
+    cards = [c for c in card_scores(config.scores.thresholds, config.scores.scales_km) if c.metric in every]
+    pairs = comparison_pairs(list(accumulators), config.compare_to) if cards else []
+    cases = check_same_cases(accumulators) if pairs else next(iter(accumulators.values())).cases
+    weights = case_weights(cases, unit, config.n_resamples, config.bootstrap_seed) if with_ci else None
+    card_replicates, card_series = {}, {}
+    for name, acc in accumulators.items():
+        if with_ci:
+            replicates = bootstrap_replicates(acc, weights)  # the same drawn days for every model: paired
+            ci = bootstrap_ci(acc, config.n_resamples, config.confidence, config.bootstrap_seed, unit,
+                              replicates=replicates)
+            bounds.append(ci.assign_coords(model=name))
+            if pairs:
+                card_replicates[name] = card_values(replicates, cards)
+        if pairs:
+            card_series[name] = card_values(case_scores(acc), cards)
     not_applicable = {  # e.g. ensemble scores of a deterministic model: NaN in the Dataset, no table rows
         str(part["model"].values): sorted(every - set(part.data_vars)) for part in scores
     }
@@ -84,6 +108,17 @@ def summarize_scores(
     if with_ci:
         ci = _concat_models(bounds)
         out = out.assign({f"{name}{CI_SUFFIX}": ci[name] for name in ci.data_vars})
+    if pairs:
+        card = scorecard(
+            card_values(out, cards),
+            pairs,
+            cards,
+            xr.concat(list(card_replicates.values()), pd.Index(list(card_replicates), name="model"))
+            if with_ci else None,
+            xr.concat(list(card_series.values()), pd.Index(list(card_series), name="model")),
+            config.confidence,
+        )
+        out = out.assign(_embed_scorecard(card).data_vars)
     models = info.get("models", {})
     for key in (*MODEL_COORDS, "path"):
         values = [models.get(str(m), {}).get(key, "") for m in out["model"].values]
@@ -118,6 +153,34 @@ def summarize_scores(
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     return out
+
+
+#: Scorecard names inside the scores Dataset (:func:`qpe.verify.comparison.scorecard` -> scores.nc).
+SCORECARD_PREFIX = "scorecard_"
+_CARD_COORDS = {"model": "pair_model", "reference": "pair_reference", "score": "card", "metric": "card_metric",
+                "threshold": "card_threshold", "scale": "card_scale", "compared": "card_compared",
+                "better": "card_better"}
+
+
+def _embed_scorecard(card: xr.Dataset) -> xr.Dataset:
+    out = card.rename({**{k: f"{SCORECARD_PREFIX}{k}" for k in card.data_vars}, **_CARD_COORDS})
+    for name in out.data_vars:
+        out[name].attrs.update(card.attrs)
+    return out
+
+
+def scorecard_of(scores: xr.Dataset) -> xr.Dataset | None:
+    """The scorecard held in an evaluation Dataset (the layout of :func:`qpe.verify.comparison.scorecard`),
+    or None (one model, or scores written before scorecards)."""
+    names = [n for n in scores.data_vars if str(n).startswith(SCORECARD_PREFIX)]
+    if not names:
+        return None
+    card = scores[names]
+    card = card.drop_vars([c for c in card.coords if c not in _CARD_COORDS.values()])
+    card = card.rename({**{n: n[len(SCORECARD_PREFIX):] for n in names},
+                        **{v: k for k, v in _CARD_COORDS.items()}})
+    card.attrs = dict(scores[names[0]].attrs)
+    return card
 
 
 def split_scores(scores: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset | None]:

@@ -387,18 +387,33 @@ def scorecard(
     )
 
 
+def verdicts(card: xr.Dataset) -> xr.DataArray:
+    """What each cell of a scorecard says, (pair, score): +2 the model is better than the reference and
+    significantly so, +1 better but not significantly, 0 equal, -1 worse, -2 significantly worse, NaN
+    undefined.
+
+    Significant: the bootstrap interval of the difference excludes 0; where there is no interval (fewer
+    than 2 days), the Diebold-Mariano p-value is below ``1 - confidence``.
+    """
+    with_interval = np.isfinite(card["ci_low"]) & np.isfinite(card["ci_high"])
+    by_dm = card["dm_p_value"] < 1.0 - float(card.attrs.get("confidence", 0.95))
+    significant = xr.where(with_interval, excludes_zero(card["ci_low"].values, card["ci_high"].values), by_dm)
+    return card["gain"] * xr.where(significant & (card["gain"] != 0), 2.0, 1.0)
+
+
 #: Columns of :func:`scorecard_frame` (``scorecard.csv``).
 SCORECARD_COLUMNS = ("model", "reference", "metric", "threshold", "scale", "compared", "better", "difference",
                      "ci_low", "ci_high", "interval_excludes_0", "dm_statistic", "dm_p_value", "dm_lag",
-                     "dm_cases", "gain")
+                     "dm_cases", "gain", "verdict")
 
 
 def scorecard_frame(card: xr.Dataset) -> pd.DataFrame:
     """The scorecard as a tidy table, one row per (model, reference, score): :data:`SCORECARD_COLUMNS`.
 
     ``interval_excludes_0`` is empty (NaN) without an interval; ``gain`` is +1 where the model is better
-    than the reference, -1 worse, 0 equal.
+    than the reference, -1 worse, 0 equal; ``verdict`` is :func:`verdicts` (+-2: significantly).
     """
+    verdict = verdicts(card).values
     rows = []
     for i in range(card.sizes["pair"]):
         for j in range(card.sizes["score"]):
@@ -411,5 +426,6 @@ def scorecard_frame(card: xr.Dataset) -> pd.DataFrame:
                 "difference": float(cell["difference"]), "ci_low": low, "ci_high": high,
                 "interval_excludes_0": excludes_zero(low, high) if defined else np.nan,
                 **{k: cell[k].item() for k in ("dm_statistic", "dm_p_value", "dm_lag", "dm_cases", "gain")},
+                "verdict": verdict[i, j],
             })
     return pd.DataFrame(rows, columns=list(SCORECARD_COLUMNS))

@@ -113,6 +113,7 @@ FIGURES: dict[str, tuple[str, ...]] = {
     "histograms": ("histogram", "histogram_radar"),
     "rank_histogram": ("rank_histogram",),
     "reliability_diagram": ("reliability_forecast", "reliability_observed", "reliability_count"),
+    "scorecard": ("scorecard_difference",),
 }
 
 
