@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from qpe.evaluation.figures import exceedance_curves, model_colors, power_spectrum_ratio
 from qpe.study.hypotheses import CONVENTIONS, Roles, rules_table
 from qpe.study.metrics import PLACEMENT, PSD_BAND_KM, Headline
-from qpe.study.plan import variant_name
+from qpe.study.plan import reference_variant, variant_name
 from qpe.verify.comparison import excludes_zero
 
 #: Headline columns: (column of the metrics table, header, number format, with an interval).
@@ -218,8 +218,7 @@ def write_study_page(result) -> tuple[Path, Path]:
         }
         headline = headline_frame(bench.headline, reference_models(result))
         full = headline_frame(bench.headline, list(table.index))
-        reference = (variant_name(config.compare_to, max(config.frames), config.model(config.compare_to).reference_steps)
-                     if config.compare_to else None)
+        reference = reference_variant(config)
         paired = (paired_frame(bench.headline, reference_models(result, max(config.frames)), reference)
                   if reference in bench.headline.values.index else None)
         paired_title = (f"### Paired differences from `{reference}` (T = {max(config.frames)}; `*`: the "

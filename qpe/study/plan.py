@@ -44,6 +44,14 @@ class TrainingRun:
     scored: bool = True
 
 
+def reference_variant(study: StudyConfig) -> str | None:
+    """The model the study compares every other with (``compare_to`` at the largest T and its reference
+    K): the reference of the page's paired table and of each benchmark's scorecard; None without one."""
+    if study.compare_to is None:
+        return None
+    return variant_name(study.compare_to, max(study.frames), study.model(study.compare_to).reference_steps)
+
+
 def fold_name(base: str, fold: int, folds: int) -> str:
     """Study name of the fold U-Net of ``base`` trained without fold ``fold`` of ``folds``."""
     return f"{base}_fold{fold}of{folds}"

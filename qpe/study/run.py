@@ -38,7 +38,7 @@ from qpe.models.ir_rule import fit_ir_rule
 from qpe.study.config import BenchmarkSpec, StudyConfig
 from qpe.study.hypotheses import Verdict, judge
 from qpe.study.metrics import Headline, measure_headline
-from qpe.study.plan import study_estimators, training_runs
+from qpe.study.plan import reference_variant, study_estimators, training_runs
 from qpe.study.schedule import train_runs
 from qpe.verify import ScoreConfig
 from qpe.verify.bootstrap import choose_unit
@@ -147,11 +147,13 @@ def run_study(
         rule = fit_ir_rule(train_ds, source=f"probability matching on {config.train_data}", **config.baseline)
         baseline = IRRuleEstimator(rule.write(models_dir / "ir_rule.yaml"))
     estimators = study_estimators(config, runs, baseline)
+    names = [e.name for e in estimators]  # the scorecard compares each with the study's reference, if any
     evaluation = EvaluationConfig(
         scores=ScoreConfig(thresholds=config.thresholds, scales_km=config.scales_km),
         estimate=EstimateConfig(members=config.members, seed=config.seed),
         n_resamples=config.n_resamples,
         confidence=config.confidence,
+        compare_to=reference_variant(config) if reference_variant(config) in names else None,
     )
     cache = EstimateCache(out / "cache")
     for spec in config.benchmarks:
