@@ -19,6 +19,10 @@ scores with counts, twCRPS), :mod:`~qpe.verify.multivariate` (energy and variogr
 :mod:`~qpe.verify.displacement` (optical-flow displacement from estimate to radar, error before and after
 warping).
 
+Comparing models: :mod:`~qpe.verify.comparison` (is A better than B? paired differences on paired
+day-block bootstrap replicates, the Diebold-Mariano test, the scorecard); which way each score is better:
+:data:`qpe.verify.tables.ORIENTATION`.
+
 Inputs: ``radar`` (y, x) or (time, y, x), mm/h, NaN = no radar; ``estimate`` (y, x), (time, y, x)
 or (member, [time,] y, x), mm/h, on the same x/y coordinates. A pixel where the radar or any member
 is NaN — or that lies outside ``region`` — is excluded from every score (see :mod:`qpe.verify.pairs`).
