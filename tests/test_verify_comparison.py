@@ -13,6 +13,7 @@ from qpe.evaluation.summary import scorecard_of
 from qpe.verify import ScoreAccumulator, ScoreConfig
 from qpe.verify.bootstrap import case_weights, replicate_scores
 from qpe.verify.comparison import (
+    MAX_ALL_PAIRS_MODELS,
     SCORECARD,
     CardScore,
     card_values,
@@ -151,6 +152,8 @@ def test_models_identical_but_for_noise_are_not_told_apart():
 def test_pairs_orientation_and_gain():
     assert comparison_pairs(["a", "b", "c"]) == [("b", "a"), ("c", "a"), ("c", "b")]
     assert comparison_pairs(["a", "b", "c"], "b") == [("a", "b"), ("c", "b")]
+    many = [f"m{i}" for i in range(MAX_ALL_PAIRS_MODELS + 1)]
+    assert len(comparison_pairs(many[:-1])) == 28 and comparison_pairs(many) == [(m, "m0") for m in many[1:]]
     assert orientation("CSI").higher_is_better and not orientation("RMSE").higher_is_better
     assert orientation("BIAS").compared_name("BIAS") == "|BIAS - 1|"
     assert excludes_zero(0.1, 0.2) and excludes_zero(-0.2, -0.1) and not excludes_zero(-0.1, 0.1)

@@ -35,7 +35,8 @@ class EvaluationConfig:
         it sets how many times are estimated together. At least one time is always taken.
     compare_to : str, optional
         Reference model of the scorecard (every other model's paired differences from it); every pair
-        of models when None (:func:`qpe.verify.comparison.comparison_pairs`).
+        of models when None, up to 8 models (then the first is the reference;
+        :func:`qpe.verify.comparison.comparison_pairs`).
     """
 
     scores: ScoreConfig = field(default_factory=ScoreConfig)
