@@ -164,3 +164,19 @@ def test_pairs_orientation_and_gain():
     np.testing.assert_allclose(card["difference"].values[0], [0.2 - 0.3, -1.0, 0.1])
     assert list(card["gain"].values[0]) == [1, 1, 1], "b is nearer bias 1, lower RMSE, higher CSI"
     assert set(ORIENTATION) >= {m for m, _, _ in SCORECARD}, "every scorecard score has an orientation"
+
+
+def test_scorecard_figure_and_report_show_each_verdict():
+    from qpe.evaluation.figures import scorecard_grid
+    from qpe.evaluation.report import scorecard_section
+
+    config = EvaluationConfig(scores=CONFIG, n_resamples=200, compare_to="a")
+    scores = summarize_scores(_accumulators(6, {"a": 0.0, "b": 0.0, "c": 0.4}, {"a": 1, "b": 2, "c": 3}), {}, config)
+    ax = scorecard_grid(scores).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["b − a", "c − a"]
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+    rmse = [t.get_text() for t in ax.get_xticklabels()].index("RMSE\n(↓ better)")
+    assert cells[(1, rmse)].startswith("▼ +0.3"), "c adds 0.4 mm/h: significantly worse RMSE"
+    section = scorecard_section(scores)
+    assert "<th>c − a</th>" in section and '<span class="worse">▼ +0.' in section
+    assert scorecard_section(scores.drop_vars([n for n in scores.data_vars if n.startswith("scorecard_")])) == ""
