@@ -112,6 +112,8 @@ def test_case_scores_are_each_case_scored_alone():
     estimate = radar + 0.6 * np.random.default_rng(1001).random(radar.shape)
     expected = one_day.accum(estimate.assign_attrs(units="mm/h"), radar).compute()
     np.testing.assert_allclose(series["RMSE"].isel(case=1), expected["RMSE"], rtol=1e-12)
+    chunked = case_scores(acc, lambda scores: scores[["RMSE", "CSI"]], chunk=2)  # chunks change nothing
+    xr.testing.assert_allclose(chunked, series[["RMSE", "CSI"]])
 
 
 def _card(days: int, shift: dict[str, float], noise: dict[str, int], compare_to: str | None = None):

@@ -100,7 +100,7 @@ def summarize_scores(
             if pairs:
                 card_replicates[name] = card_values(replicates, cards)
         if pairs:
-            card_series[name] = card_values(case_scores(acc), cards)
+            card_series[name] = case_scores(acc, lambda scores: card_values(scores, cards))
     not_applicable = {  # e.g. ensemble scores of a deterministic model: NaN in the Dataset, no table rows
         str(part["model"].values): sorted(every - set(part.data_vars)) for part in scores
     }

@@ -48,6 +48,8 @@ from qpe.verify.tables import orientation, preferred_level
 
 #: Fewest cases (days or times) with both scores finite for a Diebold-Mariano test.
 MIN_CASES = 5
+#: Cases scored together by :func:`case_scores` (bounds memory, as the bootstrap's chunks do).
+CASE_CHUNK = 200
 #: The threshold (mm/h) and scale (km) of the headline scores and of the scorecard, when scored.
 HEADLINE_THRESHOLD, HEADLINE_SCALE = 1.0, 16.0
 #: Scores of the scorecard: (metric, at the headline threshold?, at the headline scale?).
@@ -217,18 +219,38 @@ def paired_replicates(
     return out.transpose("model", "replicate", ...)
 
 
-def case_scores(accumulator: ScoreAccumulator) -> xr.Dataset:
+def case_scores(
+    accumulator: ScoreAccumulator,
+    transform: Callable[[xr.Dataset], xr.Dataset | xr.DataArray] | None = None,
+    chunk: int = CASE_CHUNK,
+) -> xr.Dataset | xr.DataArray:
     """Every score of each case alone (each UTC day, or each time for statistics kept per time).
+
+    Parameters
+    ----------
+    accumulator : ScoreAccumulator
+        Statistics kept per case.
+    transform : callable, optional
+        Applied to the scores of each chunk of cases (e.g. :func:`card_values`, to keep a few scores of
+        thousands of times without holding every curve of every time); identity by default.
+    chunk : int
+        Cases scored together.
 
     Returns
     -------
-    xarray.Dataset
-        The variables of ``accumulator.compute()`` with a leading ``case`` dimension (datetime64 labels,
-        :attr:`ScoreAccumulator.cases`): the per-case series a Diebold-Mariano test compares.
+    xarray.Dataset or xarray.DataArray
+        The variables of ``accumulator.compute()`` (or their ``transform``) with a leading ``case``
+        dimension (datetime64 labels, :attr:`ScoreAccumulator.cases`): the per-case series a
+        Diebold-Mariano test compares.
     """
+    transform = transform or (lambda scores: scores)
     by_case = {name: stats.drop_vars("case_day", errors="ignore")
                for name, stats in accumulator.statistics(by="case").items()}
-    return compute_scores(by_case, accumulator.config)
+    n = accumulator.cases.size
+    parts = [transform(compute_scores({name: stats.isel(case=slice(start, start + chunk))
+                                       for name, stats in by_case.items()}, accumulator.config))
+             for start in range(0, n, chunk)]
+    return parts[0] if len(parts) == 1 else xr.concat(parts, "case", coords="minimal", compat="override")
 
 
 #: Differences within this fraction of the compared values are rounding, i.e. 0 (e.g. the CORR of two
