@@ -16,7 +16,7 @@ from qpe import __version__
 from qpe.errors import QpeError
 
 #: Modules of this package that add a sub-command, in the order ``qpe --help`` lists them.
-COMMAND_MODULES = ("demo", "data", "train", "estimate", "evaluate", "study", "dashboard")
+COMMAND_MODULES = ("demo", "data", "train", "estimate", "frames", "evaluate", "study", "dashboard")
 
 
 def positive_int(text: str) -> int:
