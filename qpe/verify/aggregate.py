@@ -28,6 +28,9 @@ Output variables (dims in brackets; ``member`` only for an ensemble estimate)::
     displacement  displacement displacement_east displacement_north (km), RMSE_unwarped RMSE_warped
                   MAE_unwarped MAE_warped (mm/h), position_error_fraction, n_displacement,
                   n_displacement_fields [member]        (only when "displacement" is in the families)
+    regimes       <score>_regime for the categorical, continuous and CRPS scores, n_regime
+                  [member, regime, threshold] (only when "regimes" is in the families; the masks come with
+                  each case: accum(estimate, radar, regimes=...), see qpe.verify.regimes)
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from qpe.verify import (
     fss,
     matched,
     multivariate,
+    regimes,
     sal,
     spectra,
 )
@@ -77,10 +81,12 @@ FAMILIES = (
     "multivariate",
     "sal",
     "displacement",
+    "regimes",
 )
 #: Families computed only when asked for: slow (SAL, about a second per 512 x 512 field and scikit-image;
-#: the optical flow of the displacement, seconds per field and member).
-OPTIONAL_FAMILIES = ("sal", "displacement")
+#: the optical flow of the displacement, seconds per field and member; the regime split, one pass of the
+#: pixel-wise scores per regime, and regime masks to give with each case).
+OPTIONAL_FAMILIES = ("sal", "displacement", "regimes")
 #: Families computed unless told otherwise.
 DEFAULT_FAMILIES = tuple(name for name in FAMILIES if name not in OPTIONAL_FAMILIES)
 
@@ -246,6 +252,10 @@ _FAMILY_FUNCTIONS: dict[str, _Family] = {
         lambda p, c: displacement.displacement_statistics(p, c.wet_threshold),
         lambda s, c: displacement.displacement_compute(s),
     ),
+    "regimes": _Family(
+        lambda p, c: regimes.regime_statistics(p, c.thresholds),
+        lambda s, c: regimes.regime_compute(s),
+    ),
 }
 
 
@@ -315,7 +325,9 @@ class ScoreAccumulator:
         if self.resolution not in RESOLUTIONS:
             raise InputError(f"unknown resolution {self.resolution!r}: use {' or '.join(RESOLUTIONS)}")
 
-    def accum(self, estimate: xr.DataArray, radar: xr.DataArray) -> ScoreAccumulator:
+    def accum(
+        self, estimate: xr.DataArray, radar: xr.DataArray, regimes: xr.DataArray | None = None
+    ) -> ScoreAccumulator:
         """Add the fields of one (estimate, radar) pair; returns self.
 
         Parameters
@@ -324,8 +336,11 @@ class ScoreAccumulator:
             ([member,] [time,] y, x) rain rate, mm/h, on the x/y coordinates of ``radar``.
         radar : xarray.DataArray
             ([time,] y, x) rain rate, mm/h, NaN where there is no radar.
+        regimes : xarray.DataArray, optional
+            (regime, [time,] y, x) bool regime masks (:func:`qpe.verify.regimes.regime_masks`); needed
+            when "regimes" is in the families.
         """
-        pair = pair_fields(estimate, radar, self.region)
+        pair = pair_fields(estimate, radar, self.region, regimes)
         cases = _case_labels(pair.time, self.resolution)
         for name, stats in field_statistics(pair, self.config).items():
             for case, case_stats in group_statistics(stats, cases).items():
@@ -466,6 +481,7 @@ def verify(
     per_time: bool = False,
     config: ScoreConfig | None = None,
     model: str | None = None,
+    regimes: xr.DataArray | None = None,
 ) -> xr.Dataset:
     """Every score of an estimate against radar, as one labelled Dataset.
 
@@ -490,6 +506,8 @@ def verify(
         Full settings; ``thresholds``/``scales_km``/``families`` override its fields.
     model : str, optional
         Name stored as the scalar ``model`` coordinate.
+    regimes : xarray.DataArray, optional
+        (regime, [time,] y, x) bool regime masks, for the ``"regimes"`` family.
 
     Returns
     -------
@@ -504,7 +522,7 @@ def verify(
         families=tuple(families) if families is not None else base.families,
     )
     if not per_time:
-        return ScoreAccumulator(config, model, region).accum(estimate, radar).compute()
-    pair = pair_fields(estimate, radar, region)
+        return ScoreAccumulator(config, model, region).accum(estimate, radar, regimes).compute()
+    pair = pair_fields(estimate, radar, region, regimes)
     scores = compute_scores(field_statistics(pair, config), config)
     return _label(scores, config, model)

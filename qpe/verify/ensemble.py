@@ -228,6 +228,29 @@ def ensemble_statistics(
     return xr.Dataset(data, attrs={"family": "ensemble"})
 
 
+def crps_statistics(pair: FieldPair) -> xr.Dataset:
+    """Per-field sums behind the CRPS alone (the ensemble family without its other scores).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``n`` pixels, ``sum_crps`` and ``sum_crps_fair`` (mm/h), dim ``time``.
+    """
+    if not pair.is_ensemble:
+        raise DatasetError("the CRPS needs an estimate with a 'member' dimension")
+    n_members, n_times = pair.estimate.shape[:2]
+    sums = np.zeros((3, n_times))
+    for t in range(n_times):
+        valid = pair.valid[t]
+        if valid.any():
+            error, pair_sum = crps_terms(pair.estimate[:, t][:, valid].astype("float64"),
+                                         pair.radar[t][valid].astype("float64"))
+            sums[:, t] = (valid.sum(), error.sum() - pair_sum.sum() / _pair_normaliser(n_members, fair=False),
+                          error.sum() - pair_sum.sum() / _pair_normaliser(n_members, fair=True))
+    return xr.Dataset({name: xr.DataArray(sums[i], dims="time", coords={"time": pair.time})
+                       for i, name in enumerate(("n", "sum_crps", "sum_crps_fair"))}, attrs={"family": "ensemble"})
+
+
 def ensemble_init(thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> xr.Dataset:
     return xr.Dataset(coords={"threshold": threshold_coordinate(thresholds)}, attrs={"family": "ensemble"})
 
@@ -262,6 +285,12 @@ def fair_continuous_ranked_probability_score(stats: xr.Dataset) -> xr.DataArray:
                 reference='scores.probability.crps_for_ensemble(method="fair")',
             )
         )
+
+
+def crps_compute(stats: xr.Dataset) -> xr.Dataset:
+    """CRPS and fair CRPS (mm/h) from :func:`crps_statistics` (or the full ensemble statistics)."""
+    return xr.Dataset({"CRPS": continuous_ranked_probability_score(stats),
+                       "CRPS_fair": fair_continuous_ranked_probability_score(stats)})
 
 
 def rank_histogram(stats: xr.Dataset) -> xr.DataArray:

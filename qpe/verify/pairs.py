@@ -21,6 +21,7 @@ Conventions
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -62,6 +63,11 @@ class FieldPair:
         Pixel-centre coordinates of the (cropped) rectangle, m.
     pixel_km : float
         Pixel size, km (square pixels).
+    regimes : numpy.ndarray or None
+        (regime, time, y, x) bool regime masks (:mod:`qpe.verify.regimes`), cropped like the fields;
+        None when not given.
+    regime, regime_group : numpy.ndarray or None
+        (regime,) labels of the masks and their groups.
     """
 
     estimate: np.ndarray
@@ -72,6 +78,18 @@ class FieldPair:
     x: np.ndarray
     y: np.ndarray
     pixel_km: float
+    regimes: np.ndarray | None = None
+    regime: np.ndarray | None = None
+    regime_group: np.ndarray | None = None
+
+    def restricted(self, mask: np.ndarray) -> FieldPair:
+        """The pair scored only where ``mask`` ((time, y, x) bool) is True as well (others hold 0)."""
+        valid = self.valid & mask
+        estimate = np.where(valid, self.estimate, 0).astype(self.estimate.dtype, copy=False)
+        radar = np.where(valid, self.radar, 0).astype(self.radar.dtype, copy=False)
+        for array in (estimate, radar, valid):
+            array.flags.writeable = False
+        return dataclasses.replace(self, estimate=estimate, radar=radar, valid=valid, regimes=None)
 
     @property
     def is_ensemble(self) -> bool:
@@ -115,7 +133,9 @@ class FieldPair:
         )
 
 
-def pair_fields(estimate: xr.DataArray, radar: xr.DataArray, region: Region = None) -> FieldPair:
+def pair_fields(
+    estimate: xr.DataArray, radar: xr.DataArray, region: Region = None, regimes: xr.DataArray | None = None
+) -> FieldPair:
     """Check an estimate against its radar truth and prepare both for scoring.
 
     Parameters
@@ -128,6 +148,9 @@ def pair_fields(estimate: xr.DataArray, radar: xr.DataArray, region: Region = No
     region : tuple or Region or xarray.DataArray, optional
         Box ``(xmin, ymin, xmax, ymax)`` in m, an object with such ``bounds``, or a boolean
         (y, x) mask; see the module notes.
+    regimes : xarray.DataArray, optional
+        (regime, [time,] y, x) bool regime masks on the same grid and times (:mod:`qpe.verify.regimes`),
+        coordinate ``regime`` (labels) and optionally ``regime_group``.
 
     Returns
     -------
@@ -182,6 +205,7 @@ def pair_fields(estimate: xr.DataArray, radar: xr.DataArray, region: Region = No
     for array in (est, rad, valid):  # may be views of the inputs: scores only read them
         array.flags.writeable = False
     member = np.asarray(estimate["member"].values) if has_member else None
+    regime_fields = _regime_fields(regimes, radar, rows, cols) if regimes is not None else {}
     return FieldPair(
         estimate=est,
         radar=rad,
@@ -191,7 +215,30 @@ def pair_fields(estimate: xr.DataArray, radar: xr.DataArray, region: Region = No
         x=x[cols],
         y=y[rows],
         pixel_km=pixel_m / 1000.0,
+        **regime_fields,
     )
+
+
+def _regime_fields(regimes: xr.DataArray, radar: xr.DataArray, rows: slice, cols: slice) -> dict:
+    """The regime masks (regime, time, y, x) cropped like the fields, with their labels."""
+    if not isinstance(regimes, xr.DataArray) or "regime" not in regimes.dims or regimes.dtype != bool:
+        raise InputError("regimes must be a boolean xarray.DataArray with a 'regime' dimension")
+    if "time" not in regimes.dims:
+        regimes = regimes.expand_dims(time=radar.sizes["time"], axis=1)
+    regimes = regimes.transpose("regime", "time", "y", "x")
+    if regimes.shape[1:] != radar.shape:
+        raise DatasetError(
+            f"regime masks are {regimes.shape[1:]} (time, y, x), the fields {radar.shape}"
+        )
+    for name in ("x", "y"):
+        if name in regimes.coords and not np.allclose(regimes[name].values, radar[name].values, atol=1e-3):
+            raise DatasetError(f"regime masks are not on the grid of the fields (their {name!r} differs)")
+    labels = np.asarray(regimes["regime"].values if "regime" in regimes.coords else
+                        np.arange(regimes.sizes["regime"])).astype(str)
+    groups = np.asarray(regimes["regime_group"].values).astype(str) if "regime_group" in regimes.coords else labels
+    masks = np.asarray(regimes.isel(y=rows, x=cols).values)
+    masks.flags.writeable = False
+    return {"regimes": masks, "regime": labels, "regime_group": groups}
 
 
 def field_levels(levels: np.ndarray | Sequence[float], field: np.ndarray) -> np.ndarray:
