@@ -192,7 +192,8 @@ def test_times_resampled_within_days_give_intervals_and_statistics_per_time(
 ):
     """The same scores with bootstrap_unit 'time': intervals over the 11 times (stratified by the 2 days),
     statistics kept and written per time, and the files say which unit was used. The optional families
-    (SAL, displacement) ride along: in scores.nc with units, in scores.csv and side by side in the report."""
+    (SAL, displacement) ride along: in scores.nc with units, in scores.csv and side by side in the report;
+    so do the scores by regime (scores.nc, scores.csv's regime column, figure and report section)."""
     from qpe.evaluation import accumulate_period, summarize_scores, write_outputs
     from qpe.evaluation.summary import SCORECARD_PREFIX
     from qpe.verify import DEFAULT_FAMILIES
@@ -201,7 +202,7 @@ def test_times_resampled_within_days_give_intervals_and_statistics_per_time(
         estimate=EstimateConfig(members=3, steps=2),
         n_resamples=50,
         bootstrap_unit="time",
-        scores=ScoreConfig(families=(*DEFAULT_FAMILIES, "sal", "displacement")),
+        scores=ScoreConfig(families=(*DEFAULT_FAMILIES, "sal", "displacement", "regimes")),
     )
     estimators = find_estimators([models_dir])
     accumulators, info = accumulate_period(data_path, estimators, config=config, progress=False)
@@ -222,6 +223,7 @@ def test_times_resampled_within_days_give_intervals_and_statistics_per_time(
         back = ScoreAccumulator.from_dataset(ds.load())
     assert back.resolution == "time" and back.cases.size == 11 and back.days.size == 2
     _check_position_and_amount(written.folder)
+    _check_regimes(written.folder)
     with pytest.raises(ValueError, match="bootstrap_unit must be day or time"):
         EvaluationConfig(bootstrap_unit="week")
 
@@ -254,12 +256,33 @@ def _check_position_and_amount(folder):
     assert f"<td>{unet['value']:.3g} " in section
 
 
+def _check_regimes(folder):
+    """The scores by regime in the written outputs: each group's pixels add up to the unsplit count."""
+    scores = open_scores(folder / "scores.nc")
+    assert scores["CSI_regime"].dims == ("model", "member", "regime", "threshold")
+    assert "CSI_regime__ci" in scores and "CRPS_fair_regime" in scores
+    groups = set(scores["regime_group"].values)
+    assert groups == {"cloud_top", "daylight", "rain_type"}  # the synthetic data have no radar quality
+    n = scores["n_regime"].isel(model=0)
+    totals = [float(n.where(scores["regime_group"] == g, drop=True).sum()) for g in groups]
+    np.testing.assert_allclose(totals, totals[0])
+    table = pd.read_csv(folder / "scores.csv", keep_default_na=False, na_values=[""])
+    csi = table.query("metric == 'CSI_regime' and model == 'unet' and threshold == 1")
+    assert len(csi) == scores.sizes["regime"] and "cloud_top: <210 K" in set(csi["regime"])
+    assert (folder / "figures" / "scores_by_regime.png").is_file()
+    page = (folder / "report.html").read_text()
+    assert "<h2>Scores by regime</h2>" in page and "Radar quality is not split" in page
+    assert "<th>rain_type: convective</th>" in page
+
+
 def test_evaluate_flags_add_the_optional_families():
     from qpe.cli import build_parser
     from qpe.cli.evaluate import _score_config
 
     args = build_parser().parse_args(["evaluate", "--data", "d", "--out", "o", "--displacement", "--sal"])
     assert _score_config(args).families[-2:] == ("sal", "displacement")
+    args = build_parser().parse_args(["evaluate", "--data", "d", "--out", "o", "--regimes"])
+    assert _score_config(args).families[-1] == "regimes"
     args = build_parser().parse_args(["evaluate", "--data", "d", "--out", "o"])
     assert "displacement" not in _score_config(args).families
 

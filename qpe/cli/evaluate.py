@@ -67,6 +67,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also compute the optical-flow displacement from estimate to radar and the error after "
         "warping (slower: seconds per field and member)",
     )
+    p.add_argument(
+        "--regimes",
+        action="store_true",
+        help="also split the pixel-wise scores by regime: cloud-top temperature, day/night, convective/"
+        "stratiform, radar quality (one pass of those scores per regime)",
+    )
     p.add_argument("--score-config", metavar="YAML", help="score settings (qpe.verify.ScoreConfig fields)")
     p.add_argument(
         "--bootstrap",

@@ -18,6 +18,7 @@ spectral_coherence     coherence with the radar vs wavelength, effective resolut
 exceedance_curves      P(rain > r) of each model and of the radar
 rank_histogram         rank histograms of the ensembles, flat line of a reliable ensemble
 scorecard              paired differences of each pair of models per score, their significance
+scores_by_regime       CSI (headline threshold) and RMSE of each model in each regime
 reliability_diagram    observed frequency against forecast probability per threshold
 =====================  ====================================================================
 """
@@ -38,7 +39,8 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 from qpe.errors import InputError
 from qpe.evaluation.summary import scorecard_of
 from qpe.verify import figure_data
-from qpe.verify.comparison import verdicts
+from qpe.verify.comparison import HEADLINE_THRESHOLD, verdicts
+from qpe.verify.tables import preferred_level
 
 #: The radar reference curves.
 RADAR_STYLE = {"color": "black", "linewidth": 2.2, "label": "radar", "zorder": 5}
@@ -588,6 +590,39 @@ def scorecard_grid(scores: xr.Dataset) -> Figure:
     return fig
 
 
+def scores_by_regime(scores: xr.Dataset) -> Figure:
+    """CSI at the headline threshold and RMSE of each model in each regime (:mod:`qpe.verify.regimes`):
+    horizontal bars, one row per regime (grouped by cloud top, daylight, rain type, radar quality), one
+    bar per model; the regime's valid pixels beside each row."""
+    data = _data(scores, "scores_by_regime")
+    models = model_names(data)
+    colors = model_colors(models)
+    regimes = [str(r) for r in data["regime"].values]
+    threshold = preferred_level(data["threshold"].values, HEADLINE_THRESHOLD) if "threshold" in data.dims else None
+    panels = [(f"CSI (rain > {threshold:g} mm/h), higher is better", data["CSI_regime"].sel(threshold=threshold))]
+    panels.append(("RMSE (mm/h), lower is better", data["RMSE_regime"]))
+    fig = Figure(figsize=(11, 1.6 + 0.32 * len(regimes)), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    height = 0.8 / max(len(models), 1)
+    rows = np.arange(len(regimes))
+    for ax, (title, values) in zip(axes, panels):
+        for k, model in enumerate(models):
+            bar = _member_mean(values.sel(model=model)).values
+            ax.barh(rows - 0.4 + (k + 0.5) * height, np.nan_to_num(bar), height, color=colors[model], label=model)
+        groups = [str(g) for g in data["regime_group"].values]
+        for i in range(1, len(groups)):
+            if groups[i] != groups[i - 1]:
+                ax.axhline(i - 0.5, color="0.6", linewidth=0.8)
+        ax.set_title(title, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    pixels = _member_mean(data["n_regime"]).max("model").values
+    counts = [f"{n / 1e6:.3g} M" if n >= 1e6 else f"{n / 1e3:.3g} k" if n >= 1e3 else f"{n:.0f}" for n in pixels]
+    axes[0].set_yticks(rows, [f"{r}  ({c} px)" for r, c in zip(regimes, counts)], fontsize=8)
+    axes[0].set_ylim(len(regimes) - 0.5, -0.5)
+    axes[1].legend(fontsize=8, loc="best")
+    return fig
+
+
 #: Figure name -> (function, caption), in report order.
 FIGURES: dict[str, tuple[Callable[[xr.Dataset], Figure], str]] = {
     "performance_diagram": (
@@ -649,6 +684,15 @@ FIGURES: dict[str, tuple[Callable[[xr.Dataset], Figure], str]] = {
             "(dark ▼); each cell gives the difference of the compared quantity (the score, or its distance to "
             "the target value for bias, mean error, spread-skill) and the Diebold-Mariano p-value of the "
             "per-day (or per-time) series."
+        ),
+    ),
+    "scores_by_regime": (
+        scores_by_regime,
+        (
+            "Scores by regime: CSI at the headline threshold and RMSE of each model on the pixels of each "
+            "regime (10.8 µm cloud-top temperature, daylight from the solar zenith angle, Steiner "
+            "convective/stratiform/dry radar rain, OPERA radar quality where present); the valid pixels each "
+            "rests on in brackets. Empty bars: no pixel or no event."
         ),
     ),
     "reliability_diagram": (

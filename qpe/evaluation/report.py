@@ -240,6 +240,55 @@ def scorecard_section(scores: xr.Dataset) -> str:
     )
 
 
+#: The scores by regime shown in the report (metric, at the headline threshold?), the rest in scores.csv.
+REGIME_METRICS = (("CSI_regime", True), ("BIAS_regime", True), ("RMSE_regime", False), ("ME_regime", False),
+                  ("CRPS_fair_regime", False), ("n_regime", False))
+
+
+def regime_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows: regimes (:mod:`qpe.verify.regimes`), columns: each model's scores of :data:`REGIME_METRICS`,
+    cells: value [CI]; empty when the scores are not split by regime."""
+    if "regime" not in table:
+        return pd.DataFrame()
+    threshold, _ = headline_levels(table[table["regime"] == ""])
+    part = table[table["regime"] != ""]
+    rows: dict[str, dict[str, str]] = {}
+    columns = []
+    for model in dict.fromkeys(part["model"]):
+        for metric, at_threshold in REGIME_METRICS:
+            sel = (part["model"] == model) & (part["metric"] == metric)
+            sel &= (part["threshold"] == threshold) if at_threshold else part["threshold"].isna()
+            if not sel.any():
+                continue
+            name = "pixels" if metric == "n_regime" else metric.removesuffix("_regime")
+            column = f"{model} {name}" + (f" >{threshold:g}" if at_threshold else "")
+            columns.append(column)
+            for _, row in part[sel].iterrows():
+                rows.setdefault(row["regime"], {})[column] = _format(row["value"], row["ci_low"], row["ci_high"])
+    regimes = list(dict.fromkeys(part["regime"]))
+    return pd.DataFrame.from_dict(rows, orient="index").reindex(index=regimes, columns=columns).fillna("–")
+
+
+def regime_section(table: pd.DataFrame, scores: xr.Dataset) -> str:
+    """The report's "Scores by regime" section (empty when the scores are not split by regime)."""
+    frame = regime_frame(table)
+    if frame.empty:
+        return ""
+    groups = {str(g) for g in scores["regime_group"].values} if "regime_group" in scores.coords else set()
+    skipped = "" if "radar_quality" in groups else (
+        " Radar quality is not split: the paired data have no <code>rain_quality</code> (OPERA QIND).")
+    return (
+        "<h2>Scores by regime</h2>"
+        "<p>The pixel-wise scores on the pixels of each regime: 10.8 µm cloud-top temperature of the valid "
+        "time, daylight from the solar zenith angle (day &lt; 90°, twilight 90–96°, night ≥ 96°), radar rain "
+        "type by Steiner et al. (1995) (convective, stratiform, dry), and OPERA's quality index where the "
+        f"data have it.{skipped} The classes of each group partition the scored pixels; FSS is not split "
+        "(see docs/verification.md). Every regime score, also POD, FAR, ETS, MAE, CORR, CRPS, is in "
+        '<a href="scores.csv">scores.csv</a> (column <code>regime</code>) and scores.nc (<code>*_regime</code>).'
+        f"</p><div class='wide'>{_table_html(frame, 'regime')}</div>"
+    )
+
+
 _CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2em auto; max-width: 1200px;
        color: #222; padding: 0 1em; }
@@ -341,6 +390,7 @@ def write_report(
 <p>{note}</p>
 {"".join(headlines)}
 {scorecard_section(scores)}
+{regime_section(table, scores)}
 <h2>Models</h2>
 {_models_html(scores)}
 <h2>Figures</h2>

@@ -410,3 +410,24 @@ def regime_scores(
     """
     pair = pair_fields(estimate, radar, region, regimes=regimes)
     return regime_compute(regime_accum(regime_init(), pair, thresholds))
+
+
+def paired_regime_masks(ds: xr.Dataset, times: Sequence, rules: RegimeRules = REGIME_RULES) -> xr.DataArray:
+    """The regime masks of a paired dataset at some of its times (:func:`regime_masks` of its fields).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Paired layout (:mod:`qpe.data.paired`): ``rain`` (mm/h), ``ir`` with the ``IR_108`` channel (K),
+        optionally ``rain_quality`` (OPERA QIND, 0..1), and a CF grid mapping for the pixels' lon/lat.
+    times : sequence of datetime-like
+        Valid times (the cloud top is the BT of the valid time).
+    rules : RegimeRules
+    """
+    from qpe.data.grid import Grid
+
+    radar = ds["rain"].sel(time=times)
+    lon, lat = (xr.DataArray(v, dims=("y", "x")) for v in Grid.from_dataset(ds).lonlat())
+    quality = ds["rain_quality"].sel(time=times) if "rain_quality" in ds.data_vars else None
+    ir_108 = ds["ir"].sel(time=times, channel="IR_108", drop=True)
+    return regime_masks(radar, ir_108, lon, lat, quality, rules)

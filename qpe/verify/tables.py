@@ -6,7 +6,9 @@
 (histogram, exceedance, RAPSD, rank histogram, reliability) stay in the Dataset (``scores.nc``).
 Ensemble members are averaged. ``*_radar`` variables (distribution, spectra) become rows of the model
 ``"radar"``. Scores at the extreme thresholds (``extreme_threshold``, :mod:`~qpe.verify.extremes`) fill
-the ``threshold`` column, under their own metric names (``POD_extreme``, ``twCRPS`` ...).
+the ``threshold`` column, under their own metric names (``POD_extreme``, ``twCRPS`` ...). Scores split by
+regime (``CSI_regime`` ..., :mod:`~qpe.verify.regimes`) add a last column ``regime`` (``"cloud_top: <210 K"``
+...), empty on the other rows; it is there only when the scores hold such a split.
 
 :data:`ORIENTATION` says, once for every layer (scorecard, report, figures), whether a score is better
 higher, lower or closer to a target value; :func:`preferred_level` picks the headline threshold or scale.
@@ -24,7 +26,9 @@ import xarray as xr
 from qpe.errors import InputError
 
 COLUMNS = ("model", "metric", "threshold", "scale", "value", "ci_low", "ci_high")
-_TABLE_DIMS = {"model", "threshold", "scale", "member", "extreme_threshold"}
+#: The column added after :data:`COLUMNS` when the scores are split by regime.
+REGIME_COLUMN = "regime"
+_TABLE_DIMS = {"model", "threshold", "scale", "member", "extreme_threshold", REGIME_COLUMN}
 #: Dimensions written in the ``threshold`` column (mm/h).
 _THRESHOLD_DIMS = ("threshold", "extreme_threshold")
 RADAR_SUFFIX = "_radar"
@@ -72,7 +76,11 @@ def scores_to_frame(scores: xr.Dataset, ci: xr.Dataset | None = None) -> pd.Data
     for column in COLUMNS:
         if column not in table:
             table[column] = np.nan
-    table = table[list(COLUMNS)].drop_duplicates(ignore_index=True)
+    columns = list(COLUMNS)
+    if REGIME_COLUMN in table:
+        table[REGIME_COLUMN] = table[REGIME_COLUMN].fillna("").astype(str)
+        columns.append(REGIME_COLUMN)
+    table = table[columns].drop_duplicates(ignore_index=True)
     return table.astype(
         {
             "threshold": "float64",
@@ -85,13 +93,13 @@ def scores_to_frame(scores: xr.Dataset, ci: xr.Dataset | None = None) -> pd.Data
 
 
 def _tidy(da: xr.DataArray) -> pd.Series:
-    """Average members; index by the remaining table dims (model, threshold, scale)."""
+    """Average members; index by the remaining table dims (model, regime, threshold, scale)."""
     if "member" in da.dims:
         da = da.mean("member")
     for dim in _THRESHOLD_DIMS[1:]:
         if dim in da.dims:
             da = da.drop_vars("threshold", errors="ignore").rename({dim: "threshold"})
-    keep = [d for d in ("model", "threshold", "scale") if d in da.dims]
+    keep = [d for d in ("model", REGIME_COLUMN, "threshold", "scale") if d in da.dims]
     da = (
         da.reset_coords(drop=True)
         if not keep
@@ -114,6 +122,7 @@ FIGURES: dict[str, tuple[str, ...]] = {
     "rank_histogram": ("rank_histogram",),
     "reliability_diagram": ("reliability_forecast", "reliability_observed", "reliability_count"),
     "scorecard": ("scorecard_difference",),
+    "scores_by_regime": ("CSI_regime", "RMSE_regime", "n_regime"),
 }
 
 
