@@ -18,6 +18,7 @@ import panel as pn
 from dashboard.case_picker import CasePicker
 from dashboard.ensemble import EnsembleBrowser
 from dashboard.export import csv_download, png_download
+from dashboard.frames import FramesPanel
 from dashboard.maps import MapGrid
 from dashboard.model_picker import ModelPicker
 from dashboard.scores import ScoresPanel
@@ -85,8 +86,9 @@ def build_app(settings: DashboardSettings):
     maps = MapGrid(session, live=lambda: state.tab == "maps")
     scores = ScoresPanel(session)
     ensemble = EnsembleBrowser(session, live=lambda: state.tab == "ensemble")
-    state.param.watch(lambda e: (maps.wake(), ensemble.grid.wake()), "tab")
-    tabs = pn.Tabs(("Maps", maps), ("Scores", scores), ("Ensemble", ensemble), dynamic=True,
+    frames = FramesPanel(session, live=lambda: state.tab == "frames")
+    state.param.watch(lambda e: (maps.wake(), ensemble.grid.wake(), e.new == "frames" and frames.show()), "tab")
+    tabs = pn.Tabs(("Maps", maps), ("Scores", scores), ("Ensemble", ensemble), ("Input frames", frames), dynamic=True,
                    active=TABS.index(state.tab), sizing_mode="stretch_width")
     tabs.param.watch(lambda e: setattr(state, "tab", TABS[e.new]), "active")
     state.param.watch(lambda e: setattr(tabs, "active", TABS.index(e.new)), "tab")

@@ -52,6 +52,7 @@ STYLES: dict[str, MapStyle] = {
     "rain": MapStyle(RAIN_CMAP, (0.1, 100.0), True, "mm/h"),
     "probability": MapStyle("YlGnBu", (0.0, 1.0), False, "probability"),
     "difference": MapStyle("RdBu", (-10.0, 10.0), False, "mm/h"),
+    "change": MapStyle("RdBu", (-2.0, 2.0), False, "mm/h"),
     "spread": MapStyle("inferno_r", (0.1, 30.0), True, "mm/h"),
 }
 #: Pixel colours outside the colour map: dry (below the log range), no data, above the range.

@@ -22,7 +22,7 @@ URL_PARAMETERS: dict[str, str] = {
     "time": "time", "models": "models", "members": "members", "steps": "steps", "seed": "seed",
     "view": "view", "member": "member", "threshold": "threshold", "thresholds": "thresholds",
     "channel": "channel", "difference": "diff", "region": "region", "ensemble_model": "ensemble",
-    "tab": "tab",
+    "frames_model": "frames", "tab": "tab",
 }
 
 

@@ -16,7 +16,7 @@ from qpe.verify import DEFAULT_THRESHOLDS
 #: Thresholds offered for scores and exceedance maps, mm/h.
 THRESHOLD_CHOICES: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
 #: Tabs of the main area.
-TABS = ("maps", "scores", "ensemble")
+TABS = ("maps", "scores", "ensemble", "frames")
 #: How a time is written in the URL and the widgets (UTC, to the minute).
 TIME_FORMAT = "%Y-%m-%dT%H:%M"
 
@@ -47,6 +47,7 @@ class CaseState(param.Parameterized):
     difference = param.Boolean(default=False, doc="Also show each model minus radar.")
     region = param.List(default=[], item_type=float, doc="Score region (xmin, ymin, xmax, ymax), m; empty: all.")
     ensemble_model = param.String(default="", doc="Model of the ensemble browser.")
+    frames_model = param.String(default="", doc="Model of the input-frames view.")
     tab = param.Selector(default="maps", objects=list(TABS), doc="Tab of the main area.")
 
     @property
