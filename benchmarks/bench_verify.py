@@ -16,7 +16,10 @@ per field (ms of wall and CPU time, fastest of ``--repeat``), on the ensemble fi
 members, and the largest difference from a reference where one exists (pysteps ``fss`` of the ensemble
 mean, pysteps ``det_cat_fct`` at the extreme thresholds, ``scores.probability.tw_crps_for_ensemble``).
 The displacement (an optical flow per member and field, seconds each at 512 x 512) is timed once on its
-first ``DISPLACEMENT_FIELDS`` fields.
+first ``DISPLACEMENT_FIELDS`` fields. Last, the scores by regime (:mod:`qpe.verify.regimes`): the cost of
+the masks (cloud-top bins of a BT field made from the radar, solar zenith, Steiner's rule, QIND bins: 15
+regimes) and of the split scores per field, and the largest difference between a group's summed
+statistics and the unsplit ones.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from pysteps.verification import detcatscores, detcontscores, ensscores, probsco
 
 from qpe.verify import ScoreConfig, verify, window_sizes
 from qpe.verify.extremes import DEFAULT_EXTREME_THRESHOLDS
+from qpe.verify.regimes import regime_masks
 from qpe.verify.testing import random_rain_fields
 
 THRESHOLDS = (0.1, 1.0, 5.0, 10.0)
@@ -278,6 +282,7 @@ def main() -> None:
     label = f"ensemble CRPS/rank/reliab. ({args.members} m)"
     print(row(label, args.ensemble_fields, (q_wall, q_cpu), (r_wall, r_cpu), max_difference(ours, values)))
     new_families(ens, ens_rad, est, rad, args.repeat)
+    regime_rows(ens, ens_rad, est, rad, args.repeat)
 
 
 def new_families(ens: xr.DataArray, ens_rad: xr.DataArray, est: xr.DataArray, rad: xr.DataArray, repeat: int):
@@ -340,6 +345,40 @@ def new_families(ens: xr.DataArray, ens_rad: xr.DataArray, est: xr.DataArray, ra
     print(
         f"{'twCRPS (empirical, fair) vs scores':44s} {'':>9s} {'':>8s} {diff:11.1e}  scores tw_crps_for_ensemble"
     )
+
+
+def _masks(radar: xr.DataArray) -> xr.DataArray:
+    """Regime masks of realistic fields: BT colder where the radar rains, lon/lat over Europe, a QIND field."""
+    rng = np.random.default_rng(2)
+    ny, nx = radar.sizes["y"], radar.sizes["x"]
+    ir = radar.copy(data=275.0 - 20.0 * np.log1p(radar.values) + rng.normal(0.0, 4.0, radar.shape))
+    lon = xr.DataArray(np.broadcast_to(np.linspace(-5.0, 15.0, nx), (ny, nx)), dims=("y", "x"))
+    lat = xr.DataArray(np.broadcast_to(np.linspace(55.0, 42.0, ny)[:, None], (ny, nx)), dims=("y", "x"))
+    quality = radar.copy(data=rng.uniform(0.0, 1.0, radar.shape)).where(radar > 0)
+    return regime_masks(radar, ir, lon, lat, quality)
+
+
+def regime_rows(ens: xr.DataArray, ens_rad: xr.DataArray, est: xr.DataArray, rad: xr.DataArray, repeat: int):
+    """Cost per field of the regime masks and of the scores by regime; a group's sums against the unsplit."""
+    print(f"\nscores by regime: cost per {rad.sizes['y']} x {rad.sizes['x']} field (fastest of {repeat})")
+    print(f"{'family':44s} {'ms/field':>9s} {'(cpu)':>8s} {'max |diff|':>11s}  reference")
+    wall, cpu, masks = timed(lambda: _masks(rad), repeat)
+    n = rad.sizes["time"]
+    label = f"regime masks ({masks.sizes['regime']} regimes)"
+    print(f"{label:44s} {1000 * wall / n:9.1f} {1000 * cpu / n:8.1f} {'-':>11s}", flush=True)
+    cases = (("scores by regime, ensemble", ens, ens_rad), ("scores by regime, deterministic", est, rad))
+    config = ScoreConfig(thresholds=THRESHOLDS, families=("regimes",))
+    for label, estimate, radar in cases:
+        masks = _masks(radar)
+        wall, cpu, scores = timed(lambda e=estimate, r=radar, m=masks: verify(e, r, config=config, regimes=m),
+                                  repeat)
+        unsplit = verify(estimate, radar, config=ScoreConfig(thresholds=THRESHOLDS, families=("continuous",)))
+        group = scores.where(scores["regime_group"] == "cloud_top", drop=True)  # pooled back from its classes
+        pooled = np.sqrt((group["n_regime"] * group["RMSE_regime"] ** 2).sum("regime") / group["n_regime"].sum())
+        diff = float(abs(pooled - unsplit["RMSE"]).max())
+        n = radar.sizes["time"]
+        reference = "unsplit RMSE (pooled over the cloud-top bins)"
+        print(f"{label:44s} {1000 * wall / n:9.1f} {1000 * cpu / n:8.1f} {diff:11.1e}  {reference}", flush=True)
 
 
 if __name__ == "__main__":

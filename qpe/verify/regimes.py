@@ -31,8 +31,8 @@ shape as much as the estimate (and a regime's pixels of one time are seldom a re
 the field scores (spectra, SAL, displacement, energy and variogram scores), for the same reason.
 
 Statistics are per field and add across times, so a regime split is mergeable per UTC day like every
-other family. Cost: one pass of the split families per regime (16 regimes with the quality group,
-12 without), see ``benchmarks/bench_verify.py``; so it is optional (``qpe evaluate --regimes``).
+other family. Cost: one pass of the split families per regime (15 regimes with the quality group,
+11 without), see ``benchmarks/bench_verify.py``; so it is optional (``qpe evaluate --regimes``).
 
 References: Steiner, M., R. A. Houze and S. E. Yuter, 1995: Climatological characterization of
 three-dimensional storm structure from operational radar and rain gauge data. *J. Appl. Meteor.* 34,
