@@ -64,7 +64,7 @@ def test_convective_rule_flags_a_cell_and_not_a_uniform_field():
     flagged = convective_mask(cell, pixel_km=2.0)
     assert flagged[20, 20] and flagged[18:23, 18:23].all()
     assert not flagged[:5].any() and not flagged[:, :5].any()  # the stratiform surroundings
-    assert not convective_mask(np.full((41, 41), 8.0), pixel_km=2.0).any()  # uniform 8 mm/h: 34.5 dBZ
+    assert not convective_mask(np.full((41, 41), 8.0), pixel_km=2.0).any()  # uniform 8 mm/h: 37.5 dBZ
     assert not convective_mask(np.zeros((41, 41)), pixel_km=2.0).any()
 
 

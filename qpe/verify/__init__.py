@@ -17,7 +17,8 @@ statistics, and one function per score): :mod:`~qpe.verify.categorical`, :mod:`~
 scores with counts, twCRPS), :mod:`~qpe.verify.multivariate` (energy and variogram scores),
 :mod:`~qpe.verify.coherence` (spectral coherence, effective resolution), :mod:`~qpe.verify.sal`,
 :mod:`~qpe.verify.displacement` (optical-flow displacement from estimate to radar, error before and after
-warping).
+warping), :mod:`~qpe.verify.regimes` (the pixel-wise scores split by cloud-top temperature, daylight, rain
+type and radar quality; the masks come with each case).
 
 Comparing models: :mod:`~qpe.verify.comparison` (is A better than B? paired differences on paired
 day-block bootstrap replicates, the Diebold-Mariano test, the scorecard); which way each score is better:
