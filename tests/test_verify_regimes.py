@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from qpe.errors import InputError
+from qpe.errors import DatasetError, InputError
 from qpe.verify import ScoreAccumulator, ScoreConfig, verify
 from qpe.verify.regimes import (
     REGIME_RULES,
@@ -152,3 +152,11 @@ def test_regimes_family_without_masks_says_what_is_missing():
     estimate, radar, _ = _inputs()
     with pytest.raises(InputError, match="regime masks"):
         verify(estimate, radar, families=("regimes",))
+
+
+def test_masks_of_other_times_or_grids_are_refused():
+    estimate, radar, masks = _inputs()
+    with pytest.raises(DatasetError, match="other times"):
+        verify(estimate, radar, families=("regimes",), regimes=masks.roll(time=1, roll_coords=True))
+    with pytest.raises(DatasetError, match="grid"):
+        verify(estimate, radar, families=("regimes",), regimes=masks.assign_coords(x=masks["x"] + 1000.0))

@@ -233,6 +233,12 @@ def _regime_fields(regimes: xr.DataArray, radar: xr.DataArray, rows: slice, cols
     for name in ("x", "y"):
         if name in regimes.coords and not np.allclose(regimes[name].values, radar[name].values, atol=1e-3):
             raise DatasetError(f"regime masks are not on the grid of the fields (their {name!r} differs)")
+    if "time" in regimes.coords and regimes["time"].ndim == 1:
+        mask_times = regimes["time"].values.astype("datetime64[ns]")
+        field_times = radar["time"].values.astype("datetime64[ns]")
+        both = ~np.isnat(mask_times) & ~np.isnat(field_times)
+        if (mask_times[both] != field_times[both]).any():
+            raise DatasetError("regime masks are for other times than the fields")
     labels = np.asarray(regimes["regime"].values if "regime" in regimes.coords else
                         np.arange(regimes.sizes["regime"])).astype(str)
     groups = np.asarray(regimes["regime_group"].values).astype(str) if "regime_group" in regimes.coords else labels
