@@ -12,6 +12,7 @@ import xarray as xr
 from qpe.errors import DatasetError, InputError
 from qpe.verify import ScoreAccumulator, ScoreConfig, verify
 from qpe.verify.regimes import (
+    GROUPS,
     REGIME_RULES,
     bin_labels,
     convective_mask,
@@ -70,7 +71,7 @@ def test_convective_rule_flags_a_cell_and_not_a_uniform_field():
 
 def test_masks_partition_each_group():
     masks = _inputs()[2]
-    assert list(dict.fromkeys(masks["regime_group"].values)) == ["cloud_top", "daylight", "rain_type", "radar_quality"]
+    assert tuple(dict.fromkeys(masks["regime_group"].values)) == GROUPS
     assert [str(r) for r in masks["regime"].values[:5]] == [f"cloud_top: {b}" for b in bin_labels(
         REGIME_RULES.cloud_top_edges_k, "K")]
     for group, part in masks.groupby("regime_group"):
@@ -116,7 +117,7 @@ def test_regime_sums_of_each_group_equal_the_unsplit_sums(members):
     acc = ScoreAccumulator(config).accum(estimate, radar, masks)
     stats = acc.statistics()
     split = stats["regimes"]
-    for group in ("cloud_top", "daylight", "rain_type", "radar_quality"):
+    for group in GROUPS:
         total = split.where(split["regime_group"] == group, drop=True).sum("regime")
         for family, names in (("categorical", ("hits", "misses", "false_alarms", "correct_negatives")),
                               ("continuous", ("n", "sum_error", "sum_error_sq", "sum_abs_error", "sum_product"))):
