@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import xarray as xr
+from tqdm.auto import tqdm
 
 from qpe.errors import DatasetError, InputError
 from qpe.inference.cache import EstimateCache
@@ -120,7 +121,7 @@ def frame_contributions(
     cache : EstimateCache, optional
         Inference cache (each variant's input has its own key).
     progress : bool
-        Show a progress bar of the full-input estimates.
+        Show progress bars (full-input estimates, then the variants time by time).
 
     Returns
     -------
@@ -161,16 +162,14 @@ def frame_contributions(
     variants = persistence_variants(frames)
     full = estimate(model, ds, times, config, cache=cache, progress=progress)  # checks times and frames
     positions = find_times(ds, times)
-    rain = {FULL: full["rain"]}
-    for label, replaced in variants.items():
-        if label == FULL:
-            continue
-        fields = [
-            estimate(model, persisted_input(ds, int(index), frames, replaced), [ds["time"].values[index]],
-                     config, cache=cache, progress=False)["rain"]
-            for index in positions
-        ]
-        rain[label] = xr.concat(fields, dim="time")
+    fields: dict[str, list[xr.DataArray]] = {label: [] for label in variants if label != FULL}
+    bar = tqdm(positions, desc=f"past frames of {model.card.name}", unit="time", disable=not progress, leave=False)
+    for index in bar:
+        for label, parts in fields.items():
+            window = persisted_input(ds, int(index), frames, variants[label])
+            parts.append(estimate(model, window, [ds["time"].values[index]], config, cache=cache,
+                                  progress=False)["rain"])
+    rain = {FULL: full["rain"], **{label: xr.concat(parts, dim="time") for label, parts in fields.items()}}
     stacked = xr.concat(list(rain.values()), dim="variant").assign_coords(variant=_labels(rain))
     stacked.attrs = full["rain"].attrs
     out = xr.Dataset({"rain": stacked}, attrs=full.attrs)
