@@ -24,7 +24,7 @@ from dashboard.state import format_time
 from dashboard.text import plain_html
 from qpe.errors import QpeError
 from qpe.inference.engine import EstimateConfig
-from qpe.inference.frames import FRAME_SCORE_FAMILIES, FULL, frame_contributions, frame_score_table
+from qpe.inference.frames import ALL_PAST, FRAME_SCORE_FAMILIES, FULL, frame_contributions, frame_score_table
 from qpe.inference.products import ensemble_mean
 from qpe.verify import ScoreConfig
 
@@ -44,13 +44,14 @@ def frames_models(session: DashboardSession) -> list[str]:
 
 
 def variant_title(result: xr.Dataset, variant: str) -> str:
-    """``frame 1 (t − 45 min) → frame 4`` or ``frames 1–3 → frame 4``: what a variant replaced."""
+    """``frame 1 (t − 45 min) → frame 4`` or ``all past frames (1–3) → frame 4``: what a variant replaced."""
     frames, step = int(result.attrs["frames"]), int(result.attrs["frame_step_min"])
     replaced = [int(k) for k in str(result["replaced_frames"].sel(variant=variant).values).split(",") if k]
-    if len(replaced) == 1:
-        k = replaced[0]
-        return f"frame {k} (t − {(frames - k) * step} min) → frame {frames}"
-    return f"frames {replaced[0]}–{replaced[-1]} → frame {frames}"
+    if variant == ALL_PAST:
+        which = f"{replaced[0]}–{replaced[-1]}" if len(replaced) > 1 else f"{replaced[0]}"
+        return f"all past frames ({which}) → frame {frames}"
+    k = replaced[0]
+    return f"frame {k} (t − {(frames - k) * step} min) → frame {frames}"
 
 
 def frames_panels(session: DashboardSession, model: str, result: xr.Dataset | None) -> list[MapPanel]:

@@ -50,6 +50,7 @@ def test_frames_view_shows_the_library_result(session):
     panels = {p.slot: p for p in view.grid.panels.values()}
     assert list(panels) == ["radar", "full", "frame_1", "all_past"]
     assert panels["frame_1"].kind == "change" and "frame 1 (t − 15 min) → frame 2" in panels["frame_1"].title
+    assert "all past frames (1) → frame 2" in panels["all_past"].title
     np.testing.assert_array_equal(panels["frame_1"].field.values, expected["change"].sel(variant="frame_1")
                                   .isel(time=0).values)
     assert view.table.visible

@@ -408,6 +408,25 @@ def test_problems_are_shown_and_the_rest_keeps_working(served, browser):
     page.context.close()
 
 
+def test_input_frames_tab_shows_the_change_maps_and_the_library_scores(served, browser):
+    """Input frames: press the button; the change map is drawn and the table holds qpe.inference.frames' scores."""
+    from qpe.inference.frames import frame_contributions, frame_score_table
+
+    page = open_page(browser, link(served, time=TIME, models=["flow_residual"], tab="frames"))
+    page.get_by_role("button", name="Replace past frames").click()
+    wait_for_text(page, None, f"flow_residual at {TIME}: T = 2, 4 member(s)")
+    wait_for_maps(page, "change: frame 1 (t − 15 min) → frame 2")
+    table = read_table(page)
+    expected = frame_score_table(frame_contributions(load(served.models / "flow_residual"), open_paired(served.data),
+                                                     [TIME], EstimateConfig(members=4)))
+    for variant in ("full", "frame_1", "all_past"):
+        for column in ("RMSE (mm/h)", "CSI ≥ 1 mm/h", "ΔFSS"):
+            assert table[(variant, column)] == pytest.approx(expected.loc[variant, column], rel=1e-3, abs=1e-4)
+    images = wait_for_images(page, 4)  # radar, full input, frame 1 replaced, all past frames replaced
+    assert coloured_pixels(images[1]) > 100, "the full-input estimate must be drawn"
+    page.screenshot(path=ARTIFACTS / "dashboard_10_input_frames.png")
+    page.context.close()
+
 def test_five_sessions_at_once(served, browser):
     times = ["2021-06-01T23:00", "2021-06-01T23:15", "2021-06-01T23:30", "2021-06-02T00:15", "2021-06-02T00:30"]
     pages = [open_page(browser, link(served, time=t, models=["ddpm"]), wait=False) for t in times]
