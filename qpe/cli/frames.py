@@ -49,13 +49,19 @@ def run(args: argparse.Namespace) -> int:
     from qpe.files import atomic_write
     from qpe.inference.cache import EstimateCache
     from qpe.inference.engine import EstimateConfig
-    from qpe.inference.frames import FRAME_SCORE_FAMILIES, frame_contributions, frame_score_table
+    from qpe.inference.frames import (
+        FRAME_SCORE_FAMILIES,
+        check_past_frames,
+        frame_contributions,
+        frame_score_table,
+    )
     from qpe.models import load
     from qpe.verify import ScoreConfig
 
+    model = load(args.checkpoint)
+    check_past_frames(model.card)  # a T = 1 model is refused before any data is read or built
     data = resolve_data(args.data, progress=True)
     check_file_output(args.out, [data, args.checkpoint])  # a catalog name is known as a path only now
-    model = load(args.checkpoint)
     config = EstimateConfig(members=args.members, steps=args.steps, sampler=args.sampler, seed=args.seed,
                             device=args.device, tile=args.tile)
     scores = ScoreConfig(families=FRAME_SCORE_FAMILIES)

@@ -59,6 +59,14 @@ def persistence_variants(frames: int) -> dict[str, tuple[int, ...]]:
     return variants
 
 
+def check_past_frames(card) -> int:
+    """T of a model card (:class:`qpe.models.ModelCard`); raises :class:`InputError` when T = 1 (no past frame)."""
+    frames = card.input.frames
+    if frames < 2:
+        raise InputError(f"model {card.name!r} reads one IR frame (T = 1): it has no past frame to replace")
+    return frames
+
+
 def persisted_input(ds: xr.Dataset, index: int, frames: int, replaced: Sequence[int]) -> xr.Dataset:
     """The T frames a model reads at ``ds.time[index]``, with frames ``replaced`` copied from frame T.
 
@@ -150,11 +158,7 @@ def frame_contributions(
 
     if isinstance(model, (str, os.PathLike)):
         model = load(model)
-    frames = model.card.input.frames
-    if frames < 2:
-        raise InputError(
-            f"model {model.card.name!r} reads one IR frame (T = 1): it has no past frame to replace"
-        )
+    frames = check_past_frames(model.card)
     if "rain" not in ds.data_vars:
         raise DatasetError("dataset has no 'rain' (radar): the variants cannot be scored")
     config = config or EstimateConfig()
@@ -263,6 +267,7 @@ __all__ = [
     "ALL_PAST",
     "FRAME_SCORE_FAMILIES",
     "FULL",
+    "check_past_frames",
     "frame_contributions",
     "frame_score_table",
     "persisted_input",
