@@ -82,7 +82,7 @@ def test_writes_every_output(local_run):
     for name in ("scores.nc", "scores.csv", "report.html", "evaluation.yaml"):
         assert (local_run / name).is_file(), name
     pngs = sorted(p.stem for p in (local_run / "figures").glob("*.png"))
-    assert pngs == sorted(FIGURES)
+    assert pngs == sorted(set(FIGURES) - {"scores_by_regime"})  # that one with --regimes (_check_regimes)
     for png in (local_run / "figures").glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     assert sorted(p.stem for p in (local_run / "statistics").glob("*.nc")) == MODELS
@@ -480,7 +480,7 @@ def test_report_extremes_table_has_each_score_at_each_extreme_threshold():
 def test_report_shows_the_figures_and_headline_scores(local_run):
     page = (local_run / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(images) == len(FIGURES)
+    assert len(images) == len(FIGURES) - 1  # every figure but the scores by regime (--regimes)
     assert all(base64.b64decode(img)[:4] == b"\x89PNG" for img in images)
     headline = page.split("<h2>Headline scores</h2>")[1].split("<h2>")[0]
     for model in [*MODELS, "radar"]:
