@@ -436,7 +436,11 @@ def test_ensemble_fss_figure_draws_the_three_fss_of_the_ensembles():
     from qpe.evaluation.figures import ensemble_fss
 
     scores = _two_models()
-    panels = [ax for ax in ensemble_fss(scores).axes if ax.get_visible()]
+    fig = ensemble_fss(scores)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    # colour = model, style = which FSS: the legend lists them once each, not their product
+    legend = [h.get_label() for h in fig.legends[0].legend_handles]
+    assert legend == ["flow", "ensemble", "ensemble mean", "members", "useful (0.5 + f_o/2)"]
     assert [ax.get_title() for ax in panels] == [f"rain >= {t:g} mm/h" for t in (0.1, 1, 5, 10)]
     lines = {line.get_label(): line for line in panels[1].get_lines()}
     assert {"flow, ensemble", "flow, ensemble mean", "flow, members"} <= set(lines)

@@ -226,30 +226,38 @@ def fss_vs_scale(scores: xr.Dataset) -> Figure:
         for model in models:
             fss = _member_mean(data["FSS"].sel(model=model, threshold=thr)).values
             ax.plot(scales, fss, marker="o", markersize=4, color=colors[model], label=model)
-        if "FSS_useful" in data:
-            useful = _radar(data["FSS_useful"].sel(threshold=thr))
-            if useful is not None:
-                ax.axhline(
-                    float(useful), color="black", linestyle=":", linewidth=1.2, label="useful (0.5 + f_o/2)"
-                )
-        ax.set_xscale("log", base=2)
-        ax.set_xlim(scales.min() / 1.25, scales.max() * 1.25)  # also when every FSS is undefined (no events)
-        ax.set_xticks(scales, [f"{s:g}" for s in scales])
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_ylim(0, 1)
-        ax.set_title(f"rain >= {_threshold_label(thr)}")
-        ax.set_xlabel("neighbourhood width (km)")
-        ax.grid(alpha=0.3)
-    for ax in axes[len(thresholds) :]:
-        ax.set_visible(False)
-    for ax in axes[::ncols]:
-        ax.set_ylabel("fractions skill score (FSS)")
+        _fss_panel(ax, data, thr, scales)
+    _fss_axes_done(axes, len(thresholds), ncols)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(
         handles, labels, loc="outside lower center", ncols=min(len(labels), 6), fontsize=9, frameon=False
     )
     fig.suptitle("Fractions skill score against scale (ensembles: member mean)")
     return fig
+
+
+def _fss_panel(ax, data: xr.Dataset, threshold: float, scales: np.ndarray) -> None:
+    """One FSS-against-scale panel's useful level (dotted), log-2 width axis (km), limits and title."""
+    if "FSS_useful" in data:
+        useful = _radar(data["FSS_useful"].sel(threshold=threshold))
+        if useful is not None:
+            ax.axhline(float(useful), color="black", linestyle=":", linewidth=1.2, label="useful (0.5 + f_o/2)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlim(scales.min() / 1.25, scales.max() * 1.25)  # also when every FSS is undefined (no events)
+    ax.set_xticks(scales, [f"{s:g}" for s in scales])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(0, 1)
+    ax.set_title(f"rain >= {_threshold_label(threshold)}")
+    ax.set_xlabel("neighbourhood width (km)")
+    ax.grid(alpha=0.3)
+
+
+def _fss_axes_done(axes: np.ndarray, used: int, ncols: int) -> None:
+    """Hide the panels past the ``used`` thresholds; label the y axis of each row's first panel."""
+    for ax in axes[used:]:
+        ax.set_visible(False)
+    for ax in axes[::ncols]:
+        ax.set_ylabel("fractions skill score (FSS)")
 
 
 def ensemble_fss(scores: xr.Dataset) -> Figure:
@@ -288,28 +296,14 @@ def ensemble_fss(scores: xr.Dataset) -> Figure:
                         color=colors[model],
                         label=f"{model}, {what}",
                     )
-        if "FSS_useful" in data:
-            useful = _radar(data["FSS_useful"].sel(threshold=thr))
-            if useful is not None:
-                ax.axhline(
-                    float(useful), color="black", linestyle=":", linewidth=1.2, label="useful (0.5 + f_o/2)"
-                )
-        ax.set_xscale("log", base=2)
-        ax.set_xlim(scales.min() / 1.25, scales.max() * 1.25)
-        ax.set_xticks(scales, [f"{s:g}" for s in scales])
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_ylim(0, 1)
-        ax.set_title(f"rain >= {_threshold_label(thr)}")
-        ax.set_xlabel("neighbourhood width (km)")
-        ax.grid(alpha=0.3)
-    for ax in axes[len(thresholds) :]:
-        ax.set_visible(False)
-    for ax in axes[::ncols]:
-        ax.set_ylabel("fractions skill score (FSS)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(
-        handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8, frameon=False
-    )
+        _fss_panel(ax, data, thr, scales)
+    _fss_axes_done(axes, len(thresholds), ncols)
+    # colour = model, line style = which FSS: a legend of models + 3 styles, not of their product
+    handles = [Line2D([], [], color=colors[m], linewidth=2.5, label=m) for m in models]
+    handles += [Line2D([], [], color="grey", linestyle=style, label=what) for _, style, what in curves]
+    handles += [h for h in axes[0].get_legend_handles_labels()[0] if h.get_label().startswith("useful")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=8,
+               frameon=False)
     fig.suptitle("Ensemble FSS (fraction of members above the threshold), ensemble-mean and member FSS")
     return fig
 
