@@ -259,6 +259,20 @@ def test_refuses_to_overwrite_a_run_or_resume_a_different_one(tmp_path, tiny_dat
     assert err[-1].startswith("qpe: error: ") and "is not a readable training state" in err[-1]
 
 
+def test_a_trained_run_is_found_trained_without_reading_its_data(tmp_path, tiny_data):
+    lines = []
+    out = train(tiny_config("unet", steps=2), data=tiny_data, out=tmp_path / "u", progress=False, log=print)
+    weights = (out / "weights.safetensors").read_bytes()
+    # no data at all: a run already at its steps returns before opening data or building the model
+    again = train(tiny_config("unet", steps=2), data=tmp_path / "absent.zarr", out=out, resume=True,
+                  progress=False, log=lines.append)
+    assert again == out and lines == ["unet: already trained for 2 steps"]
+    assert (out / "weights.safetensors").read_bytes() == weights
+    with pytest.raises(InputError, match="the config differs"):  # still checked first
+        train(tiny_config("unet", steps=2, optim={"lr": 1e-2}), data=tmp_path / "absent.zarr", out=out,
+              resume=True, progress=False, log=lines.append)
+
+
 def test_cli_trains_and_reports_the_validation(tmp_path, tiny_data, capsys):
     path = tmp_path / "c.yaml"
     path.write_text(tiny_config("unet", steps=3).to_yaml())

@@ -165,15 +165,16 @@ def _train(config, procs, device, data, out, resume, progress, log) -> Path:
                          "or choose another --out")
     if resume and not has_state(state_dir(out)):
         raise InputError(f"nothing to resume: no training state at {state_dir(out)}")
+    state = _resumable(config, out) if resume else None
+    if state is not None and state.step >= config.optim.steps:  # before reading data or building the model
+        log(f"{config.name}: already trained for {state.step} steps")
+        return out
     base = load(config.base_checkpoint) if config.base_checkpoint else None
     fold_bases = [load(path) for path in config.cross_fit]
     samples = _samples(config, data, base, progress)
     run = _start(config, samples, base, fold_bases, out, device, procs)
-    if resume:
-        _resume(run, log)
-    if run.step >= config.optim.steps:
-        log(f"{config.name}: already trained for {run.step} steps")
-        return out
+    if state is not None:
+        _resume(run, state, log)
 
     # -- the loop ---------------------------------------------------------------------------------------
     model, ema = run.model, run.ema
@@ -446,12 +447,17 @@ def _fitted_scale(flow: FlowConfig, samples: _Data, base: LoadedModel, fold_base
     return dataclasses.replace(flow, residual_std=scale.knots)
 
 
-def _resume(run: _Run, log: Callable[[str], None]) -> None:
-    """Put back the weights, EMA, optimiser moments, random state and history of the last checkpoint."""
-    state = TrainingState.load(run.state_dir)
-    if state.config_digest != run.config.digest():
-        raise InputError(f"cannot resume {run.out}: the config differs from the interrupted run's "
+def _resumable(config: TrainConfig, out: Path) -> TrainingState:
+    """The training state at ``out``, checked to continue ``config``'s run."""
+    state = TrainingState.load(state_dir(out))
+    if state.config_digest != config.digest():
+        raise InputError(f"cannot resume {out}: the config differs from the interrupted run's "
                          "(only optim.steps, validation.every and checkpoint_every may change)")
+    return state
+
+
+def _resume(run: _Run, state: TrainingState, log: Callable[[str], None]) -> None:
+    """Put back the weights, EMA, optimiser moments, random state and history of ``state``."""
     run.model.load_state_dict(state.model, strict=False)
     run.optimizer.load_state_dict(state.optimizer)
     if run.ema is not None:
