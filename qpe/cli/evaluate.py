@@ -12,7 +12,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "evaluate",
         help="score models against radar over a period: scores.nc/.csv, figures, report.html",
-        description="Run every checkpoint (and NWC SAF CRR files, as one more model) over a period of a "
+        description="Run every checkpoint (and NWC SAF CRR files and folders of your own estimates, each as "
+        "one more model) over a period of a "
         "paired dataset, score them against the radar with the pysteps-based scores of qpe.verify, and "
         "write scores.nc, scores.csv, figures/*.png and report.html to --out. Dates run in parallel with "
         "Dask: local threads by default, a distributed cluster with --scheduler.",
@@ -26,6 +27,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="checkpoint folders, or folders holding checkpoints (e.g. models/demo)",
     )
     p.add_argument("--crr", metavar="GLOB", help="NWC SAF CRR NetCDF files, scored as the model nwcsaf_crr")
+    p.add_argument(
+        "--estimates",
+        nargs="+",
+        default=[],
+        metavar="DIR",
+        help="folders of your own estimates (NetCDF/Zarr files of rain (member, time, y, x) in mm/h, as "
+        "qpe estimate writes them), each scored as one model named after its folder; only the times they "
+        "hold are scored",
+    )
+    p.add_argument(
+        "--estimates-regrid",
+        metavar="METHOD",
+        default=None,
+        help="how --estimates on another grid than the data's are regridded: nearest, bilinear, mean or crop "
+        "(qpe.inference.external.REGRID_METHODS; default: refuse another grid)",
+    )
     p.add_argument("--start", metavar="ISO", help="first valid time, UTC (default: the data's first)")
     p.add_argument("--end", metavar="ISO", help="last valid time, UTC, inclusive (default: the data's last)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -150,14 +167,16 @@ def check_arguments(args: argparse.Namespace) -> None:
     for option, value in (("--start", args.start), ("--end", args.end)):
         if value is not None:
             parse_utc_time(value, option)
-    check_folder_output(args.out, [args.data, *args.checkpoints])
+    inputs = [args.data, *args.checkpoints, *args.estimates]
+    check_folder_output(args.out, inputs)
     if args.cache_dir and not args.no_cache:
-        check_folder_output(args.cache_dir, [args.data, *args.checkpoints], option="--cache-dir")
+        check_folder_output(args.cache_dir, inputs, option="--cache-dir")
 
 
 def run(args: argparse.Namespace) -> int:
     check_arguments(args)
     from qpe.data.catalog import resolve_data
+    from qpe.data.paired import describe_times
     from qpe.errors import InputError
     from qpe.evaluation import (
         EvaluationConfig,
@@ -169,11 +188,18 @@ def run(args: argparse.Namespace) -> int:
     from qpe.inference.cache import EstimateCache
     from qpe.inference.engine import EstimateConfig
     from qpe.inference.estimators import find_estimators
+    from qpe.inference.external import ExternalEstimates
 
-    if not args.checkpoints and not args.crr:
-        raise InputError("nothing to evaluate: give --checkpoints DIR [DIR ...] and/or --crr GLOB")
-    estimators = find_estimators(args.checkpoints, crr=args.crr)
+    if not args.checkpoints and not args.crr and not args.estimates:
+        raise InputError(
+            "nothing to evaluate: give --checkpoints DIR [DIR ...], --crr GLOB and/or --estimates DIR [DIR ...]"
+        )
+    estimators = find_estimators(args.checkpoints, crr=args.crr) if args.checkpoints or args.crr else []
+    estimators += [ExternalEstimates(folder, regrid=args.estimates_regrid) for folder in args.estimates]
     names = [e.name for e in estimators]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate is not None:
+        raise InputError(f"two models are both called {duplicate!r}: rename a checkpoint's card or an estimates folder")
     if args.compare_to is not None and args.compare_to not in names:
         raise InputError(f"--compare-to {args.compare_to!r} is not among the models: {', '.join(names)}")
     data = resolve_data(args.data, progress=True)
@@ -207,11 +233,14 @@ def run(args: argparse.Namespace) -> int:
     outputs = write_outputs(scores, args.out, accumulators=accumulators)
     skipped = len(info["skipped"])
     attrs = scores.attrs
-    left_out = f"; left out {skipped} time(s) of the period that lack the IR frames a model needs"
+    left_out = f"; left out {skipped} time(s) of the period that lack the IR frames or an estimate a model needs"
     print(
         f"scored {attrs['n_times']} times ({attrs['period_start']} .. {attrs['period_end']} UTC, "
         f"{attrs['n_days']} day(s)){left_out if skipped else ''}"
     )
+    for name, missing in info["not_held"].items():
+        print(f"{name}: no estimate at {missing.size} time(s) of the period ({describe_times(missing)}), "
+              "left out for every model")
     print(f"confidence intervals: {scores.attrs['confidence_interval']}")
     print(_summary(score_table(scores)))
     print(

@@ -1,6 +1,8 @@
 """Which times of a dataset an evaluation scores, and how they are cut into tasks.
 
-The period's times that have the T - 1 predecessors every model reads are cut into runs of at most
+The period's times that have the T - 1 predecessors every model reads, and that every model holding
+estimates for some times only (a folder of external estimates, :meth:`available`) holds, are cut into
+runs of at most
 ``chunk_times`` times, never across a UTC day (the unit of the bootstrap), of near-equal length so that
 parallel workers finish together.
 """
@@ -53,15 +55,29 @@ def _longest_run(index: pd.DatetimeIndex) -> int:
     return int(np.diff(edges).max())
 
 
+def held_times(est: Estimator, times: pd.DatetimeIndex) -> np.ndarray:
+    """(time,) bool: the times an estimator can give; every time, unless it holds estimates for some times
+    only and says which through an ``available(times)`` method (external estimates)."""
+    available = getattr(est, "available", None)
+    return np.ones(times.size, dtype=bool) if available is None else np.asarray(available(times), dtype=bool)
+
+
+def not_held(period: pd.DatetimeIndex, estimators: Sequence[Estimator]) -> dict[str, pd.DatetimeIndex]:
+    """The times of ``period`` each estimator that holds only some times lacks (only those that lack any)."""
+    missing = {e.name: period[~held_times(e, period)] for e in estimators}
+    return {name: times for name, times in missing.items() if times.size}
+
+
 def usable_times(
     ds: xr.Dataset, period: pd.DatetimeIndex, estimators: Sequence[Estimator]
 ) -> pd.DatetimeIndex:
-    """The times of ``period`` at which every estimator has the IR frames it reads.
+    """The times of ``period`` at which every estimator has the IR frames it reads and holds an estimate.
 
     Raises
     ------
     DatasetError
-        An estimator needs more successive frames than any time of the period has.
+        An estimator needs more successive frames than any time of the period has, or holds no estimate
+        at any time of the period.
     """
     index = pd.DatetimeIndex(ds["time"].values)
     in_period = index.isin(period)
@@ -73,9 +89,18 @@ def usable_times(
                 f"model {est.name!r} needs T={est.frames} successive 15-min IR frames, but no time of the "
                 f"period has them (the data hold runs of at most {_longest_run(index)} frames)"
             )
-        keep &= ok
+        held = held_times(est, index) & in_period
+        if not held.any():
+            holds = est.describe_times() if hasattr(est, "describe_times") else "other times"
+            raise DatasetError(
+                f"model {est.name!r} holds no estimate at any time of the period "
+                f"({period[0]:%Y-%m-%dT%H:%M} .. {period[-1]:%Y-%m-%dT%H:%M}); it holds {holds}"
+            )
+        keep &= ok & held
     if not keep.any():
-        raise DatasetError("no time of the period has the IR frames that all models need together")
+        raise DatasetError(
+            "no time of the period has the IR frames that all models need and an estimate of every model"
+        )
     return index[keep]
 
 

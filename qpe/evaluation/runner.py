@@ -35,7 +35,7 @@ from qpe.data.grid import Grid
 from qpe.data.paired import open_paired, validate_paired
 from qpe.errors import InputError
 from qpe.evaluation.config import EvaluationConfig
-from qpe.evaluation.period import plan_tasks, select_period, usable_times
+from qpe.evaluation.period import not_held, plan_tasks, select_period, usable_times
 from qpe.evaluation.summary import summarize_scores
 from qpe.evaluation.tasks import run_distributed, run_local
 from qpe.inference.cache import EstimateCache
@@ -89,7 +89,8 @@ def accumulate_period(
     info : dict
         ``models`` (name -> attributes of its estimates), ``times`` (the evaluated times),
         ``period`` (start, end asked for), ``data`` (description), ``skipped`` (times of the period
-        left out for lack of IR frames).
+        left out for lack of IR frames or of an estimate), ``not_held`` (model name -> the times of the
+        period that a model holding some times only, such as external estimates, lacks).
     """
     if not estimators:
         raise InputError("no model to evaluate")
@@ -126,6 +127,7 @@ def accumulate_period(
         "period": (str(period[0]), str(period[-1])),
         "data": described,
         "skipped": period.difference(times),
+        "not_held": not_held(period, estimators),
     }
     return {n: merged[n] for n in names}, info
 
