@@ -237,7 +237,9 @@ def test_figure_data_holds_what_each_figure_draws():
         "histograms",
         "rank_histogram",
         "reliability_diagram",
+        "quantile_quantile",
     }
+    assert set(figures["quantile_quantile"].data_vars) == {"quantile", "quantile_radar"}
     assert set(figures["performance_diagram"].data_vars) == {"POD", "SR", "CSI", "BIAS"}
     np.testing.assert_allclose(figures["performance_diagram"]["SR"], 1 - verify(est, rad)["FAR"])
     assert "wavelength" in figures["power_spectrum_ratio"].dims

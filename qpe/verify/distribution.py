@@ -228,6 +228,66 @@ def distribution_compute(stats: xr.Dataset, quantiles: Sequence[float] = DEFAULT
     return xr.Dataset(out)
 
 
+#: Wet-pixel quantile levels of the quantile-quantile figure (:func:`wet_quantile_curve`).
+QQ_LEVELS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
+
+
+def _counts_from_exceedance(exceed: np.ndarray) -> np.ndarray:
+    """Fractions (dry, wet bins..., overflow) of valid pixels from P(rain > edge) at the K + 1 edges (..., K + 1)."""
+    wet = np.clip(exceed[..., :-1] - exceed[..., 1:], 0.0, None)  # round-off of the cumulative sums
+    return np.concatenate([1.0 - exceed[..., :1], wet, exceed[..., -1:]], axis=-1)
+
+
+def _quantile_curve(exceed: np.ndarray, maximum: np.ndarray, edges: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    counts = _counts_from_exceedance(exceed)
+    return np.stack([_histogram_quantile(counts, maximum, edges, q) for q in levels], axis=-1)
+
+
+def wet_quantile_curve(
+    exceedance: xr.DataArray, maximum: xr.DataArray, levels: Sequence[float] = QQ_LEVELS
+) -> xr.DataArray:
+    """Quantiles of the wet-pixel rain rate at ``levels``, mm/h, read off an exceedance curve (QQ plot).
+
+    The exceedance curve ``P(rain > edge)`` at the histogram edges (:func:`exceedance`) holds the wet and
+    overflow fractions of the histogram, so each quantile is the one :func:`wet_quantile` reads off the
+    counts (same log-linear interpolation and tolerance): level 0.99 gives ``wet_p99``.
+
+    Parameters
+    ----------
+    exceedance : xarray.DataArray
+        ([member,] ..., intensity) exceedance probability, ``intensity`` the wet-bin edges in mm/h.
+    maximum : xarray.DataArray
+        ([member,] ...) maximum rain rate, mm/h (the upper end of the overflow bin).
+    levels : sequence of float
+        Quantile levels in (0, 1) of the wet pixels (rain > the first edge).
+
+    Returns
+    -------
+    xarray.DataArray
+        ([member,] ..., level) rain rate, mm/h; NaN where there is no wet pixel.
+    """
+    levels = np.asarray(levels, dtype=float)
+    if levels.size == 0 or not ((levels > 0) & (levels < 1)).all():
+        raise InputError(f"quantile levels must lie in (0, 1), got {levels.tolist()}")
+    edges = exceedance["intensity"].values
+    curve = xr.apply_ufunc(
+        _quantile_curve,
+        exceedance,
+        maximum,
+        kwargs={"edges": edges, "levels": levels},
+        input_core_dims=[["intensity"], []],
+        output_core_dims=[["level"]],
+    )
+    return curve.assign_coords(level=("level", levels, {"long_name": "quantile level of the wet pixels"})).assign_attrs(
+        score_attrs(
+            "quantile of wet-pixel rain rate",
+            "mm/h",
+            tolerance=f"{quantile_tolerance(_bins_per_decade(edges)):.4f} relative",
+            wet_threshold=float(edges[0]),
+        )
+    )
+
+
 def _quantile_label(q: float) -> str:
     """0.9 -> '90', 0.99 -> '99', 0.999 -> '999'."""
     return f"{q * 100:g}".replace(".", "")

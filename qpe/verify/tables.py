@@ -24,6 +24,7 @@ import pandas as pd
 import xarray as xr
 
 from qpe.errors import InputError
+from qpe.verify.distribution import wet_quantile_curve
 
 COLUMNS = ("model", "metric", "threshold", "scale", "value", "ci_low", "ci_high")
 #: The column added after :data:`COLUMNS` when the scores are split by regime.
@@ -92,6 +93,45 @@ def scores_to_frame(scores: xr.Dataset, ci: xr.Dataset | None = None) -> pd.Data
     )
 
 
+#: Table rows that are counts (pixels, fields, samples): shown as whole numbers.
+COUNTS = frozenset({"n_valid", "n_radar_extreme", "n_estimate_extreme", "n_hits_extreme", "n_displacement",
+                    "n_displacement_fields", "n_regime", "reliability_count"})
+#: Columns of :func:`score_descriptions`.
+DESCRIPTION_COLUMNS = ("metric", "long_name", "units", "level", "per_scale", "count", "better")
+
+
+def score_descriptions(scores: xr.Dataset) -> pd.DataFrame:
+    """What each row metric of :func:`scores_to_frame` is, in the order of the score variables.
+
+    Parameters
+    ----------
+    scores : xarray.Dataset
+        Scores of one model or several (``model`` dimension), as :func:`scores_to_frame` takes them.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per metric (``*_radar`` variables under their metric): ``long_name`` and ``units`` from
+        the variable's attributes (units ``"1"`` for a number without unit); ``level``: the dimension of
+        the ``threshold`` column (``"threshold"``: rain >= t, ``"extreme_threshold"``: rain > t, or ``""``);
+        ``per_scale``: indexed by scale (km); ``count``: a count (:data:`COUNTS`); ``better``: ``"higher"``,
+        ``"lower"``, ``"near <target>"`` (:data:`ORIENTATION`) or ``""``.
+    """
+    rows = {}
+    for name, da in scores.data_vars.items():
+        if not set(da.dims) <= _TABLE_DIMS:
+            continue
+        metric = name.removesuffix(RADAR_SUFFIX)
+        if metric in rows:
+            continue
+        level = next((d for d in _THRESHOLD_DIMS if d in da.dims), "")
+        rule = ORIENTATION.get(metric)
+        better = "" if rule is None else f"near {rule.target:g}" if rule.target is not None else rule.better
+        rows[metric] = (metric, str(da.attrs.get("long_name", metric)), str(da.attrs.get("units", "1")), level,
+                        "scale" in da.dims, metric in COUNTS, better)
+    return pd.DataFrame(list(rows.values()), columns=list(DESCRIPTION_COLUMNS))
+
+
 def _tidy(da: xr.DataArray) -> pd.Series:
     """Average members; index by the remaining table dims (model, regime, threshold, scale)."""
     if "member" in da.dims:
@@ -123,7 +163,23 @@ FIGURES: dict[str, tuple[str, ...]] = {
     "reliability_diagram": ("reliability_forecast", "reliability_observed", "reliability_count"),
     "scorecard": ("scorecard_difference",),
     "scores_by_regime": ("CSI_regime", "RMSE_regime", "n_regime"),
+    "quantile_quantile": ("exceedance", "exceedance_radar", "maximum", "maximum_radar"),
 }
+
+
+def quantile_quantile(scores: xr.Dataset) -> xr.Dataset:
+    """Wet-pixel quantiles of the estimate (``quantile``, [member,] level) and of the radar
+    (``quantile_radar``, level), mm/h, at :data:`~qpe.verify.distribution.QQ_LEVELS`, from the exceedance
+    curves (:func:`~qpe.verify.distribution.wet_quantile_curve`); a variable whose curves are absent is left out."""
+    out = {}
+    for suffix in ("", RADAR_SUFFIX):
+        if f"exceedance{suffix}" in scores and f"maximum{suffix}" in scores:
+            out[f"quantile{suffix}"] = wet_quantile_curve(scores[f"exceedance{suffix}"], scores[f"maximum{suffix}"])
+    return xr.Dataset(out)
+
+
+#: Figures whose data are derived from the score variables, not the variables themselves.
+_DERIVED_FIGURES = {"quantile_quantile": quantile_quantile}
 
 
 def figure_data(scores: xr.Dataset) -> dict[str, xr.Dataset]:
@@ -133,14 +189,15 @@ def figure_data(scores: xr.Dataset) -> dict[str, xr.Dataset]:
     (km) per threshold with the useful level; ensemble, ensemble-mean and member FSS against scale;
     RAPSD ratio against wavelength (km); coherence against wavelength with the effective resolution;
     exceedance curves P(rain > intensity) of estimate and radar; rank histogram; reliability diagram
-    per threshold.
+    per threshold; wet-pixel quantiles of estimate and radar (quantile-quantile plot, mm/h, derived from
+    the exceedance curves: :func:`quantile_quantile`).
     """
     out = {}
     for figure, names in FIGURES.items():
         present = [n for n in names if n in scores.data_vars]
         if present:
-            out[figure] = scores[present]
-    return out
+            out[figure] = _DERIVED_FIGURES[figure](scores) if figure in _DERIVED_FIGURES else scores[present]
+    return {figure: data for figure, data in out.items() if data.data_vars}
 
 
 @dataclass(frozen=True)
@@ -179,8 +236,9 @@ HIGHER, LOWER = Orientation("higher"), Orientation("lower")
 #: best value is the radar's own (wet fraction, quantiles, maximum) or that are counts have none.
 ORIENTATION: dict[str, Orientation] = {
     **dict.fromkeys(("POD", "SR", "CSI", "ETS", "HSS", "CSI_matched", "CORR", "FSS", "FSS_ensemble",
-                     "FSS_ensemble_mean", "POD_extreme", "CSI_extreme", "ensemble_skill"), HIGHER),
+                     "FSS_ensemble_mean", "POD_extreme", "CSI_extreme"), HIGHER),
     **dict.fromkeys(("FAR", "MAE", "RMSE", "effective_resolution", "CRPS", "CRPS_fair", "ensemble_mean_rmse",
+                     "ensemble_skill",  # pysteps' ensemble_skill with RMSE: the mean member RMSE, mm/h
                      "BRIER", "FAR_extreme", "twCRPS", "twCRPS_fair", "energy_score", "variogram_score",
                      "SAL_L"), LOWER),
     **dict.fromkeys(("BIAS", "matched_bias", "BIAS_extreme", "spread_skill_ratio"), Orientation("target", 1.0)),
