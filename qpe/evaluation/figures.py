@@ -3,7 +3,8 @@
 Every function takes the scores of one model (scalar ``model`` coordinate) or of several (``model``
 dimension), as :func:`qpe.evaluation.runner.evaluate_period` returns them, and gives a
 :class:`matplotlib.figure.Figure` (no pyplot: no global state, safe in threads and servers). Each model
-keeps one colour across figures; the radar reference (``*_radar`` variables) is drawn in black.
+has its own colour (:func:`qpe.colours.model_colours`, by name: the same in every figure and every
+model set); the radar reference (``*_radar`` variables) is drawn in black. Legends sit outside the axes.
 Ensemble members are averaged, as in the score table; deterministic models are left out of the
 ensemble figures (rank histogram, reliability).
 
@@ -16,6 +17,7 @@ ensemble_fss           ensemble, ensemble-mean and member FSS of the ensembles a
 power_spectrum_ratio   RAPSD of each model and of the radar, and their ratio, vs wavelength
 spectral_coherence     coherence with the radar vs wavelength, effective resolution marked
 exceedance_curves      P(rain > r) of each model and of the radar
+quantile_quantile      wet-pixel quantiles of each model against the radar's
 rank_histogram         rank histograms of the ensembles, flat line of a reliable ensemble
 scorecard              paired differences of each pair of models per score, their significance
 scores_by_regime       CSI (headline threshold) and RMSE of each model in each regime
@@ -36,6 +38,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle as _Rectangle
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
+from qpe.colours import RADAR_COLOUR, model_colours
 from qpe.errors import InputError
 from qpe.evaluation.summary import scorecard_of
 from qpe.verify import figure_data
@@ -43,19 +46,7 @@ from qpe.verify.comparison import HEADLINE_THRESHOLD, verdicts
 from qpe.verify.tables import preferred_level
 
 #: The radar reference curves.
-RADAR_STYLE = {"color": "black", "linewidth": 2.2, "label": "radar", "zorder": 5}
-_COLORS = (
-    "#1f77b4",
-    "#d62728",
-    "#2ca02c",
-    "#ff7f0e",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#17becf",
-    "#bcbd22",
-    "#7f7f7f",
-)
+RADAR_STYLE = {"color": RADAR_COLOUR, "linewidth": 2.2, "label": "radar", "zorder": 5}
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
@@ -66,9 +57,10 @@ def model_names(scores: xr.Dataset) -> list[str]:
     return [str(scores["model"].values)] if "model" in scores.coords else ["model"]
 
 
-def model_colors(models: list[str]) -> dict[str, str]:
-    """A distinct colour per model, stable for a given model order."""
-    return {m: _COLORS[i % len(_COLORS)] for i, m in enumerate(models)}
+def _legend_below(fig: Figure, handles: list, ncols: int = 6, fontsize: float = 9) -> None:
+    """One legend for the whole figure, below the axes (never over the data), at most ``ncols`` a row."""
+    fig.legend(handles=handles, loc="outside lower center", ncols=max(1, min(len(handles), ncols)),
+               fontsize=fontsize, frameon=False)
 
 
 def _by_model(scores: xr.Dataset) -> xr.Dataset:
@@ -121,7 +113,7 @@ def performance_diagram(scores: xr.Dataset) -> Figure:
     """
     data = _data(scores, "performance_diagram")
     models = model_names(data)
-    colors = model_colors(models)
+    colors = model_colours(models)
     fig = Figure(figsize=(7.2, 7.0), layout="constrained")
     ax = fig.add_subplot()
     sr, pod = np.meshgrid(np.linspace(1e-3, 1, 300), np.linspace(1e-3, 1, 300))
@@ -215,7 +207,7 @@ def fss_vs_scale(scores: xr.Dataset) -> Figure:
     """FSS against neighbourhood width, one panel per threshold; dotted: useful level 0.5 + f_o/2."""
     data = _data(scores, "fss_vs_scale")
     models = model_names(data)
-    colors = model_colors(models)
+    colors = model_colours(models)
     thresholds = data["threshold"].values
     scales = data["scale"].values
     ncols = min(len(thresholds), 4)
@@ -228,10 +220,7 @@ def fss_vs_scale(scores: xr.Dataset) -> Figure:
             ax.plot(scales, fss, marker="o", markersize=4, color=colors[model], label=model)
         _fss_panel(ax, data, thr, scales)
     _fss_axes_done(axes, len(thresholds), ncols)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(
-        handles, labels, loc="outside lower center", ncols=min(len(labels), 6), fontsize=9, frameon=False
-    )
+    _legend_below(fig, axes[0].get_legend_handles_labels()[0])
     fig.suptitle("Fractions skill score against scale (ensembles: member mean)")
     return fig
 
@@ -271,7 +260,7 @@ def ensemble_fss(scores: xr.Dataset) -> Figure:
         _note(ax, "no ensemble model in these scores:\nthe ensemble FSS needs several members")
         ax.set_title("Ensemble FSS")
         return fig
-    colors = model_colors(model_names(data))
+    colors = model_colours(model_names(data))
     thresholds, scales = data["threshold"].values, data["scale"].values
     ncols = min(len(thresholds), 4)
     nrows = int(np.ceil(len(thresholds) / ncols))
@@ -302,8 +291,7 @@ def ensemble_fss(scores: xr.Dataset) -> Figure:
     handles = [Line2D([], [], color=colors[m], linewidth=2.5, label=m) for m in models]
     handles += [Line2D([], [], color="grey", linestyle=style, label=what) for _, style, what in curves]
     handles += [h for h in axes[0].get_legend_handles_labels()[0] if h.get_label().startswith("useful")]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=8,
-               frameon=False)
+    _legend_below(fig, handles, ncols=4, fontsize=8)
     fig.suptitle("Ensemble FSS (fraction of members above the threshold), ensemble-mean and member FSS")
     return fig
 
@@ -315,7 +303,7 @@ def power_spectrum_ratio(scores: xr.Dataset) -> Figure:
     """
     data = _data(scores, "power_spectrum_ratio")
     models = model_names(data)
-    colors = model_colors(models)
+    colors = model_colours(models)
     data = data.sel(wavelength=np.isfinite(data["wavelength"].values))  # drop the mean (frequency 0)
     wavelength = data["wavelength"].values
     fig = Figure(figsize=(11.5, 4.6), layout="constrained")
@@ -358,7 +346,8 @@ def power_spectrum_ratio(scores: xr.Dataset) -> Figure:
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("wavelength (km)")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
+    handles = {h.get_label(): h for ax in (ax_psd, ax_ratio) for h in ax.get_legend_handles_labels()[0]}
+    _legend_below(fig, list(handles.values()), fontsize=8)
     units = data["rapsd"].attrs.get("units", "") if "rapsd" in data else ""
     ax_psd.set_ylabel(f"radially averaged power spectral density ({units})")
     ax_psd.set_title("Power spectra (mean over fields)")
@@ -372,7 +361,7 @@ def spectral_coherence(scores: xr.Dataset) -> Figure:
     resolution (where the coherence first falls below it) marked and given in the legend."""
     data = _data(scores, "spectral_coherence")
     models = model_names(data)
-    colors = model_colors(models)
+    colors = model_colours(models)
     fig = Figure(figsize=(7.6, 5.0), layout="constrained")
     ax = fig.add_subplot()
     if "coherence" not in data or not _has_values(data["coherence"]):
@@ -407,7 +396,7 @@ def spectral_coherence(scores: xr.Dataset) -> Figure:
     ax.set_ylabel("coherence |<E R*>| / sqrt(<|E|²><|R|²>)")
     ax.set_title("Spectral coherence with the radar (ensembles: member mean); effective resolution ▼")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=9)
+    _legend_below(fig, ax.get_legend_handles_labels()[0], ncols=4)
     return fig
 
 
@@ -415,7 +404,7 @@ def exceedance_curves(scores: xr.Dataset) -> Figure:
     """P(rain > r) over the valid pixels, of each model and of the radar (log-log)."""
     data = _data(scores, "exceedance_curves")
     models = model_names(data)
-    colors = model_colors(models)
+    colors = model_colours(models)
     intensity = data["intensity"].values
     fig = Figure(figsize=(7.0, 5.2), layout="constrained")
     ax = fig.add_subplot()
@@ -445,7 +434,51 @@ def exceedance_curves(scores: xr.Dataset) -> Figure:
     ax.set_ylabel("exceedance probability P(rain > r)")
     ax.set_title("Exceedance curves (fraction of valid pixels)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=9)
+    _legend_below(fig, ax.get_legend_handles_labels()[0], ncols=4)
+    return fig
+
+
+def quantile_quantile(scores: xr.Dataset) -> Figure:
+    """Wet-pixel quantiles of each model against the radar's at the same levels (log-log, ensembles:
+    member mean of each member's quantiles, as ``wet_p99`` in the table); on the diagonal, the radar's
+    distribution; below it, too little rain at that level. Levels 0.5, 0.9, 0.99, 0.999 are marked."""
+    data = _data(scores, "quantile_quantile")
+    models = model_names(data)
+    colours = model_colours(models)
+    fig = Figure(figsize=(6.4, 6.6), layout="constrained")
+    ax = fig.add_subplot()
+    radar = _radar(data["quantile_radar"]) if "quantile_radar" in data else None
+    wet = data["quantile_radar"].attrs.get("wet_threshold") if "quantile_radar" in data else None
+    title = "Quantile-quantile plot of wet-pixel rain rate" + (f" (> {wet:g} mm/h)" if wet else "")
+    if radar is None or "quantile" not in data or not _has_values(data["quantile"]):
+        _note(ax, "no wet pixel in the radar or the estimates:\nno quantiles to compare")
+        ax.set_title(title)
+        return fig
+    levels, reference = data["level"].values, radar.values
+    drawn = [reference[np.isfinite(reference)]]
+    for model in models:
+        values = _member_mean(data["quantile"].sel(model=model)).values
+        ok = np.isfinite(values) & np.isfinite(reference)
+        ax.plot(reference[ok], values[ok], marker="o", markersize=4, color=colours[model], label=model)
+        drawn.append(values[ok])
+    every = np.concatenate(drawn)
+    low, high = every.min() / 1.3, every.max() * 1.3
+    ax.plot([low, high], [low, high], color=RADAR_COLOUR, linestyle="--", linewidth=1.2, label="radar (1:1)")
+    for level in (0.5, 0.9, 0.99, 0.999):
+        at = np.flatnonzero(np.isclose(levels, level))
+        if at.size and np.isfinite(reference[at[0]]):
+            ax.annotate(f"p{100 * level:g}", (reference[at[0]], reference[at[0]]), textcoords="offset points",
+                        xytext=(6, -12), fontsize=8, color="0.3")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
+    ax.set_aspect("equal")
+    ax.set_xlabel("radar quantile (mm/h)")
+    ax.set_ylabel("estimate quantile (mm/h)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    _legend_below(fig, ax.get_legend_handles_labels()[0], ncols=4)
     return fig
 
 
@@ -466,7 +499,7 @@ def rank_histogram(scores: xr.Dataset) -> Figure:
         _note(ax, "no ensemble model in these scores:\na rank histogram needs several members")
         ax.set_title("Rank histogram")
         return fig
-    colors = model_colors(model_names(data))
+    colors = model_colours(model_names(data))
     width = 0.8 / len(models)
     flat = set()
     for i, model in enumerate(models):
@@ -490,8 +523,8 @@ def rank_histogram(scores: xr.Dataset) -> Figure:
     ax.set_title("Rank histogram (dashed: flat histogram of a reliable ensemble)")
     ax.set_xticks(np.arange(int(data["rank"].values.max()) + 1))
     tallest = float(np.nanmax(data["rank_histogram"].sel(model=models).values))
-    ax.set_ylim(0, 1.3 * tallest)  # room for the legend above the bars
-    ax.legend(fontsize=9, loc="upper center", ncols=min(len(models) + len(flat), 4))
+    ax.set_ylim(0, 1.08 * tallest)
+    _legend_below(fig, ax.get_legend_handles_labels()[0], ncols=4)
     return fig
 
 
@@ -505,7 +538,7 @@ def reliability_diagram(scores: xr.Dataset) -> Figure:
         _note(ax, "no ensemble model in these scores:\nreliability needs exceedance probabilities")
         ax.set_title("Reliability diagram")
         return fig
-    colors = model_colors(model_names(data))
+    colors = model_colours(model_names(data))
     thresholds = data["threshold"].values
     ncols = min(len(thresholds), 4)
     nrows = int(np.ceil(len(thresholds) / ncols))
@@ -528,10 +561,7 @@ def reliability_diagram(scores: xr.Dataset) -> Figure:
         ax.set_visible(False)
     for ax in axes[::ncols]:
         ax.set_ylabel("observed frequency")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(
-        handles, labels, loc="outside lower center", ncols=min(len(labels), 6), fontsize=9, frameon=False
-    )
+    _legend_below(fig, axes[0].get_legend_handles_labels()[0])
     fig.suptitle("Reliability diagram")
     return fig
 
@@ -590,7 +620,7 @@ def scores_by_regime(scores: xr.Dataset) -> Figure:
     bar per model; the regime's valid pixels beside each row."""
     data = _data(scores, "scores_by_regime")
     models = model_names(data)
-    colors = model_colors(models)
+    colors = model_colours(models)
     regimes = [str(r) for r in data["regime"].values]
     threshold = preferred_level(data["threshold"].values, HEADLINE_THRESHOLD) if "threshold" in data.dims else None
     panels = [(f"CSI (rain > {threshold:g} mm/h), higher is better", data["CSI_regime"].sel(threshold=threshold))]
@@ -613,7 +643,7 @@ def scores_by_regime(scores: xr.Dataset) -> Figure:
     counts = [f"{n / 1e6:.3g} M" if n >= 1e6 else f"{n / 1e3:.3g} k" if n >= 1e3 else f"{n:.0f}" for n in pixels]
     axes[0].set_yticks(rows, [f"{r}  ({c} px)" for r, c in zip(regimes, counts)], fontsize=8)
     axes[0].set_ylim(len(regimes) - 0.5, -0.5)
-    axes[1].legend(fontsize=8, loc="best")
+    _legend_below(fig, axes[1].get_legend_handles_labels()[0], fontsize=8)
     return fig
 
 
@@ -661,6 +691,14 @@ FIGURES: dict[str, tuple[Callable[[xr.Dataset], Figure], str]] = {
         (
             "Fraction of valid pixels with rain above r: the rain-rate distribution of each model against "
             "the radar's (black)."
+        ),
+    ),
+    "quantile_quantile": (
+        quantile_quantile,
+        (
+            "Quantile-quantile plot: wet-pixel quantiles of each model against the radar's at levels 0.05 to "
+            "0.999 (p50 ... p999 marked on the diagonal); below the diagonal, the estimate has too little "
+            "rain at that level, above it too much."
         ),
     ),
     "rank_histogram": (

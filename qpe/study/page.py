@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from qpe.evaluation.figures import exceedance_curves, model_colors, power_spectrum_ratio
+from qpe.colours import model_colours
+from qpe.evaluation.figures import exceedance_curves, power_spectrum_ratio
 from qpe.study.hypotheses import CONVENTIONS, Roles, rules_table
 from qpe.study.metrics import PLACEMENT, PSD_BAND_KM, Headline
 from qpe.study.plan import reference_variant, variant_name
@@ -124,7 +125,7 @@ def cost_figure(table: pd.DataFrame, result) -> Figure:
               ("psd_ratio", f"PSD ratio {PSD_BAND_KM[0]:g}-{PSD_BAND_KM[1]:g} km (1 = radar)"),
               ("p99_ratio", "wet p99 / radar (1 = radar)"))
     samplers = [m for m in config.models if m.steps]
-    colors = model_colors([m.name for m in config.models] + ["ir_rule"])
+    colors = model_colours([m.name for m in config.models] + ["ir_rule"])
     for ax, (column, title) in zip(axes, panels):
         for spec in samplers:
             for t, style in zip(sorted(config.frames), ("--", "-", ":", "-.")):
