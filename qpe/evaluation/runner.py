@@ -25,7 +25,7 @@ Common mask
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -79,8 +79,12 @@ def accumulate_period(
     cache: EstimateCache | None = None,
     progress: bool = True,
     times: Sequence | pd.DatetimeIndex | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, ScoreAccumulator], dict]:
     """Run the tasks of a period and merge their accumulators (see :func:`evaluate_period`).
+
+    ``on_progress(done, total)``, on local threads only, is called with the estimates (model x time)
+    done so far and in all, after each model's estimate of a batch (from the worker threads).
 
     Returns
     -------
@@ -108,7 +112,7 @@ def accumulate_period(
         est.check(ds, times, config.estimate)
     tasks = [(source, list(estimators), chunk, config, cache) for chunk in plan_tasks(times, config.chunk_times)]
     results = (
-        run_local(tasks, workers, progress)
+        run_local(tasks, workers, progress, on_progress)
         if scheduler is None
         else run_distributed(tasks, scheduler, progress)
     )

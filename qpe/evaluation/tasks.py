@@ -114,18 +114,31 @@ def score_times(
     return TaskResult(accumulators, info, int(positions.size))
 
 
-def run_local(task_args: list[tuple], workers: int | None, progress: bool) -> list[TaskResult]:
+def run_local(
+    task_args: list[tuple],
+    workers: int | None,
+    progress: bool,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[TaskResult]:
     """Tasks (the arguments of :func:`score_times`) on local threads, with a bar over estimates (model x
-    time): a task of a slow model takes minutes, so counting tasks would leave the bar still."""
+    time): a task of a slow model takes minutes, so counting tasks would leave the bar still.
+
+    ``on_progress(done, total)`` is called, from the worker threads, after each model's estimate of a
+    batch, with the estimates done so far and in all (e.g. for a progress bar in an app)."""
     import dask
 
     total = sum(len(args[1]) * len(args[2]) for args in task_args)
     bar = tqdm(total=total, desc="evaluate", unit="estimate", disable=not progress)
     lock = threading.Lock()
+    done = 0
 
     def advance(n: int) -> None:
+        nonlocal done
         with lock:
             bar.update(n)
+            done += n
+            if on_progress is not None:
+                on_progress(done, total)
 
     tasks = [dask.delayed(score_times, pure=False)(*args, on_estimate=advance) for args in task_args]
     workers = workers or min(len(tasks), os.cpu_count() or 1)
