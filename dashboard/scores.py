@@ -1,15 +1,19 @@
-"""Scores of the shown case and region: a table and the standard figures, all from :mod:`qpe.verify`.
+"""Scores of the shown case and region: the standard figures and a table, all from :mod:`qpe.verify`.
 
 :func:`case_scores` calls :func:`qpe.verify.verify` once per shown model (the whole ensemble; a
-single field for a U-Net or a one-member run) at the shown time, thresholds and region;
-:func:`score_table` lays out its :func:`~qpe.verify.scores_to_frame` rows (members averaged, as in
-``scores.csv``) and the figures draw :func:`~qpe.verify.figure_data`. The only numbers computed here
-are the background isolines of the performance diagram.
+single field for a U-Net or a one-member run) at the shown time, thresholds and region. The figures
+draw :func:`~qpe.verify.figure_data` (the QQ plot's quantiles included); :func:`score_table` lays out
+the :func:`~qpe.verify.scores_to_frame` rows (members averaged, as in ``scores.csv``) of every score the
+library returns, described by :func:`~qpe.verify.tables.score_descriptions` (names, units, which way is
+better), so that a score added to the library shows here without a change to this module. Each model
+has its colour by name (:mod:`qpe.colours`); every legend sits outside the data area. The only numbers
+computed here are the background isolines of the performance diagram.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 
 import holoviews as hv
 import numpy as np
@@ -21,27 +25,15 @@ from panel.viewable import Viewer
 
 from dashboard.session import DashboardSession
 from dashboard.text import plain_markdown
+from qpe.colours import RADAR_COLOUR, model_colours
 from qpe.verify import figure_data, scores_to_frame, verify
+from qpe.verify.comparison import HEADLINE_SCALE
+from qpe.verify.tables import preferred_level, score_descriptions
 
-#: Rows of the score table: (metric, per threshold, label).
-TABLE_ROWS: tuple[tuple[str, bool, str], ...] = (
-    ("POD", True, "POD"), ("FAR", True, "FAR"), ("CSI", True, "CSI"), ("ETS", True, "ETS"),
-    ("HSS", True, "HSS"), ("BIAS", True, "frequency bias"),
-    ("ME", False, "mean error (mm/h)"), ("MAE", False, "mean absolute error (mm/h)"),
-    ("RMSE", False, "RMSE (mm/h)"), ("CORR", False, "correlation"),
-    ("CRPS", False, "CRPS (mm/h)"), ("CRPS_fair", False, "fair CRPS (mm/h, unbiased for few members)"),
-    ("spread_skill_ratio", False, "spread-skill ratio (fair)"),
-    ("energy_score", False, "energy score (mm/h, fair)"),
-    ("variogram_score", False, "variogram score p = 0.5 (mm/h)"),
-    ("effective_resolution", False, "effective resolution (km)"),
-    ("CSI_extreme", True, "CSI (extremes)"), ("POD_extreme", True, "POD (extremes)"),
-    ("BIAS_extreme", True, "frequency bias (extremes)"), ("twCRPS_fair", True, "fair twCRPS (mm/h)"),
-    ("n_radar_extreme", True, "radar pixels (extremes)"),
-    ("wet_fraction", False, "wet fraction (> 0.1 mm/h)"), ("wet_p99", False, "wet p99 (mm/h)"),
-    ("maximum", False, "maximum (mm/h)"), ("n_valid", False, "valid pixels"),
-)
-#: Colours of the models in the figures (radar is black).
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+#: Columns of the score table that describe a score (the others are models and the radar).
+TEXT_COLUMNS = ("unit", "better", "definition")
+#: How the ``better`` column of :func:`~qpe.verify.tables.score_descriptions` is shown.
+BETTER_MARKS = {"higher": "↑ higher", "lower": "↓ lower", "": ""}
 
 
 def scored_field(estimate: xr.DataArray) -> xr.DataArray:
@@ -94,34 +86,91 @@ def score_frame(scores: dict[str, xr.Dataset]) -> pd.DataFrame:
     return table.drop_duplicates(subset=["model", "metric", "threshold", "scale"], ignore_index=True)
 
 
-def score_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The table shown: one row per score (per threshold), one column per model (and radar)."""
-    rows, index = [], []
+def score_descriptions_of(scores: dict[str, xr.Dataset]) -> pd.DataFrame:
+    """What each score of the models' Datasets is (:func:`~qpe.verify.tables.score_descriptions`), first
+    seen first: the library's order of families."""
+    parts = [score_descriptions(ds) for ds in scores.values()]
+    if not parts:
+        return score_descriptions(xr.Dataset())
+    return pd.concat(parts, ignore_index=True).drop_duplicates("metric", ignore_index=True)
+
+
+def row_label(metric: str, level: str = "", threshold: float = np.nan, scale: float | None = None) -> str:
+    """The table's name of a score: ``"RMSE"``, ``"CSI ≥ 1 mm/h"``, ``"CSI_extreme > 20 mm/h"``,
+    ``"FSS ≥ 1 mm/h @ 16 km"`` (rain >= t for the categorical thresholds, > t for the extreme ones)."""
+    label = metric
+    if level:
+        label += f" {'>' if level == 'extreme_threshold' else '≥'} {threshold:g} mm/h"
+    if scale is not None:
+        label += f" @ {scale:g} km"
+    return label
+
+
+def table_scale(frame: pd.DataFrame) -> float | None:
+    """The scale (km) at which scores indexed by scale are tabled: 16 km when scored, else the middle one
+    (the FSS at every scale is in its figures)."""
+    return preferred_level(frame["scale"].to_numpy(float), HEADLINE_SCALE)
+
+
+def score_table(frame: pd.DataFrame, descriptions: pd.DataFrame) -> pd.DataFrame:
+    """The table shown: one row per score (per threshold; scores by scale at :func:`table_scale`); columns
+    ``unit``, one per model (and radar), ``better`` and ``definition``; every score of ``descriptions``
+    (the library's) with a value, in its order. Counts stay numbers here (see :func:`format_table`)."""
     models = [m for m in dict.fromkeys(frame["model"]) if m != "radar"]
-    has_radar = (frame["model"] == "radar").any()
-    columns = models + (["radar"] if has_radar else [])
-    for metric, per_threshold, label in TABLE_ROWS:
-        part = frame[(frame["metric"] == metric) & frame["scale"].isna()]
-        if part.empty:
-            continue
-        thresholds = sorted(part["threshold"].dropna().unique()) if per_threshold else [np.nan]
+    columns = models + (["radar"] if (frame["model"] == "radar").any() else [])
+    scale = table_scale(frame)
+    rows, index, units, better, meaning = [], [], [], [], []
+    for info in descriptions.itertuples(index=False):
+        part = frame[frame["metric"] == info.metric]
+        part = part[part["scale"] == scale] if info.per_scale else part[part["scale"].isna()]
+        if "regime" in part:
+            part = part[part["regime"].fillna("") == ""]
+        thresholds = sorted(part["threshold"].dropna().unique()) if info.level else [np.nan]
         for threshold in thresholds:
-            at = part[part["threshold"] == threshold] if per_threshold else part
+            at = part[part["threshold"] == threshold] if info.level else part
             values = at.groupby("model")["value"].first()
-            row = [values.get(c, np.nan) for c in columns]
+            row = [float(values.get(c, np.nan)) for c in columns]
             if all(np.isnan(v) for v in row):
                 continue
             rows.append(row)
-            index.append(f"{label} ≥ {threshold:g} mm/h" if per_threshold else label)
-    return pd.DataFrame(rows, index=pd.Index(index, name="score"), columns=columns)
+            index.append(row_label(info.metric, info.level, threshold, scale if info.per_scale else None))
+            units.append("" if info.units == "1" else info.units)
+            better.append(BETTER_MARKS.get(info.better, f"→ {info.better.removeprefix('near ')}"))
+            meaning.append(info.long_name)
+    table = pd.DataFrame(rows, index=pd.Index(index, name="score"), columns=columns)
+    table.insert(0, "unit", units)
+    return table.assign(better=better, definition=meaning)
 
 
-def format_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Numbers as shown: 4 significant digits, blank where a score does not apply."""
-    return table.map(lambda v: "" if pd.isna(v) else f"{v:.4g}")
+def format_value(value: float, count: bool = False) -> str:
+    """A number as shown: counts and values of 10 000 or more as whole numbers with thousands separators
+    (61,600), others to 4 significant digits; blank where a score does not apply."""
+    if pd.isna(value):
+        return ""
+    if count or abs(value) >= 1e4:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def format_table(table: pd.DataFrame, descriptions: pd.DataFrame) -> pd.DataFrame:
+    """:func:`score_table` as text; the counts of ``descriptions`` as whole numbers."""
+    counts = set(descriptions.loc[descriptions["count"], "metric"])
+    out = table.copy().astype(object)
+    for label in table.index:
+        count = label.split(" ")[0] in counts
+        for column in table.columns:
+            if column not in TEXT_COLUMNS:
+                out.loc[label, column] = format_value(table.loc[label, column], count)
+    return out
 
 
 # -- figures ----------------------------------------------------------------------------------------------
+#: Size and style of every score figure (two a row beside the 340 px sidebar at 1280 px, three at 1920 px); the
+#: legend to the right of the plot frame, never over the data.
+FIGURE_OPTIONS = {"width": 420, "height": 320, "show_grid": True, "fontsize": {"title": "10pt"}, "toolbar": "above",
+                  "legend_position": "right"}
+
+
 def _members_mean(da: xr.DataArray) -> xr.DataArray:
     return da.mean("member") if "member" in da.dims else da
 
@@ -142,21 +191,21 @@ def performance_background() -> hv.Overlay:
 
 def performance_diagram(scores: dict[str, xr.Dataset]) -> hv.Overlay:
     """POD against success ratio per threshold, one line per model."""
-    layers = [performance_background()]
-    for i, (model, ds) in enumerate(scores.items()):
+    layers, colours = [performance_background()], model_colours(scores)
+    for model, ds in scores.items():
         data = figure_data(ds).get("performance_diagram")
         if data is None:
             continue
         sr, pod = _members_mean(data["SR"]).values, _members_mean(data["POD"]).values
         thresholds = data["threshold"].values
-        color = PALETTE[i % len(PALETTE)]
+        color = colours[model]
         layers.append(hv.Curve((sr, pod), "SR", "POD", label=model).opts(color=color))
         layers.append(hv.Scatter((sr, pod), "SR", "POD").opts(color=color, size=7))
         layers.append(hv.Labels({"SR": sr, "POD": pod, "text": [f"{t:g}" for t in thresholds]},
                                 ["SR", "POD"], "text").opts(text_font_size="8pt", xoffset=0.03, text_color=color))
     return hv.Overlay(layers).opts(
         title="performance diagram (thresholds, mm/h)", xlim=(0, 1), ylim=(0, 1),
-        xlabel="success ratio 1 − FAR", ylabel="POD", legend_position="bottom_right")
+        xlabel="success ratio 1 − FAR", ylabel="POD")
 
 
 def _threshold_shown(ds: xr.Dataset, threshold: float) -> float:
@@ -166,126 +215,185 @@ def _threshold_shown(ds: xr.Dataset, threshold: float) -> float:
 
 def fss_plot(scores: dict[str, xr.Dataset], threshold: float) -> hv.Overlay:
     """FSS against scale at the threshold closest to ``threshold``, with the useful level."""
-    layers, shown = [], threshold
-    for i, (model, ds) in enumerate(scores.items()):
+    layers, shown, useful, colours = [], threshold, None, model_colours(scores)
+    for model, ds in scores.items():
         data = figure_data(ds).get("fss_vs_scale")
         if data is None:
             continue
         shown = _threshold_shown(data, threshold)
         fss = _members_mean(data["FSS"]).sel(threshold=shown)
-        color = PALETTE[i % len(PALETTE)]
+        color = colours[model]
         layers.append(hv.Curve((fss["scale"].values, fss.values), "scale", "FSS", label=model)
                       .opts(color=color))
         layers.append(hv.Scatter((fss["scale"].values, fss.values), "scale", "FSS").opts(color=color, size=6))
         useful = float(data["FSS_useful"].sel(threshold=shown))
-    if len(layers) > 0:
-        layers.append(hv.HLine(useful).opts(color="black", line_dash="dashed", line_width=1))
+    if useful is not None and np.isfinite(useful):
+        layers.append(hv.HLine(useful).opts(color=RADAR_COLOUR, line_dash="dashed", line_width=1))
     return hv.Overlay(layers or [hv.Curve([], "scale", "FSS")]).opts(
-        title=f"FSS at {shown:g} mm/h (dashed: useful)", logx=True, ylim=(0, 1.02), xlabel="scale (km)",
-        legend_position="bottom_right")
+        title=f"FSS at ≥ {shown:g} mm/h (dashed: useful)", logx=True, ylim=(0, 1.02), xlabel="scale (km)")
 
 
 def spectrum_plot(scores: dict[str, xr.Dataset]) -> hv.Overlay:
     """RAPSD ratio estimate / radar against wavelength (1: the radar's texture)."""
-    layers = [hv.HLine(1.0).opts(color="black", line_dash="dashed", line_width=1)]
-    for i, (model, ds) in enumerate(scores.items()):
+    layers, colours = [hv.HLine(1.0).opts(color=RADAR_COLOUR, line_dash="dashed", line_width=1)], model_colours(scores)
+    for model, ds in scores.items():
         data = figure_data(ds).get("power_spectrum_ratio")
         if data is None:
             continue
         ratio = _members_mean(data["rapsd_ratio"])
         keep = np.isfinite(ratio["wavelength"].values) & np.isfinite(ratio.values) & (ratio.values > 0)
         layers.append(hv.Curve((ratio["wavelength"].values[keep], ratio.values[keep]), "wavelength", "ratio",
-                               label=model).opts(color=PALETTE[i % len(PALETTE)]))
+                               label=model).opts(color=colours[model]))
     return hv.Overlay(layers).opts(title="power spectrum ratio to radar", logx=True, logy=True,
-                                   xlabel="wavelength (km)", ylabel="RAPSD ratio", invert_xaxis=True,
-                                   legend_position="bottom_left")
+                                   xlabel="wavelength (km)", ylabel="RAPSD ratio", invert_xaxis=True)
+
+
+def _radar_curve(scores: dict[str, xr.Dataset], figure: str, name: str) -> xr.DataArray | None:
+    """The radar's curve of a figure (the same in every model's scores: the first one's)."""
+    for ds in scores.values():
+        data = figure_data(ds).get(figure)
+        if data is not None and name in data:
+            return data[name]
+    return None
 
 
 def exceedance_plot(scores: dict[str, xr.Dataset]) -> hv.Overlay:
     """P(rain > intensity) of each model and of the radar."""
-    layers, radar_done = [], False
-    for i, (model, ds) in enumerate(scores.items()):
+    layers, colours = [], model_colours(scores)
+    radar = _radar_curve(scores, "exceedance_curves", "exceedance_radar")
+    if radar is not None:
+        keep = radar.values > 0
+        layers.append(hv.Curve((radar["intensity"].values[keep], radar.values[keep]), "intensity", "P",
+                               label="radar").opts(color=RADAR_COLOUR, line_width=2))
+    for model, ds in scores.items():
         data = figure_data(ds).get("exceedance_curves")
-        if data is None:
+        if data is None or "exceedance" not in data:
             continue
-        if not radar_done:
-            radar = data["exceedance_radar"]
-            keep = radar.values > 0
-            layers.append(hv.Curve((radar["intensity"].values[keep], radar.values[keep]), "intensity", "P",
-                                   label="radar").opts(color="black", line_width=2))
-            radar_done = True
         curve = _members_mean(data["exceedance"])
         keep = curve.values > 0
         layers.append(hv.Curve((curve["intensity"].values[keep], curve.values[keep]), "intensity", "P",
-                               label=model).opts(color=PALETTE[i % len(PALETTE)]))
+                               label=model).opts(color=colours[model]))
     return hv.Overlay(layers or [hv.Curve([], "intensity", "P")]).opts(
         title="exceedance P(rain > r)", logx=True, logy=True, xlabel="rain rate r (mm/h)",
-        ylabel="fraction of valid pixels", legend_position="bottom_left")
+        ylabel="fraction of valid pixels")
 
 
 def histogram_plot(scores: dict[str, xr.Dataset]) -> hv.Overlay:
     """Fraction of valid pixels per rain-rate bin (log bins), each model and the radar."""
-    layers, radar_done = [], False
-    for i, (model, ds) in enumerate(scores.items()):
+    layers, colours = [], model_colours(scores)
+    radar = _radar_curve(scores, "histograms", "histogram_radar")
+    if radar is not None:
+        keep = radar.values > 0
+        layers.append(hv.Curve((radar["bin"].values[keep], radar.values[keep]), "rain", "fraction",
+                               label="radar").opts(color=RADAR_COLOUR, interpolation="steps-mid"))
+    for model, ds in scores.items():
         data = figure_data(ds).get("histograms")
-        if data is None:
+        if data is None or "histogram" not in data:
             continue
-        if not radar_done:
-            radar = data["histogram_radar"]
-            keep = radar.values > 0
-            layers.append(hv.Curve((radar["bin"].values[keep], radar.values[keep]), "rain", "fraction",
-                                   label="radar").opts(color="black", interpolation="steps-mid"))
-            radar_done = True
         hist = _members_mean(data["histogram"])
         keep = hist.values > 0
         layers.append(hv.Curve((hist["bin"].values[keep], hist.values[keep]), "rain", "fraction",
-                               label=model).opts(color=PALETTE[i % len(PALETTE)], interpolation="steps-mid"))
+                               label=model).opts(color=colours[model], interpolation="steps-mid"))
     return hv.Overlay(layers or [hv.Curve([], "rain", "fraction")]).opts(
-        title="histogram of rain rate", logx=True, logy=True, xlabel="rain rate (mm/h)",
-        legend_position="bottom_left")
+        title="histogram of rain rate", logx=True, logy=True, xlabel="rain rate (mm/h)")
+
+
+def quantile_plot(scores: dict[str, xr.Dataset]) -> hv.Overlay:
+    """Wet-pixel quantiles of each model against the radar's at the same levels (QQ plot, log-log)."""
+    layers, colours, reach = [], model_colours(scores), []
+    radar = _radar_curve(scores, "quantile_quantile", "quantile_radar")
+    for model, ds in scores.items():
+        data = figure_data(ds).get("quantile_quantile")
+        if radar is None or data is None or "quantile" not in data:
+            continue
+        values = _members_mean(data["quantile"]).values
+        keep = np.isfinite(values) & np.isfinite(radar.values) & (values > 0)
+        reach += [radar.values[keep], values[keep]]
+        points = {"radar": radar.values[keep], "estimate": values[keep], "level": data["level"].values[keep]}
+        layers.append(hv.Curve(points, "radar", ["estimate", "level"], label=model).opts(color=colours[model]))
+        layers.append(hv.Scatter(points, "radar", ["estimate", "level"]).opts(color=colours[model], size=5,
+                                                                               tools=["hover"]))
+    if reach:
+        every = np.concatenate(reach)
+        low, high = float(every.min()) / 1.3, float(every.max()) * 1.3
+        layers.insert(0, hv.Curve(([low, high], [low, high]), "radar", "estimate", label="radar (1:1)")
+                      .opts(color=RADAR_COLOUR, line_dash="dashed", line_width=1))
+    return hv.Overlay(layers or [hv.Curve([], "radar", "estimate")]).opts(
+        title="quantile-quantile, wet pixels", logx=True, logy=True, xlabel="radar quantile (mm/h)",
+        ylabel="estimate quantile (mm/h)")
 
 
 def rank_plot(scores: dict[str, xr.Dataset]) -> hv.Overlay | None:
-    """Rank histogram (relative frequency) of each ensemble model; None if none is an ensemble."""
-    bars = []
-    for i, (model, ds) in enumerate(scores.items()):
-        data = figure_data(ds).get("rank_histogram")
-        if data is None:
-            continue
-        counts = data["rank_histogram"]
+    """Rank histogram (relative frequency) of each ensemble model as side-by-side bars, with the flat
+    level of a reliable ensemble; None if no model is an ensemble."""
+    ensembles = {m: figure_data(ds)["rank_histogram"]["rank_histogram"] for m, ds in scores.items()
+                 if "rank_histogram" in figure_data(ds)}
+    if not ensembles:
+        return None
+    colours, width, layers, flat = model_colours(scores), 0.8 / len(ensembles), [], set()
+    for i, (model, counts) in enumerate(ensembles.items()):
         total = float(counts.sum())
         frequency = counts.values / total if total > 0 else counts.values
-        bars.append(hv.Curve((counts["rank"].values, frequency), "rank", "frequency", label=model)
-                    .opts(color=PALETTE[i % len(PALETTE)], interpolation="steps-mid", line_width=2))
-        bars.append(hv.HLine(1.0 / counts.sizes["rank"]).opts(color="#999999", line_dash="dashed"))
-    if not bars:
+        left = counts["rank"].values - 0.4 + i * width
+        layers.append(hv.Rectangles((left, np.zeros_like(frequency), left + width, frequency), label=model)
+                      .opts(color=colours[model], line_color="white"))
+        flat.add(counts.sizes["rank"])
+    for size in sorted(flat):
+        layers.append(hv.HLine(1.0 / size).opts(color=RADAR_COLOUR, line_dash="dashed", line_width=1))
+    return hv.Overlay(layers).opts(title="rank histogram (dashed: flat)", xlabel="rank of radar among members",
+                                   ylabel="frequency", ylim=(0, None))
+
+
+def reliability_plot(scores: dict[str, xr.Dataset], threshold: float) -> hv.Overlay | None:
+    """Observed frequency against forecast probability of rain ≥ the threshold closest to ``threshold``,
+    per ensemble model (diagonal: perfect reliability); None if no model is an ensemble."""
+    layers, colours, shown = [], model_colours(scores), threshold
+    for model, ds in scores.items():
+        data = figure_data(ds).get("reliability_diagram")
+        if data is None or "reliability_observed" not in data:
+            continue
+        shown = _threshold_shown(data, threshold)
+        forecast = data["reliability_forecast"].sel(threshold=shown).values
+        observed = data["reliability_observed"].sel(threshold=shown).values
+        keep = np.isfinite(forecast) & np.isfinite(observed)
+        layers.append(hv.Curve((forecast[keep], observed[keep]), "forecast", "observed", label=model)
+                      .opts(color=colours[model]))
+        layers.append(hv.Scatter((forecast[keep], observed[keep]), "forecast", "observed")
+                      .opts(color=colours[model], size=6))
+    if not layers:
         return None
-    return hv.Overlay(bars).opts(title="rank histogram (dashed: flat)", xlabel="rank of radar among members",
-                                 legend_position="top")
+    layers.insert(0, hv.Curve(([0, 1], [0, 1]), "forecast", "observed", label="perfect")
+                  .opts(color=RADAR_COLOUR, line_dash="dashed", line_width=1))
+    return hv.Overlay(layers).opts(title=f"reliability, rain ≥ {shown:g} mm/h", xlim=(0, 1), ylim=(0, 1),
+                                   xlabel="forecast probability", ylabel="observed frequency")
 
 
-#: Size and style of every score figure.
-FIGURE_OPTIONS = {"width": 380, "height": 300, "show_grid": True, "fontsize": {"title": "10pt"}, "toolbar": "right"}
-
-
-def figure_makers(scores: dict[str, xr.Dataset]) -> list[Callable[[dict, float], hv.Overlay]]:
-    """The figures of the scores tab, in order, as ``make(scores, threshold)`` (rank histogram for ensembles)."""
-    makers = [
-        lambda sc, thr: performance_diagram(sc), fss_plot, lambda sc, thr: spectrum_plot(sc),
-        lambda sc, thr: exceedance_plot(sc), lambda sc, thr: histogram_plot(sc),
-    ]
+def figure_makers(scores: dict[str, xr.Dataset], thresholds: Sequence[float],
+                  threshold: float) -> list[Callable[[dict], hv.Overlay]]:
+    """The figures of the scores tab, in order, as ``make(scores)``: performance diagram, FSS at each of
+    ``thresholds`` (mm/h), QQ plot, exceedance, histogram, spectrum ratio; for ensembles the rank histogram
+    and the reliability diagram at ``threshold`` (the maps' threshold)."""
+    makers: list[Callable[[dict], hv.Overlay]] = [performance_diagram]
+    makers += [functools.partial(fss_plot, threshold=t) for t in sorted(thresholds)]
+    makers += [quantile_plot, exceedance_plot, histogram_plot, spectrum_plot]
     if rank_plot(scores) is not None:
-        makers.append(lambda sc, thr: rank_plot(sc))
+        makers.append(rank_plot)
+    if reliability_plot(scores, threshold) is not None:
+        makers.append(functools.partial(reliability_plot, threshold=threshold))
     return makers
 
 
-def score_figures(scores: dict[str, xr.Dataset], threshold: float) -> list:
-    """Every figure of the scores tab, in order (static elements)."""
-    return [make(scores, threshold).opts(**FIGURE_OPTIONS) for make in figure_makers(scores)]
+def score_figures(scores: dict[str, xr.Dataset], thresholds: Sequence[float], threshold: float) -> list:
+    """Every figure of the scores tab, in order (static elements, the tab's size and style)."""
+    return [make(scores).opts(**FIGURE_OPTIONS) for make in figure_makers(scores, thresholds, threshold)]
 
 
 class ScoresPanel(Viewer):
-    """Score table and figures of the shown case; the thresholds and the region are the case's."""
+    """Figures and score table of the shown case; the thresholds and the region are the case's.
+
+    The figures come first, side by side as the window's width allows (a meeting reads them on a
+    projector); the table of every score below them.
+    """
 
     def __init__(self, session: DashboardSession, **params) -> None:
         super().__init__(**params)
@@ -296,7 +404,8 @@ class ScoresPanel(Viewer):
         self.message = pn.pane.Alert(alert_type="info", visible=False, sizing_mode="stretch_width")
         self.table = pn.pane.DataFrame(sizing_mode="stretch_width", css_classes=["qpe-score-table"],
                                        escape=True, index=True, bold_rows=True)
-        self.figures = pn.pane.HoloViews(sizing_mode="stretch_width")
+        self.table_heading = pn.pane.Markdown("### Every score", visible=False, sizing_mode="stretch_width")
+        self.figures = pn.FlexBox(sizing_mode="stretch_width", css_classes=["qpe-score-figures"])
         self.clear_region = pn.widgets.Button(label="Score the whole grid", color="light", width=180)
         self.clear_region.on_click(lambda _: setattr(self.state, "region", []))
         self._signature: tuple | None = None
@@ -354,17 +463,20 @@ class ScoresPanel(Viewer):
             notes.append(f"Waiting for the estimate of {', '.join(waiting)} at {state.time} (see the progress bar "
                          "or press Run).")
         self.message.object, self.message.visible = plain_markdown(" ".join(notes)), bool(notes)
-        table = score_table(self.frame) if scores else pd.DataFrame()
-        self.table.object = format_table(table)
-        self.table.visible = bool(scores)
+        descriptions = score_descriptions_of(scores)
+        table = score_table(self.frame, descriptions) if scores else pd.DataFrame()
+        self.table.object = format_table(table, descriptions)
+        self.table.visible = self.table_heading.visible = bool(scores)
         if scores:
             self._draw_figures(scores)
         self.figures.visible = bool(scores)
 
     def _draw_figures(self, scores: dict[str, xr.Dataset]) -> None:
-        """Update the figures in place while the same models are shown; build them anew otherwise."""
-        makers = figure_makers(scores)
-        layout = (tuple(scores), len(makers))
+        """Update the figures in place while the same models and thresholds are shown; build them anew
+        otherwise."""
+        thresholds, threshold = sorted(self.state.thresholds), self.state.threshold
+        makers = figure_makers(scores, thresholds, threshold)
+        layout = (tuple(scores), tuple(thresholds), threshold, len(makers))
         if layout == self._figure_layout:
             self._figure_refresh.event(revision=self._figure_refresh.revision + 1)
             return
@@ -372,11 +484,12 @@ class ScoresPanel(Viewer):
 
         def dynamic(make) -> hv.DynamicMap:
             def draw(revision: int) -> hv.Overlay:
-                return make(self.scores, self.state.threshold).opts(**FIGURE_OPTIONS)
+                return make(self.scores).opts(**FIGURE_OPTIONS)
             return hv.DynamicMap(draw, streams=[self._figure_refresh])
 
-        self.figures.object = hv.Layout([dynamic(make) for make in makers]).cols(3).opts(shared_axes=False)
+        self.figures.objects = [pn.pane.HoloViews(dynamic(make), sizing_mode="fixed", margin=(5, 5))
+                                for make in makers]
 
     def __panel__(self):
-        return pn.Column(pn.Row(self.header, self.clear_region), self.message, self.table, self.figures,
-                         sizing_mode="stretch_width")
+        return pn.Column(pn.Row(self.header, self.clear_region), self.message, self.figures, self.table_heading,
+                         self.table, sizing_mode="stretch_width")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 
-import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
@@ -23,7 +22,14 @@ from dashboard.estimates import MEMORY
 from dashboard.export import map_grid_png, scores_csv
 from dashboard.maps import MapGrid, map_panels
 from dashboard.model_picker import EstimateRunner, ModelPicker
-from dashboard.scores import ScoresPanel, case_scores, score_frame, score_table, scored_field
+from dashboard.scores import (
+    ScoresPanel,
+    case_scores,
+    score_descriptions_of,
+    score_frame,
+    score_table,
+    scored_field,
+)
 from dashboard.session import DashboardSession, DashboardSettings
 from qpe.data.paired import open_paired
 from qpe.errors import CheckpointError
@@ -130,8 +136,8 @@ def test_map_grid_is_rasterised_linked_and_follows_the_case(session):
     EstimateRunner(session).run_blocking(["ddpm"], [TIME, TIME + pd.Timedelta("15min")])
     session.state.models = ["ddpm"]
     grid = MapGrid(session, width=120)
-    plot = hv.renderer("bokeh").get_plot(grid.pane.object)  # kept alive: streams update it in place
-    figures = sorted(plot.state.select({"type": figure}), key=lambda f: f.id)
+    root = pn.Column(grid).get_root()  # as served: Panel links the axes of the maps' panes
+    figures = sorted(root.select({"type": figure}), key=lambda f: f.id)
     assert len(figures) == 3
     assert len({id(f.x_range) for f in figures}) == 1 and len({id(f.y_range) for f in figures}) == 1  # linked
     images = [r for f in figures for r in f.renderers if type(r.glyph).__name__ == "Image"]
@@ -155,16 +161,17 @@ def test_scores_equal_qpe_verify(setup, session):
         "unet": verify(_library_estimate(setup, "unet").isel(member=0, drop=True), radar, thresholds=[0.1, 1.0, 2.0]),
         "ddpm": verify(_library_estimate(setup, "ddpm"), radar, thresholds=[0.1, 1.0, 2.0]),
     }
-    table = score_table(score_frame(scores))
+    table = score_table(score_frame(scores), score_descriptions_of(scores))
     for model, ds in expected.items():
         frame = scores_to_frame(ds)
         for metric, threshold, label in (("POD", 1.0, "POD ≥ 1 mm/h"), ("CSI", 0.1, "CSI ≥ 0.1 mm/h"),
-                                         ("BIAS", 2.0, "frequency bias ≥ 2 mm/h"), ("RMSE", None, "RMSE (mm/h)")):
+                                         ("BIAS", 2.0, "BIAS ≥ 2 mm/h"), ("RMSE", None, "RMSE")):
             rows = frame[(frame.metric == metric) & (frame.threshold.isna() if threshold is None else
                                                      frame.threshold == threshold)]
             np.testing.assert_allclose(table.loc[label, model], rows.value.iloc[0], rtol=1e-5, equal_nan=True)
-    assert np.isnan(table.loc["CRPS (mm/h)", "unet"]) and np.isfinite(table.loc["CRPS (mm/h)", "ddpm"])
-    assert table.loc["wet fraction (> 0.1 mm/h)", "radar"] == pytest.approx(
+    assert np.isnan(table.loc["CRPS", "unet"]) and np.isfinite(table.loc["CRPS", "ddpm"])
+    assert table.loc["RMSE", "unit"] == "mm/h" and table.loc["CSI ≥ 0.1 mm/h", "better"] == "↑ higher"
+    assert table.loc["wet_fraction", "radar"] == pytest.approx(
         float(expected["ddpm"]["wet_fraction_radar"]))
 
 
@@ -172,13 +179,14 @@ def test_score_table_shows_extremes_multivariate_and_resolution_rows(setup, sess
     EstimateRunner(session).run_blocking(["unet", "ddpm"], [TIME])
     session.state.models = ["unet", "ddpm"]
     scores, _ = case_scores(session)
-    table = score_table(score_frame(scores))
-    for label in ("energy score (mm/h, fair)", "variogram score p = 0.5 (mm/h)"):
+    table = score_table(score_frame(scores), score_descriptions_of(scores))
+    for label in ("energy_score", "variogram_score"):
         assert np.isnan(table.loc[label, "unet"]) and np.isfinite(table.loc[label, "ddpm"]), label
     expected = verify(_library_estimate(setup, "ddpm"), session.radar(TIME), thresholds=session.state.thresholds)
-    np.testing.assert_allclose(table.loc["effective resolution (km)", "ddpm"],
+    np.testing.assert_allclose(table.loc["effective_resolution", "ddpm"],
                                float(expected["effective_resolution"].mean("member")), rtol=1e-5)
-    radar_pixels = table.loc["radar pixels (extremes) ≥ 10 mm/h"]
+    assert table.loc["effective_resolution", "unit"] == "km"
+    radar_pixels = table.loc["n_radar_extreme > 10 mm/h"]
     assert radar_pixels["unet"] == radar_pixels["ddpm"] == float(expected["n_radar_extreme"].sel(extreme_threshold=10.0))
 
 
@@ -297,3 +305,112 @@ def test_ensemble_browser_steps_through_members_and_wraps(session):
     assert session.state.member == 1
     browser.step(-2)
     assert session.state.member == 3  # wraps around the 4 members
+
+
+# -- maps for review meetings --------------------------------------------------------------------------------
+def test_map_titles_name_model_time_and_sampling_in_the_models_colour(session):
+    from qpe.colours import RADAR_COLOUR, model_colour
+
+    EstimateRunner(session).run_blocking(["ddpm", "unet"], [TIME])
+    state = session.state
+    state.models, state.difference = ["ddpm", "unet"], True
+    panels = {p.slot: p for p in map_panels(session)}
+    assert panels["ddpm"].details == "2021-06-01T23:45 UTC · 4 members, K = 4 ddim"  # the card's sampler
+    assert panels["unet"].details == "2021-06-01T23:45 UTC"  # deterministic: nothing sampled
+    assert panels["ddpm"].title_lines == "ddpm mean of 4\n2021-06-01T23:45 UTC · 4 members, K = 4 ddim"
+    assert panels["radar"].title == "radar 2021-06-01T23:45" and panels["radar"].colour == RADAR_COLOUR
+    assert panels["ddpm"].colour == panels["ddpm-radar"].colour == model_colour("ddpm")
+    grid = MapGrid(session, width=120)
+    root = pn.Column(grid).get_root()
+    titles = {f.title.text: f.title.text_color for f in root.select({"type": figure})}
+    assert titles[panels["ddpm"].title_lines] == model_colour("ddpm")
+    assert titles[panels["unet-radar"].title_lines] == model_colour("unet")
+    state.steps, state.models = 2, ["unet", "ddpm"]  # another order, other steps: the same colour
+    panels = {p.slot: p for p in map_panels(session)}
+    assert panels["ddpm"].colour == model_colour("ddpm") and panels["ddpm"].details.endswith("K = 2 ddim")
+
+
+@pytest.mark.parametrize(("kind", "scale"), [("rain", "levels"), ("probability", "log"), ("difference", "log")])
+def test_discrete_levels_colour_as_pysteps_boundary_norm(kind, scale):
+    """The browser's palette, read as Bokeh's colour mapper reads it (equal steps between the limits, log
+    steps for rain), gives each value the colour matplotlib's BoundaryNorm gives it (pysteps' levels)."""
+    import matplotlib.colors as mcolors
+
+    from dashboard.maps import level_palette, map_style
+
+    style = map_style(kind, scale)
+    palette = level_palette(style)
+    levels = np.asarray(style.levels)
+    norm, cmap = mcolors.BoundaryNorm(levels, len(style.cmap)), mcolors.ListedColormap(list(style.cmap))
+    inside = np.concatenate([levels[:-1] + 0.01 * np.diff(levels), levels[:-1] + 0.5 * np.diff(levels),
+                             levels[1:] - 0.01 * np.diff(levels)])
+    scale_of = np.log10 if style.log else np.asarray
+    position = (scale_of(inside) - scale_of(levels[0])) / (scale_of(levels[-1]) - scale_of(levels[0]))
+    shown = [palette[min(int(p * len(palette)), len(palette) - 1)] for p in position]
+    expected = [mcolors.to_hex(cmap(norm(v))) for v in inside]
+    assert shown == expected
+    if kind == "rain":  # pysteps' own levels and colours
+        from pysteps.visualization.precipfields import get_colormap
+
+        pysteps_cmap, _, pysteps_levels, _ = get_colormap("intensity", "mm/h", "pysteps")
+        assert list(levels) == pysteps_levels and mcolors.to_hex(pysteps_cmap(0)) == style.cmap[0]
+
+
+def test_probability_zero_is_white_and_differences_sit_beside_their_model(session):
+    from dashboard.export import map_grid_figure
+    from dashboard.maps import grid_stylesheet
+
+    EstimateRunner(session).run_blocking(["ddpm"], [TIME])
+    state = session.state
+    state.models, state.view, state.difference = ["ddpm"], "probability", True
+    panels = map_panels(session)
+    assert [p.slot for p in panels] == ["ir", "radar", "ddpm", "ddpm-radar"]  # two columns: a model beside its map
+    figure = map_grid_figure(panels, session)
+    axes = [ax for ax in figure.axes if ax.get_title()]
+    assert len(figure.axes) == 8 and len(axes) == 4  # four maps with colour bars
+    probability = axes[2].images[0]
+    assert probability.to_rgba(np.array([0.0, 1.0]), bytes=True)[:, :3].tolist() == [[255, 255, 255], [127, 0, 0]]
+    assert axes[2].get_subplotspec().rowspan == axes[3].get_subplotspec().rowspan  # the same row
+    difference = axes[3].images[0]
+    shown = difference.to_rgba(np.array([-0.05, 0.2, -0.5, 20.0]), bytes=True)[:, :3].tolist()
+    assert shown[0] == [255, 255, 255] and shown[1][2] > shown[1][0] and shown[2][0] > shown[2][2]  # drizzle
+    assert len({tuple(c) for c in shown}) == 4  # 0.2, -0.5 and 20 mm/h apart
+    assert [ax.get_xlabel() for ax in axes] == ["x (km)"] * 4 and all(ax.get_ylabel() == "y (km)" for ax in axes)
+    assert "Lambert Azimuthal Equal Area (lat 55°, lon 10°)" in figure.get_suptitle()
+    assert axes[2].get_title() == panels[2].title_lines and axes[2].title.get_color() == panels[2].colour
+    grid = MapGrid(session, width=120)
+    assert grid.grid_mode() == "pairs" and "repeat(2, " in grid.maps.stylesheets[0]
+    assert "repeat(2, " in grid_stylesheet(grid.layout, "pairs", 1.0)
+
+
+def test_one_map_is_enlarged_and_back(session):
+    EstimateRunner(session).run_blocking(["ddpm"], [TIME])
+    state = session.state
+    state.models = ["ddpm"]
+    grid = MapGrid(session, width=120, focus=True)
+    assert len(grid.maps.objects) == 4 and grid.grid_mode() == "auto"
+    assert grid.focus_choice.options == {"all maps": "", "IR_108": "ir", "radar": "radar", "ddpm": "ddpm"}
+    grid.focus_choice.value = "radar"  # as a user picks it
+    assert state.focus == "radar" and len(grid.maps.objects) == 1 and grid.grid_mode() == "focus"
+    assert grid.back.visible
+    grid._toggle_focus("radar")  # a double click on the enlarged map
+    assert state.focus == "" and len(grid.maps.objects) == 4 and not grid.back.visible
+    state.focus = "gone"  # a link naming a map that is not shown: all maps
+    assert len(grid.maps.objects) == 4 and grid.focused is None
+
+
+def test_hover_table_gives_the_grid_longitude_and_latitude(session):
+    from dashboard.maps import lonlat_table
+
+    grid = session.grid
+    table = lonlat_table(grid, points=5)
+    lon, lat = grid.lonlat()
+    xmin, ymin, xmax, ymax = grid.bounds
+    assert (table["x0"], table["y0"], table["n"]) == (xmin, ymin, 5)
+    assert table["x0"] + 4 * table["dx"] == pytest.approx(xmax) and table["y0"] + 4 * table["dy"] == pytest.approx(ymax)
+    # the first row is the southern edge; pixel centres lie half a pixel inside the table's corners
+    assert np.array(table["lat"])[0].mean() < np.array(table["lat"])[-1].mean()
+    np.testing.assert_allclose(table["lon"][2][2], lon[grid.ny // 2 - 1: grid.ny // 2 + 1,
+                                                    grid.nx // 2 - 1: grid.nx // 2 + 1].mean(), atol=0.01)
+    np.testing.assert_allclose(table["lat"][2][2], lat[grid.ny // 2 - 1: grid.ny // 2 + 1,
+                                                    grid.nx // 2 - 1: grid.nx // 2 + 1].mean(), atol=0.01)

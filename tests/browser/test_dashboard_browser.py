@@ -29,6 +29,7 @@ from browser_testing import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, REPO, WAIT_MS, f
 from dashboard_testing import make_checkpoints, make_dataset
 from PIL import Image
 
+from dashboard.scores import TEXT_COLUMNS
 from qpe.data.paired import open_paired
 from qpe.inference.engine import EstimateConfig, estimate
 from qpe.models import load
@@ -192,7 +193,8 @@ def coloured_pixels(image: np.ndarray) -> int:
 
 
 def read_table(page) -> dict[tuple[str, str], float]:
-    """The score table as {(row label, column): value}; blank cells are NaN."""
+    """The score table's numbers as {(row label, model or radar): value}; blank cells are NaN (the unit,
+    better and definition columns are left out; 61,600 reads 61600)."""
     table = page.locator("table.panel-df").first
     table.wait_for()
     rows = table.evaluate(
@@ -203,7 +205,8 @@ def read_table(page) -> dict[tuple[str, str], float]:
         if row is header or len(row) != len(header) or row[0] in ("", "score"):
             continue
         for column, cell in zip(header[1:], row[1:]):
-            out[(row[0], column)] = float(cell) if cell else np.nan
+            if column not in TEXT_COLUMNS:
+                out[(row[0], column)] = float(cell.replace(",", "")) if cell else np.nan
     return out
 
 
@@ -243,7 +246,7 @@ def lookup(frame: pd.DataFrame, model: str, metric: str, threshold: float | None
 
 def assert_table_matches(table: dict, frame: pd.DataFrame, thresholds) -> int:
     """Every model cell of the table equals qpe.verify to the 4 digits shown; returns the cells checked."""
-    labels = {"POD": "POD", "FAR": "FAR", "CSI": "CSI", "ETS": "ETS", "HSS": "HSS", "BIAS": "frequency bias"}
+    labels = {"POD": "POD", "FAR": "FAR", "CSI": "CSI", "ETS": "ETS", "HSS": "HSS", "BIAS": "BIAS"}
     checked = 0
     for model in MODELS:
         for metric, label in labels.items():
@@ -255,9 +258,8 @@ def assert_table_matches(table: dict, frame: pd.DataFrame, thresholds) -> int:
                 np.testing.assert_allclose(cell, lookup(frame, model, metric, threshold), rtol=6e-4, atol=1e-9,
                                            equal_nan=True, err_msg=f"{model} {metric} {threshold}")
                 checked += 1
-        for metric, label in (("ME", "mean error (mm/h)"), ("RMSE", "RMSE (mm/h)"), ("CORR", "correlation"),
-                              ("CRPS", "CRPS (mm/h)"), ("n_valid", "valid pixels")):
-            np.testing.assert_allclose(table[(label, model)], lookup(frame, model, metric), rtol=6e-4,
+        for metric in ("ME", "RMSE", "CORR", "CRPS", "n_valid"):
+            np.testing.assert_allclose(table[(metric, model)], lookup(frame, model, metric), rtol=6e-4,
                                        err_msg=f"{model} {metric}")
             checked += 1
     return checked
@@ -322,10 +324,10 @@ def test_scores_thresholds_region_and_exports(served, browser):
     page.screenshot(path=ARTIFACTS / "dashboard_04_region_box.png")
     page.locator(".bk-tab", has_text="Scores").click()
     wait_for_text(page, None, "region: x ")
-    table = wait_for_table(page, lambda t: t[("valid pixels", "ddpm")] < lookup(whole, "ddpm", "n_valid"))
+    table = wait_for_table(page, lambda t: t[("n_valid", "ddpm")] < lookup(whole, "ddpm", "n_valid"))
     inside = expected_scores(served, TIME, thresholds=(0.1, 1.0, 2.0, 5.0, 10.0), region=tuple(region))
     assert assert_table_matches(table, inside, (0.1, 1.0, 2.0)) >= 10
-    assert table[("valid pixels", "ddpm")] < lookup(whole, "ddpm", "n_valid")
+    assert table[("n_valid", "ddpm")] < lookup(whole, "ddpm", "n_valid")
     page.screenshot(path=ARTIFACTS / "dashboard_05_region_scores.png")
     # the CSV holds the region's scores at full precision
     with page.expect_download() as info:
@@ -349,8 +351,8 @@ def test_scores_thresholds_region_and_exports(served, browser):
     page.get_by_role("button", name="Score the whole grid").click()
     wait_for_text(page, None, "region: whole grid")
     page.wait_for_function("() => /region=%5B%5D/.test(window.location.href)")
-    table = wait_for_table(page, lambda t: t[("valid pixels", "ddpm")] == lookup(whole, "ddpm", "n_valid"))
-    assert table[("valid pixels", "ddpm")] == lookup(whole, "ddpm", "n_valid")
+    table = wait_for_table(page, lambda t: t[("n_valid", "ddpm")] == lookup(whole, "ddpm", "n_valid"))
+    assert table[("n_valid", "ddpm")] == lookup(whole, "ddpm", "n_valid")
     page.context.close()
 
 
@@ -441,3 +443,88 @@ def test_five_sessions_at_once(served, browser):
         page.context.close()
     log = served.log.read_text()
     assert not re.search(r"^(?!.*WebSocket).*Error running application handler", log, re.MULTILINE), log[-3000:]
+
+
+# -- the scores tab for review meetings ---------------------------------------------------------------------
+#: Each score figure of the page: its title, plot frame and legend boxes (canvas px), the colour of each
+#: legend entry, and the figure's place on the page (client px). Bokeh draws in shadow roots: the boxes
+#: come from its views (Bokeh.index), the page places from the plots' elements.
+_SCORE_FIGURES = """() => {
+    const kind = m => m.type ?? m.constructor.__qualified__ ?? m.constructor.__name__;
+    const box = b => [b.x0 ?? b.left, b.y0 ?? b.top, b.x1 ?? b.right, b.y1 ?? b.bottom];
+    const out = [];
+    for (const view of Bokeh.index.all_views()) {
+        if (kind(view.model) !== "Legend" || !view.model.items.length) continue;
+        const plot = view.parent, page = plot.el.getBoundingClientRect();
+        const colours = {};
+        for (const item of view.model.items) {
+            const glyph = item.renderers[0].glyph;
+            const colour = glyph.fill_color ?? glyph.line_color;
+            colours[item.label.value] = typeof colour === "string" ? colour : colour?.value;
+        }
+        out.push({title: plot.model.title?.text ?? "", frame: box(plot.frame.bbox), legend: box(view.bbox),
+                  colours, left: page.left, right: page.right, top: page.top});
+    }
+    return out;
+}"""
+
+
+def score_figures_shown(page, models: int) -> list[dict]:
+    """The score figures once each lists ``models`` models (and their legends are laid out)."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        figures = [f for f in page.evaluate(_SCORE_FIGURES) if f["title"].startswith(("performance", "FSS", "quantile",
+                                                                                       "exceedance", "histogram",
+                                                                                       "power", "rank", "reliability"))]
+        counts = [len([m for m in f["colours"] if m not in ("radar", "radar (1:1)", "perfect")]) for f in figures]
+        if (figures and min(counts) >= models) or time.monotonic() > deadline:
+            return figures
+        page.wait_for_timeout(300)
+
+
+def test_scores_tab_for_meetings_colours_legends_layout(served, browser):
+    """Figures before the table and within the window at 1280x800 and 1920x1080; each legend beside its plot
+    frame, not over the data; a model keeps its colour (qpe.colours) with two models and with three; counts
+    as whole numbers."""
+    from qpe.colours import RADAR_COLOUR, model_colour
+
+    page = open_page(browser, link(served, time=TIME, models=list(MODELS), tab="scores", thresholds=[0.1, 1.0, 5.0]))
+    shots = Path(os.environ.get("QPE_SHOTS", ARTIFACTS))
+    shots.mkdir(parents=True, exist_ok=True)
+    colours_seen = []
+    for width, height in ((1280, 800), (1920, 1080)):
+        page.set_viewport_size({"width": width, "height": height})
+        wait_for_text(page, None, f"Scores at {TIME} UTC")
+        figures = score_figures_shown(page, len(MODELS))
+        page.wait_for_timeout(500)
+        figures = score_figures_shown(page, len(MODELS))
+        titles = [f["title"] for f in figures]
+        assert {"FSS at ≥ 0.1 mm/h (dashed: useful)", "FSS at ≥ 1 mm/h (dashed: useful)",
+                "FSS at ≥ 5 mm/h (dashed: useful)", "quantile-quantile, wet pixels"} <= set(titles), titles
+        assert any(t.startswith("rank histogram") for t in titles) and any(t.startswith("reliability") for t in titles)
+        for f in figures:
+            fx0, fy0, fx1, fy1 = f["frame"]
+            lx0, ly0, lx1, ly1 = f["legend"]
+            assert lx0 >= fx1 or lx1 <= fx0 or ly0 >= fy1 or ly1 <= fy0, f"legend over the data: {f}"
+            assert f["right"] <= width + 1, f"{f['title']} cut off at {width} px: right edge {f['right']}"
+        table_top = page.locator("table.panel-df").first.bounding_box()["y"]
+        assert min(f["top"] for f in figures) < table_top, "the figures come before the table"
+        page.screenshot(path=shots / f"dashboard_scores_{width}x{height}.png", full_page=True)
+        colours_seen.append(figures)
+    for figures in colours_seen:
+        for f in figures:
+            for name, colour in f["colours"].items():
+                expected = RADAR_COLOUR if name.startswith("radar") else model_colour(name)
+                if name != "perfect":  # the reliability diagram's diagonal
+                    assert colour.lower() == expected.lower(), (f["title"], name, colour)
+    n_valid = wait_for_table(page, lambda t: ("n_valid", "ddpm") in t)[("n_valid", "ddpm")]
+    cell = page.locator("table.panel-df tr", has_text="n_valid").first.inner_text()
+    assert f"{n_valid:,.0f}" in cell and n_valid >= 1000, cell  # 9,216 pixels, not 9.216e+03
+    # a third model: the two keep their colours
+    choose(page, "Models", "unet")
+    figures = score_figures_shown(page, 3)
+    performance = next(f for f in figures if f["title"].startswith("performance"))
+    three = ("ddpm", "flow_residual", "unet")
+    assert {m: performance["colours"][m].lower() for m in three} == {m: model_colour(m).lower() for m in three}
+    page.screenshot(path=shots / "dashboard_scores_three_models.png", full_page=True)
+    page.context.close()
