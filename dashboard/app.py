@@ -21,6 +21,7 @@ from dashboard.export import csv_download, png_download
 from dashboard.frames import FramesPanel
 from dashboard.maps import MapGrid
 from dashboard.model_picker import ModelPicker
+from dashboard.period import PeriodPanel
 from dashboard.scores import ScoresPanel
 from dashboard.serving import quiet_closed_tabs
 from dashboard.session import DashboardSession, DashboardSettings, Messages
@@ -88,7 +89,8 @@ def build_app(settings: DashboardSettings):
     ensemble = EnsembleBrowser(session, live=lambda: state.tab == "ensemble")
     frames = FramesPanel(session, live=lambda: state.tab == "frames")
     state.param.watch(lambda e: (maps.wake(), ensemble.grid.wake(), e.new == "frames" and frames.show()), "tab")
-    tabs = pn.Tabs(("Maps", maps), ("Scores", scores), ("Ensemble", ensemble), ("Input frames", frames), dynamic=True,
+    tabs = pn.Tabs(("Maps", maps), ("Scores", scores), ("Ensemble", ensemble), ("Input frames", frames),
+                   ("Period", PeriodPanel(session)), dynamic=True,
                    active=TABS.index(state.tab), sizing_mode="stretch_width")
     tabs.param.watch(lambda e: setattr(state, "tab", TABS[e.new]), "active")
     state.param.watch(lambda e: setattr(tabs, "active", TABS.index(e.new)), "tab")

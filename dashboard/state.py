@@ -16,7 +16,7 @@ from qpe.verify import DEFAULT_THRESHOLDS
 #: Thresholds offered for scores and exceedance maps, mm/h.
 THRESHOLD_CHOICES: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
 #: Tabs of the main area.
-TABS = ("maps", "scores", "ensemble", "frames")
+TABS = ("maps", "scores", "ensemble", "frames", "period")
 #: How a time is written in the URL and the widgets (UTC, to the minute).
 TIME_FORMAT = "%Y-%m-%dT%H:%M"
 
