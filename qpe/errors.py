@@ -32,3 +32,8 @@ class CheckpointError(QpeError, ValueError):
 class TrainingError(QpeError, RuntimeError):
     """A study's model failed to train in its worker process for a reason that is none of the errors
     above (a bug, the machine's memory): the line names the run; its traceback is in the log above it."""
+
+
+class EstimateCancelled(QpeError):
+    """An estimate was stopped by its user (the dashboard's Cancel) between two network evaluations; nothing
+    of it was kept or cached."""

@@ -26,6 +26,7 @@ from qpe.errors import CheckpointError, InputError
 from qpe.files import atomic_write
 from qpe.models.card import FileReference, ModelCard, WeightsInfo, current_code_revision, utc_now
 from qpe.models.families import RainModel, UNetRegression, build_model
+from qpe.models.samplers import StepCallback
 from qpe.models.sampling import SamplingSettings
 
 #: File names inside a checkpoint folder.
@@ -217,6 +218,7 @@ class LoadedModel:
         ir: torch.Tensor,
         settings: SamplingSettings | None = None,
         generator: torch.Generator | None = None,
+        callback: StepCallback | None = None,
     ) -> torch.Tensor:
         """Rain rate from IR brightness temperatures.
 
@@ -230,6 +232,8 @@ class LoadedModel:
             if None.
         generator : torch.Generator, optional
             Source of the sampling noise (on the model's device).
+        callback : callable, optional
+            ``callback(k, K)`` after each sampler step (:mod:`qpe.models.samplers`); may raise to stop.
 
         Returns
         -------
@@ -239,7 +243,7 @@ class LoadedModel:
         self._check_ir(ir)
         settings = self.sampling() if settings is None else settings
         with torch.no_grad():
-            return self.model.sample(self.normalize_ir(ir), settings, generator)
+            return self.model.sample(self.normalize_ir(ir), settings, generator, callback)
 
     def network_evaluations(self, settings: SamplingSettings | None = None) -> int:
         """Network evaluations per sample (the card's defaults for None; a residual flow adds its U-Net's one)."""

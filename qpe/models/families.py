@@ -153,13 +153,18 @@ class RainModel(nn.Module):
         raise NotImplementedError
 
     def sample(
-        self, ir: torch.Tensor, settings: SamplingSettings, generator: torch.Generator | None = None
+        self,
+        ir: torch.Tensor,
+        settings: SamplingSettings,
+        generator: torch.Generator | None = None,
+        callback: samplers.StepCallback | None = None,
     ) -> torch.Tensor:
         """Rain rate (B, M, H, W), mm/h >= 0, from normalised IR (B, T, C, H, W).
 
         ``settings`` (from :meth:`qpe.models.ModelCard.sampling_settings`): M = ``settings.members``
         independent samples per field (1 for the U-Net), drawn by its sampler in its steps with its
-        options; noise from ``generator``.
+        options; noise from ``generator``. ``callback(k, K)`` is handed to the sampler (progress, and
+        cancellation by raising; :mod:`~qpe.models.samplers`); a deterministic model has no steps to report.
         """
         raise NotImplementedError
 
@@ -212,7 +217,7 @@ class UNetRegression(RainModel):
 
     def sample(
         self, ir: torch.Tensor, settings: SamplingSettings = SamplingSettings(),
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | None = None, callback: samplers.StepCallback | None = None,
     ) -> torch.Tensor:
         """Rain (B, 1, H, W) in mm/h; ``settings`` and ``generator`` are ignored (one deterministic field)."""
         return self.transform.inverse(self.mean(ir))
@@ -296,7 +301,8 @@ class ConditionalDDPM(RainModel):
         return denoise
 
     def sample(
-        self, ir: torch.Tensor, settings: SamplingSettings, generator: torch.Generator | None = None
+        self, ir: torch.Tensor, settings: SamplingSettings, generator: torch.Generator | None = None,
+        callback: samplers.StepCallback | None = None,
     ) -> torch.Tensor:
         """Rain (B, M, H, W) in mm/h from M reverse diffusions of K steps each, as ``settings`` says."""
         solve = self._sampler(settings).solve
@@ -304,7 +310,7 @@ class ConditionalDDPM(RainModel):
         cond = _repeat_members(self.conditioning(ir), members)
         b, _, h, w = cond.shape
         x = _noise((b, 1, h, w), cond, generator)
-        y = solve(self.denoiser(cond), self.schedule, x, settings.steps, generator=generator,
+        y = solve(self.denoiser(cond), self.schedule, x, settings.steps, generator=generator, callback=callback,
                   **dict(settings.options))
         return self.transform.inverse(y).reshape(ir.shape[0], members, h, w)
 
@@ -476,7 +482,8 @@ class ConditionalFlow(RainModel):
         return velocity
 
     def sample(
-        self, ir: torch.Tensor, settings: SamplingSettings, generator: torch.Generator | None = None
+        self, ir: torch.Tensor, settings: SamplingSettings, generator: torch.Generator | None = None,
+        callback: samplers.StepCallback | None = None,
     ) -> torch.Tensor:
         """Rain (B, M, H, W) in mm/h from M flow integrations of K steps each, as ``settings`` says."""
         solve = self._sampler(settings).solve
@@ -486,7 +493,8 @@ class ConditionalFlow(RainModel):
         mean = _repeat_members(mean, members) if mean is not None else None
         b, _, h, w = cond.shape
         x_0 = self.noise.sample((b, 1, h, w), generator=generator, device=cond.device)
-        x_1 = solve(self.velocity(cond, mean), x_0, settings.steps, generator=generator, **dict(settings.options))
+        x_1 = solve(self.velocity(cond, mean), x_0, settings.steps, generator=generator, callback=callback,
+                    **dict(settings.options))
         return self.transform.inverse(self.flow_target.decode(x_1, mean)).reshape(ir.shape[0], members, h, w)
 
 

@@ -9,6 +9,10 @@ All states are tensors of any shape (typically (B, 1, H, W)). The solvers of one
 sampler table (:data:`qpe.models.sampling.SAMPLERS`) the same way; their names, costs and options live
 in that table.
 
+Every solver takes an optional ``callback(k, K)``, called after step ``k`` (1-based) of ``K`` is done,
+between network evaluations: progress for a caller, and its chance to stop the sampler by raising
+(cooperative cancellation). It sees no state, so it cannot change the result or the noise drawn.
+
 Nothing here imports torch at module level: the table that names these functions is read by
 ``qpe --help``.
 """
@@ -30,6 +34,8 @@ if TYPE_CHECKING:
 Velocity = Callable[["torch.Tensor", float], "torch.Tensor"]
 #: ``denoise(x_n, n)``: (B, ...) noisy state at integer step n -> (B, ...) estimate of x_0.
 Denoiser = Callable[["torch.Tensor", int], "torch.Tensor"]
+#: ``callback(k, K)``: step k (1-based) of K is done; may raise to stop the sampler.
+StepCallback = Callable[[int, int], None]
 
 
 def check_steps(steps: int) -> None:
@@ -38,9 +44,20 @@ def check_steps(steps: int) -> None:
         raise InputError(f"sampler steps must be a positive integer, got {steps!r}")
 
 
+def _done(callback: StepCallback | None, k: int, steps: int) -> None:
+    """Tell ``callback`` that step ``k`` (0-based here) of ``steps`` is done."""
+    if callback is not None:
+        callback(k + 1, steps)
+
+
 # -- flow matching: ODE solvers on t in [0, 1] ----------------------------------------------------------
 def euler(
-    velocity: Velocity, x: torch.Tensor, steps: int, *, generator: torch.Generator | None = None
+    velocity: Velocity,
+    x: torch.Tensor,
+    steps: int,
+    *,
+    generator: torch.Generator | None = None,
+    callback: StepCallback | None = None,
 ) -> torch.Tensor:
     """Explicit Euler from t = 0 to 1 in ``steps`` equal steps ``h = 1 / K``.
 
@@ -51,11 +68,17 @@ def euler(
     h = 1.0 / steps
     for k in range(steps):
         x = x + h * velocity(x, k * h)
+        _done(callback, k, steps)
     return x
 
 
 def heun(
-    velocity: Velocity, x: torch.Tensor, steps: int, *, generator: torch.Generator | None = None
+    velocity: Velocity,
+    x: torch.Tensor,
+    steps: int,
+    *,
+    generator: torch.Generator | None = None,
+    callback: StepCallback | None = None,
 ) -> torch.Tensor:
     """Heun's method (explicit trapezoid, 2nd order) from t = 0 to 1 in ``steps`` steps.
 
@@ -68,11 +91,17 @@ def heun(
         v = velocity(x, t)
         v_next = velocity(x + h * v, t + h)
         x = x + 0.5 * h * (v + v_next)
+        _done(callback, k, steps)
     return x
 
 
 def midpoint(
-    velocity: Velocity, x: torch.Tensor, steps: int, *, generator: torch.Generator | None = None
+    velocity: Velocity,
+    x: torch.Tensor,
+    steps: int,
+    *,
+    generator: torch.Generator | None = None,
+    callback: StepCallback | None = None,
 ) -> torch.Tensor:
     """The explicit midpoint method (2nd-order Runge-Kutta) from t = 0 to 1 in ``steps`` equal steps.
 
@@ -88,6 +117,7 @@ def midpoint(
     for k in range(steps):
         t = k * h
         x = x + h * velocity(x + 0.5 * h * velocity(x, t), t + 0.5 * h)
+        _done(callback, k, steps)
     return x
 
 
@@ -115,6 +145,7 @@ def ddim(
     *,
     eta: float = 0.0,
     generator: torch.Generator | None = None,
+    callback: StepCallback | None = None,
 ) -> torch.Tensor:
     """DDIM (Song et al. 2021) over ``steps`` of the training schedule (:meth:`NoiseSchedule.timesteps`).
 
@@ -129,13 +160,14 @@ def ddim(
     """
     if not 0.0 <= eta <= 1.0:
         raise InputError(f"DDIM eta must be in [0, 1], got {eta}")
-    for n, a_n, a_p in _transitions(schedule, steps):
+    for k, (n, a_n, a_p) in enumerate(_transitions(schedule, steps)):
         x0 = denoise(x, n)
         eps = (x - math.sqrt(a_n) * x0) / math.sqrt(1 - a_n)
         s = eta * math.sqrt((1 - a_p) / (1 - a_n) * (1 - a_n / a_p))
         x = math.sqrt(a_p) * x0 + math.sqrt(max(1 - a_p - s * s, 0.0)) * eps
         if s > 0:
             x = x + s * _noise_like(x, generator)
+        _done(callback, k, steps)
     return x
 
 
@@ -146,6 +178,7 @@ def ddpm(
     steps: int,
     *,
     generator: torch.Generator | None = None,
+    callback: StepCallback | None = None,
 ) -> torch.Tensor:
     """Ancestral DDPM sampling (Ho et al. 2020) over ``steps`` of the training schedule.
 
@@ -157,12 +190,13 @@ def ddpm(
 
     With ``steps = N`` this is the original sampler; the last step returns ``x̂_0`` (var = 0).
     """
-    for n, a_n, a_p in _transitions(schedule, steps):
+    for k, (n, a_n, a_p) in enumerate(_transitions(schedule, steps)):
         beta = 1 - a_n / a_p
         x0 = denoise(x, n)
         mean = math.sqrt(a_p) * beta / (1 - a_n) * x0 + math.sqrt(a_n / a_p) * (1 - a_p) / (1 - a_n) * x
         var = beta * (1 - a_p) / (1 - a_n)
         x = mean + math.sqrt(var) * _noise_like(x, generator) if var > 0 else mean
+        _done(callback, k, steps)
     return x
 
 
@@ -173,6 +207,7 @@ def dpm_solver_2m(
     steps: int,
     *,
     generator: torch.Generator | None = None,
+    callback: StepCallback | None = None,
 ) -> torch.Tensor:
     """DPM-Solver++(2M) (Lu et al. 2022): the probability-flow ODE, 2nd order, one evaluation per step.
 
@@ -185,12 +220,14 @@ def dpm_solver_2m(
     ``x̂_0`` (first order, as DDIM does). Deterministic: ``generator`` is unused.
     """
     x0_previous, h_previous = None, None
-    for n, a_n, a_p in _transitions(schedule, steps):
+    for k, (n, a_n, a_p) in enumerate(_transitions(schedule, steps)):
         x0 = denoise(x, n)
         if a_p == 1.0:  # the last move, into clean data
+            _done(callback, k, steps)
             return x0
         h = 0.5 * math.log(a_p / (1 - a_p)) - 0.5 * math.log(a_n / (1 - a_n))
         d = x0 if x0_previous is None else x0 + (x0 - x0_previous) * (h / (2 * h_previous))
         x = math.sqrt((1 - a_p) / (1 - a_n)) * x - math.sqrt(a_p) * math.expm1(-h) * d
         x0_previous, h_previous = x0, h
+        _done(callback, k, steps)
     return x
