@@ -353,7 +353,9 @@ def open_paired(path: str | os.PathLike, require: Sequence[str] = (), *, validat
         Variables that must be present, see :func:`validate_paired`.
     validate : bool
         Check the layout and every value (which reads the whole dataset); False only for a dataset
-        validated already, e.g. one that parallel tasks reopen.
+        validated already, e.g. one that parallel tasks reopen. A paired archive
+        (:mod:`qpe.data.archive`) opens at its paired times, and only its layout is checked (its values
+        were, block by block, when it was built); one still being built is refused.
 
     Raises
     ------
@@ -377,7 +379,15 @@ def open_paired(path: str | os.PathLike, require: Sequence[str] = (), *, validat
         raise InputError(
             f"{path} is not a readable Zarr/NetCDF dataset ({type(err).__name__}: {reason})"
         ) from err
-    return validate_paired(ds, require) if validate else ds
+    from qpe.data.archive import archive_view, is_archive
+
+    ds = archive_view(ds, path)  # an archive: its paired times (a dataset otherwise unchanged)
+    if not validate:
+        return ds
+    if is_archive(ds):  # its values were validated block by block when built: the layout, on one time
+        validate_paired(ds.isel(time=[0]), require)
+        return ds
+    return validate_paired(ds, require)
 
 
 def save_paired(ds: xr.Dataset, path: str | os.PathLike) -> Path:

@@ -35,6 +35,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
+from qpe.data.archive import streamed_arrays
 from qpe.data.normalization import IRNormalization, compute_ir_normalization, read_ir_normalization
 from qpe.data.paired import describe_times, validate_paired
 from qpe.data.times import SEVIRI_STEP, has_frames
@@ -173,7 +174,10 @@ class PairedSamples(torch.utils.data.Dataset):
     seed : int
         Seed of the crop positions; with :meth:`set_epoch`, sample ``(epoch, index)`` is reproducible.
     in_memory : bool, optional
-        Load the arrays once; by default when the dataset is under 2 GiB.
+        Load the arrays once; by default when the dataset is under 2 GiB and not a paired archive. A
+        paired archive (:mod:`qpe.data.archive`) is otherwise read a chunk at a time through a cache of
+        bounded size (:func:`qpe.data.archive.streamed_arrays`), so memory does not grow with its
+        length; another dataset through xarray's lazy indexing.
 
     Each item is a dict: ``ir`` (T, C, h, w) float32 normalised; ``rain`` (h, w) float32 mm/h with
     NaN replaced by 0; ``mask`` (h, w) bool, True where radar is valid; ``index`` the target time index.
@@ -228,10 +232,15 @@ class PairedSamples(torch.utils.data.Dataset):
                                f"(a crop), not the whole {self.shape[0]}x{self.shape[1]} grid")
         self.times = ds["time"].values
         ir = ds["ir"].sel(channel=list(self.channels))
+        streamed = None if in_memory else streamed_arrays(ds, self.channels)
         if in_memory is None:
-            in_memory = ir.nbytes + ds["rain"].nbytes < IN_MEMORY_LIMIT_BYTES
-        self._ir = ir.values if in_memory else ir.variable
-        self._rain = ds["rain"].values if in_memory else ds["rain"].variable
+            in_memory = streamed is None and ir.nbytes + ds["rain"].nbytes < IN_MEMORY_LIMIT_BYTES
+        if in_memory:
+            self._ir, self._rain = ir.values, ds["rain"].values
+        elif streamed is not None:  # an archive: chunk by chunk through a bounded cache
+            self._ir, self._rain = streamed
+        else:
+            self._ir, self._rain = ir.variable, ds["rain"].variable
         if not radar_present(self._rain, self.targets).any():
             raise DatasetError(
                 f"the radar has no valid pixel at any of the {self.targets.size} sample times "

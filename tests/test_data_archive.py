@@ -1,0 +1,142 @@
+"""The paired archive (qpe.data.archive): a build killed with SIGKILL resumes to exactly the archive of an
+uninterrupted build without redoing finished blocks; the manifest names missing and rejected inputs with
+their reasons; training reads the archive a chunk at a time through a bounded cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from qpe.data.archive import (
+    FileSource,
+    StreamedVariable,
+    SyntheticSource,
+    build_archive,
+    manifest_path,
+    read_records,
+    records_path,
+)
+from qpe.data.paired import open_paired
+from qpe.data.samples import PairedSamples, SampleConfig
+from qpe.data.synthetic import SynthConfig
+from qpe.errors import DatasetError, InputError
+
+REPO = Path(__file__).resolve().parents[1]
+#: A day of 32 x 32 pixels, two channels, in 12 blocks of 2 hours (8 steps; 7 simulated).
+PERIOD = ("2021-07-01", "2021-07-01")
+BLOCK_HOURS = 2
+CLI_SOURCE = ["--size", "32", "--channels", "WV_062", "IR_108"]
+
+
+def synthetic_source() -> SyntheticSource:
+    """The source the command line makes of ``CLI_SOURCE``."""
+    return SyntheticSource(SynthConfig().replace(size=32, channels=("WV_062", "IR_108")))
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> Path:
+    """The archive of an uninterrupted build."""
+    path = tmp_path_factory.mktemp("archive") / "whole.zarr"
+    build_archive(path, synthetic_source(), *PERIOD, block_hours=BLOCK_HOURS, workers=2)
+    return path
+
+
+def _stored(path: Path) -> xr.Dataset:
+    with xr.open_zarr(path, chunks=None) as ds:
+        return ds.load()
+
+
+def test_killed_build_resumes_to_the_uninterrupted_archive(tmp_path, archive):
+    path = tmp_path / "killed.zarr"
+    command = [sys.executable, "-m", "qpe", "data", "build", "--out", str(path), "--start", PERIOD[0],
+               "--end", PERIOD[1], "--block-hours", str(BLOCK_HOURS), "--workers", "1", *CLI_SOURCE]
+    build = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 120
+    try:
+        while len(read_records(path)) < 2 and time.monotonic() < deadline and build.poll() is None:
+            time.sleep(0.01)
+    finally:
+        build.send_signal(signal.SIGKILL)
+        build.wait()
+    done = read_records(path)
+    assert 2 <= len(done) < 12, f"the build was not killed midway ({len(done)} of 12 blocks done)"
+    with pytest.raises(DatasetError, match="still being built"):
+        open_paired(path)
+    before = {k: (records_path(path) / f"block_{k:05d}.json").read_text() for k in done}
+    chunk = path / "ir" / f"{min(done) * 8}.0.0.0"  # the first time of a block done before the kill
+    written = chunk.stat().st_mtime_ns
+
+    resumed = build_archive(path, synthetic_source(), *PERIOD, block_hours=BLOCK_HOURS, workers=1)
+
+    assert resumed.built == 12 - len(done)
+    for k, text in before.items():  # finished blocks were neither recomputed nor rewritten
+        assert (records_path(path) / f"block_{k:05d}.json").read_text() == text
+    assert chunk.stat().st_mtime_ns == written
+    got, want = _stored(path), _stored(archive)
+    for name in ("ir", "rain", "archive_paired", "ir_mean", "ir_std"):
+        np.testing.assert_array_equal(got[name].values, want[name].values, err_msg=name)
+    assert int(got["archive_paired"].sum()) == 12 * 7  # each 2-hour scenario leaves out its last step
+    rows = json.loads(manifest_path(path).read_text())["rows"]
+    assert rows == json.loads(manifest_path(archive).read_text())["rows"]
+    assert [r["time"] for r in rows] == [f"2021-07-01T{h + 1:02d}:45" for h in range(0, 24, 2)]
+    with pytest.raises(InputError, match="other settings"):
+        build_archive(path, synthetic_source(), "2021-07-01", "2021-07-02", block_hours=BLOCK_HOURS)
+
+
+def test_archive_opens_at_its_pairs_and_streams_a_chunk_at_a_time(archive):
+    ds = open_paired(archive, require=("ir", "rain"))
+    assert ds.sizes["time"] == 12 * 7 and not isinstance(ds["ir"].variable._data, np.ndarray)  # lazy
+    config = SampleConfig(frames=4, crop=16)
+    streamed = PairedSamples(ds, config)
+    loaded = PairedSamples(ds, config, in_memory=True)
+    assert isinstance(streamed._ir, StreamedVariable) and isinstance(loaded._ir, np.ndarray)
+    # a small cache: three chunks of IR; the samples equal those of the loaded dataset
+    streamed._ir = StreamedVariable(archive, "ir", ds["archive_index"].values, np.array([0, 1]),
+                                    cache_bytes=3 * 2 * 32 * 32 * 4)
+    most = 0
+    for item in range(len(streamed)):
+        a, b = streamed[item], loaded[item]
+        for key in a:
+            np.testing.assert_array_equal(a[key].numpy(), b[key].numpy())
+        most = max(most, streamed._ir.cached_bytes)
+    assert most == 3 * 2 * 32 * 32 * 4  # whatever the archive's length
+    # reading one sample decodes exactly the chunks of its frames
+    streamed._ir = StreamedVariable(archive, "ir", ds["archive_index"].values, np.array([0, 1]))
+    item = 10
+    target = int(streamed.targets[item])
+    streamed[item]
+    assert streamed._ir.cached_chunks == [int(c) for c in ds["archive_index"].values[target - 3 : target + 1]]
+
+
+def test_manifest_names_missing_and_rejected_inputs(tmp_path, opera_files):
+    radar = tmp_path / "radar"
+    radar.mkdir()
+    for name in ("20180824180000", "20180824181500", "20180824183000"):
+        shutil.copy(next(p for p in opera_files if name in p.name), radar)
+    (radar / "T_PAAH21_C_EUOC_20180824184500.hdf").write_bytes(b"not an HDF5 file")
+    # the SEVIRI CF files of 18:00 and 18:15 (tests/data), four OPERA composites, the last one damaged
+    source = FileSource(str(REPO / "tests" / "data" / "seviri_cf_*.nc"), str(radar / "*.hdf"), region="france",
+                        pixel_km=16.0, channels=("WV_062", "IR_087", "IR_108", "IR_120"), method="auto")
+    built = build_archive(tmp_path / "files.zarr", source, "2018-08-24T18:00", "2018-08-24T18:45",
+                          block_hours=1)
+    assert (built.times, built.paired) == (4, 2)
+    rows = json.loads(built.manifest.read_text())["rows"]
+    by_time = {(r["time"], r["input"]): r for r in rows}
+    assert by_time[("2018-08-24T18:30", "seviri")]["reason"] == "no SEVIRI frame at this time"
+    assert by_time[("2018-08-24T18:45", "radar")]["reason"] == "no radar field at this time"
+    corrupt = by_time[("2018-08-24T18:45", "T_PAAH21_C_EUOC_20180824184500.hdf")]
+    assert corrupt["status"] == "rejected" and "T_PAAH21_C_EUOC_20180824184500.hdf" in corrupt["reason"]
+    ds = open_paired(built.path, require=("ir", "rain"))
+    assert [str(t)[11:16] for t in ds["time"].values] == ["18:00", "18:15"]
+    assert "rain_quality" in ds and np.isfinite(ds["ir"].values).any()
