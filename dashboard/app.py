@@ -10,6 +10,7 @@ the dataset, loaded models and recent estimates are shared by the sessions of on
 
 from __future__ import annotations
 
+import html
 import sys
 
 import holoviews as hv
@@ -21,11 +22,12 @@ from dashboard.export import csv_download, png_download
 from dashboard.frames import FramesPanel
 from dashboard.maps import MapGrid
 from dashboard.model_picker import ModelPicker
+from dashboard.page_layout import LAYOUTS
 from dashboard.period import PeriodPanel
 from dashboard.scores import ScoresPanel
 from dashboard.serving import quiet_closed_tabs
 from dashboard.session import DashboardSession, DashboardSettings, Messages
-from dashboard.sharing import sync_with_url
+from dashboard.sharing import URL_PARAMETERS, layout_query, sync_with_url
 from dashboard.state import TABS, THRESHOLD_CHOICES
 from dashboard.text import markdown_code, plain_markdown
 from qpe.errors import QpeError
@@ -68,8 +70,26 @@ def view_controls(session: DashboardSession) -> pn.Column:
                                           options=threshold_options),
         pn.widgets.Select.from_param(state.param.channel, label="IR channel"),
         pn.widgets.Checkbox.from_param(state.param.difference, label="show model − radar"),
+        pn.widgets.RadioButtonGroup.from_param(state.param.rain_scale, label="Rain colours", color="light",
+                                               options={"log scale": "log", "pysteps levels": "levels"}),
         sizing_mode="stretch_width",
     )
+
+
+def layout_switch(state) -> pn.pane.HTML:
+    """A link to this case in the other page layout (normal <-> presentation), kept up to date."""
+    other = "normal" if state.layout == "presentation" else "presentation"
+    label = "Normal layout" if other == "normal" else "Presentation layout"
+    pane = pn.pane.HTML(css_classes=["qpe-layout-link"], margin=(0, 10), styles={"align-self": "center"})
+
+    def update(*events) -> None:
+        href = html.escape(layout_query(state, other), quote=True)
+        pane.object = (f'<a href="{href}" title="this case in the {other} layout" '
+                       f'style="color: white; font-weight: 600;">{label} ↗</a>')
+
+    state.param.watch(update, list(URL_PARAMETERS))
+    update()
+    return pane
 
 
 def build_app(settings: DashboardSettings):
@@ -84,7 +104,8 @@ def build_app(settings: DashboardSettings):
     sync_with_url(state, session.messages)  # a shared link sets the case before anything is drawn
     case = CasePicker(session)
     models = ModelPicker(session)
-    maps = MapGrid(session, live=lambda: state.tab == "maps")
+    layout = LAYOUTS[state.layout]
+    maps = MapGrid(session, focus=True, live=lambda: state.tab == "maps")
     scores = ScoresPanel(session)
     ensemble = EnsembleBrowser(session, live=lambda: state.tab == "ensemble")
     frames = FramesPanel(session, live=lambda: state.tab == "frames")
@@ -107,8 +128,10 @@ def build_app(settings: DashboardSettings):
     ]
     template = pn.template.BootstrapTemplate(
         title=TITLE, sidebar=sidebar, main=[messages_view(session.messages), tabs], sidebar_width=340,
-        header_background="#1f5f8b",
+        header_background="#1f5f8b", header=[layout_switch(state)], collapsed_sidebar=not layout.sidebar,
     )
+    if layout.page_css():
+        template.config.raw_css.append(layout.page_css())
 
     pn.state.onload(models.start)  # estimate the models of the link (from the cache when there)
     document = pn.state.curdoc

@@ -2,7 +2,8 @@
 
 Opening a link applies its query to the state before the views are built; every later change of the
 state rewrites the query (``history.replaceState``, no reload), so the address bar is always a link
-that reopens the same case: time, models, sampling, view, thresholds, region and tab.
+that reopens the same case: time, models, sampling, view, thresholds, region, tab, rain colours,
+the enlarged map and the page layout (``layout=presentation``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ URL_PARAMETERS: dict[str, str] = {
     "time": "time", "models": "models", "members": "members", "steps": "steps", "seed": "seed",
     "view": "view", "member": "member", "threshold": "threshold", "thresholds": "thresholds",
     "channel": "channel", "difference": "diff", "region": "region", "ensemble_model": "ensemble",
-    "frames_model": "frames", "tab": "tab",
+    "frames_model": "frames", "tab": "tab", "rain_scale": "rain", "focus": "focus", "layout": "layout",
 }
 
 
@@ -42,6 +43,11 @@ def query_values(state: CaseState) -> dict[str, str]:
 def share_query(state: CaseState) -> str:
     """``?time=...&models=...``: the query string of a link to this state."""
     return "?" + urlencode(query_values(state))
+
+
+def layout_query(state: CaseState, layout: str) -> str:
+    """``?...&layout=<layout>``: the query string of a link to this case in another page layout."""
+    return "?" + urlencode({**query_values(state), URL_PARAMETERS["layout"]: layout})
 
 
 def _json_or_text(text: str):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import param
 
+from dashboard.page_layout import LAYOUTS
 from qpe.data.paired import SEVIRI_CHANNELS
 from qpe.inference.products import PRODUCTS
 from qpe.verify import DEFAULT_THRESHOLDS
@@ -17,6 +18,8 @@ from qpe.verify import DEFAULT_THRESHOLDS
 THRESHOLD_CHOICES: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
 #: Tabs of the main area.
 TABS = ("maps", "scores", "ensemble", "frames", "period")
+#: Colours of rain maps: a continuous log scale, or pysteps' discrete levels (``plot_precip_field``).
+RAIN_SCALES = ("log", "levels")
 #: How a time is written in the URL and the widgets (UTC, to the minute).
 TIME_FORMAT = "%Y-%m-%dT%H:%M"
 
@@ -49,6 +52,12 @@ class CaseState(param.Parameterized):
     ensemble_model = param.String(default="", doc="Model of the ensemble browser.")
     frames_model = param.String(default="", doc="Model of the input-frames view.")
     tab = param.Selector(default="maps", objects=list(TABS), doc="Tab of the main area.")
+    rain_scale = param.Selector(default="log", objects=list(RAIN_SCALES),
+                                doc="Rain colours: continuous log scale, or pysteps' discrete levels.")
+    focus = param.String(default="", doc="Map shown enlarged (its slot: ir, radar, <model>, <model>-radar); "
+                                         "empty: all maps.")
+    layout = param.Selector(default="normal", objects=list(LAYOUTS),
+                            doc="Page layout (see dashboard.page_layout); read when the page is opened.")
 
     @property
     def timestamp(self) -> pd.Timestamp | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from urllib.parse import parse_qs
 
 import pandas as pd
 import pytest
@@ -18,9 +19,10 @@ from hypothesis import strategies as st
 
 from dashboard.case_picker import CasePicker, resolve_time
 from dashboard.model_picker import ModelPicker
+from dashboard.page_layout import LAYOUTS
 from dashboard.session import DashboardSession, DashboardSettings, Messages
-from dashboard.sharing import URL_PARAMETERS, apply_query, query_values
-from dashboard.state import TABS, THRESHOLD_CHOICES, CaseState
+from dashboard.sharing import URL_PARAMETERS, apply_query, layout_query, query_values
+from dashboard.state import RAIN_SCALES, TABS, THRESHOLD_CHOICES, CaseState
 from qpe.data.paired import SEVIRI_CHANNELS, save_paired
 from qpe.inference.products import PRODUCTS
 
@@ -62,6 +64,7 @@ def assert_valid_state(state: CaseState) -> None:
     assert all(t in THRESHOLD_CHOICES and not isinstance(t, bool) for t in state.thresholds)
     assert len(set(state.thresholds)) == len(state.thresholds)
     assert isinstance(state.difference, bool) and isinstance(state.ensemble_model, str)
+    assert state.rain_scale in RAIN_SCALES and state.layout in LAYOUTS and isinstance(state.focus, str)
     region = state.region
     assert region == [] or (len(region) == 4 and all(math.isfinite(v) for v in region)
                             and region[0] < region[2] and region[1] < region[3])
@@ -120,6 +123,19 @@ def test_a_region_must_be_a_box():
         assert apply_query(CaseState(), {"region": bad}) == [f"region={bad}"], bad
     state = CaseState()
     assert apply_query(state, {"region": "[0.0, 0.0, 1000.0, 2000.0]"}) == [] and state.region == [0, 0, 1000, 2000]
+
+
+def test_presentation_layout_rain_levels_and_focus_travel_in_a_link():
+    state = CaseState(models=["unet"], difference=True)
+    query = layout_query(state, "presentation")
+    assert "layout=presentation" in query and "diff=true" in query
+    again = CaseState()
+    values = {k: v[0] for k, v in parse_qs(query[1:]).items()}
+    assert apply_query(again, {**values, "rain": "levels", "focus": "unet-radar"}) == []
+    assert (again.layout, again.rain_scale, again.focus, again.models) == ("presentation", "levels", "unet-radar",
+                                                                           ["unet"])
+    assert apply_query(again, {"layout": "projector", "rain": "jet"}) == ["rain=jet", "layout=projector"]
+    assert (again.layout, again.rain_scale) == ("presentation", "levels")  # refused values change nothing
 
 
 @pytest.fixture(scope="module")

@@ -388,15 +388,15 @@ def test_one_map_is_enlarged_and_back(session):
     state = session.state
     state.models = ["ddpm"]
     grid = MapGrid(session, width=120, focus=True)
-    assert len(grid.maps.objects) == 4 and grid.grid_mode() == "auto"
+    assert len(grid.maps.objects) == 3 and grid.grid_mode() == "auto"
     assert grid.focus_choice.options == {"all maps": "", "IR_108": "ir", "radar": "radar", "ddpm": "ddpm"}
     grid.focus_choice.value = "radar"  # as a user picks it
     assert state.focus == "radar" and len(grid.maps.objects) == 1 and grid.grid_mode() == "focus"
     assert grid.back.visible
     grid._toggle_focus("radar")  # a double click on the enlarged map
-    assert state.focus == "" and len(grid.maps.objects) == 4 and not grid.back.visible
+    assert state.focus == "" and len(grid.maps.objects) == 3 and not grid.back.visible
     state.focus = "gone"  # a link naming a map that is not shown: all maps
-    assert len(grid.maps.objects) == 4 and grid.focused is None
+    assert len(grid.maps.objects) == 3 and grid.focused is None
 
 
 def test_hover_table_gives_the_grid_longitude_and_latitude(session):
