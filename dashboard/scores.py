@@ -26,12 +26,15 @@ from panel.viewable import Viewer
 from dashboard.session import DashboardSession
 from dashboard.text import plain_markdown
 from qpe.colours import RADAR_COLOUR, model_colours
-from qpe.verify import figure_data, scores_to_frame, verify
+from qpe.verify import DEFAULT_FAMILIES, figure_data, scores_to_frame, verify
 from qpe.verify.comparison import HEADLINE_SCALE
 from qpe.verify.tables import preferred_level, score_descriptions
 
 #: Columns of the score table that describe a score (the others are models and the radar).
 TEXT_COLUMNS = ("unit", "better", "definition")
+#: Families the tab adds when asked: where is the error, position or amount? (optical-flow displacement and
+#: SAL, :mod:`qpe.verify.displacement`, :mod:`qpe.verify.sal`: seconds per field and member, so not by default).
+POSITION_FAMILIES = ("displacement", "sal")
 #: How the ``better`` column of :func:`~qpe.verify.tables.score_descriptions` is shown.
 BETTER_MARKS = {"higher": "↑ higher", "lower": "↓ lower", "": ""}
 
@@ -49,8 +52,12 @@ def region_text(region: tuple[float, float, float, float] | None) -> str:
     return f"x {x0:.0f} … {x1:.0f} km, y {y0:.0f} … {y1:.0f} km"
 
 
-def case_scores(session: DashboardSession) -> tuple[dict[str, xr.Dataset], list[str]]:
+def case_scores(session: DashboardSession, extra_families: Sequence[str] = ()
+                ) -> tuple[dict[str, xr.Dataset], list[str]]:
     """Scores of each shown model with an estimate at the shown time; and the models still waiting.
+
+    ``extra_families`` are computed beside :data:`~qpe.verify.DEFAULT_FAMILIES` (e.g.
+    :data:`POSITION_FAMILIES`).
 
     Raises
     ------
@@ -65,11 +72,12 @@ def case_scores(session: DashboardSession) -> tuple[dict[str, xr.Dataset], list[
         if estimate is None:
             waiting.append(model)
             continue
-        key = (model, state.time, session.estimate_settings(), tuple(state.thresholds), state.region_box)
+        families = (*DEFAULT_FAMILIES, *(f for f in extra_families if f not in DEFAULT_FAMILIES))
+        key = (model, state.time, session.estimate_settings(), tuple(state.thresholds), state.region_box, families)
         if key not in session.score_memory:
             session.score_memory[key] = verify(
                 scored_field(estimate), radar, thresholds=sorted(state.thresholds), region=state.region_box,
-                model=model,
+                model=model, families=families,
             )
             while len(session.score_memory) > 64:
                 session.score_memory.popitem(last=False)
@@ -230,7 +238,7 @@ def fss_plot(scores: dict[str, xr.Dataset], threshold: float) -> hv.Overlay:
     if useful is not None and np.isfinite(useful):
         layers.append(hv.HLine(useful).opts(color=RADAR_COLOUR, line_dash="dashed", line_width=1))
     return hv.Overlay(layers or [hv.Curve([], "scale", "FSS")]).opts(
-        title=f"FSS at ≥ {shown:g} mm/h (dashed: useful)", logx=True, ylim=(0, 1.02), xlabel="scale (km)")
+        title=f"FSS, rain ≥ {shown:g} mm/h (dashed: useful)", logx=True, ylim=(0, 1.02), xlabel="scale (km)")
 
 
 def spectrum_plot(scores: dict[str, xr.Dataset]) -> hv.Overlay:
@@ -407,6 +415,9 @@ class ScoresPanel(Viewer):
         self.table_heading = pn.pane.Markdown("### Every score", visible=False, sizing_mode="stretch_width")
         self.figures = pn.FlexBox(sizing_mode="stretch_width", css_classes=["qpe-score-figures"])
         self.clear_region = pn.widgets.Button(label="Score the whole grid", color="light", width=180)
+        self.position = pn.widgets.Checkbox(label="Position error: displacement, SAL (optical flow, seconds a member)",
+                                            value=False, width=440)
+        self.position.param.watch(lambda e: self.refresh(), "value")
         self.clear_region.on_click(lambda _: setattr(self.state, "region", []))
         self._signature: tuple | None = None
         self._stale = True
@@ -423,7 +434,12 @@ class ScoresPanel(Viewer):
         state, session = self.state, self.session
         estimates = tuple((m, id(session.recall(m)), (m, state.time) in session.failures) for m in state.models)
         return (state.time, tuple(state.thresholds), state.region_box, state.threshold,
-                session.estimate_settings(), estimates)
+                session.estimate_settings(), estimates, self.extra_families)
+
+    @property
+    def extra_families(self) -> tuple[str, ...]:
+        """The families scored beside the default ones (:data:`POSITION_FAMILIES` when asked)."""
+        return POSITION_FAMILIES if self.position.value else ()
 
     def refresh(self, force: bool = False) -> None:
         """Recompute (from memory when unchanged) and redraw, if the Scores tab is shown (or ``force``)."""
@@ -444,7 +460,7 @@ class ScoresPanel(Viewer):
                               f"thresholds {', '.join(f'{t:g}' for t in sorted(state.thresholds))} mm/h")
         self.clear_region.visible = state.region_box is not None
         try:
-            scores, waiting = case_scores(self.session)
+            scores, waiting = case_scores(self.session, self.extra_families)
         except Exception as err:  # noqa: BLE001 - shown with its cause (QpeError: region, grid), app goes on
             self.session.messages.report("scores", err)
             scores, waiting = {}, []
@@ -491,5 +507,5 @@ class ScoresPanel(Viewer):
                                 for make in makers]
 
     def __panel__(self):
-        return pn.Column(pn.Row(self.header, self.clear_region), self.message, self.figures, self.table_heading,
+        return pn.Column(pn.Row(self.header, self.clear_region), self.position, self.message, self.figures, self.table_heading,
                          self.table, sizing_mode="stretch_width")

@@ -23,6 +23,7 @@ from dashboard.export import map_grid_png, scores_csv
 from dashboard.maps import MapGrid, map_panels
 from dashboard.model_picker import EstimateRunner, ModelPicker
 from dashboard.scores import (
+    POSITION_FAMILIES,
     ScoresPanel,
     case_scores,
     score_descriptions_of,
@@ -36,7 +37,7 @@ from qpe.errors import CheckpointError
 from qpe.inference.engine import EstimateConfig, estimate
 from qpe.inference.products import ensemble_mean, ensemble_spread, exceedance_probability
 from qpe.models import load
-from qpe.verify import scores_to_frame, verify
+from qpe.verify import DEFAULT_FAMILIES, scores_to_frame, verify
 
 TIME = pd.Timestamp("2021-06-01T23:45")
 
@@ -188,6 +189,22 @@ def test_score_table_shows_extremes_multivariate_and_resolution_rows(setup, sess
     assert table.loc["effective_resolution", "unit"] == "km"
     radar_pixels = table.loc["n_radar_extreme > 10 mm/h"]
     assert radar_pixels["unet"] == radar_pixels["ddpm"] == float(expected["n_radar_extreme"].sel(extreme_threshold=10.0))
+
+
+def test_position_error_rows_come_when_asked(session):
+    EstimateRunner(session).run_blocking(["ddpm"], [TIME])
+    state = session.state
+    state.models, state.tab = ["ddpm"], "scores"
+    panel = ScoresPanel(session)
+    assert "RMSE" in panel.table.object.index and "displacement" not in panel.table.object.index
+    panel.position.value = True
+    table = panel.table.object
+    expected = verify(session.recall("ddpm"), session.radar(TIME), thresholds=sorted(state.thresholds),
+                      families=(*DEFAULT_FAMILIES, *POSITION_FAMILIES))
+    for metric, unit in (("displacement", "km"), ("RMSE_warped", "mm/h"), ("SAL_S", "")):
+        assert table.loc[metric, "unit"] == unit, metric
+        np.testing.assert_allclose(float(table.loc[metric, "ddpm"]), float(expected[metric].mean("member")),
+                                   rtol=6e-4, err_msg=metric)
 
 
 def test_region_restricts_the_scores(session):

@@ -172,7 +172,7 @@ def test_dashboard_figures_legends_beside_the_frame_colours_by_name(case_scores)
     for scores in sets:
         figures = score_figures(scores, THRESHOLDS, 1.0)
         titles = [f.opts.get().kwargs["title"] for f in figures]
-        assert [t for t in titles if t.startswith("FSS")] == [f"FSS at ≥ {t:g} mm/h (dashed: useful)"
+        assert [t for t in titles if t.startswith("FSS")] == [f"FSS, rain ≥ {t:g} mm/h (dashed: useful)"
                                                                for t in THRESHOLDS], "FSS at every threshold"
         assert "quantile-quantile, wet pixels" in titles and "reliability, rain ≥ 1 mm/h" in titles
         for figure, title in zip(figures, titles):

@@ -499,12 +499,13 @@ def test_scores_tab_for_meetings_colours_legends_layout(served, browser):
         page.wait_for_timeout(500)
         figures = score_figures_shown(page, len(MODELS))
         titles = [f["title"] for f in figures]
-        assert {"FSS at ≥ 0.1 mm/h (dashed: useful)", "FSS at ≥ 1 mm/h (dashed: useful)",
-                "FSS at ≥ 5 mm/h (dashed: useful)", "quantile-quantile, wet pixels"} <= set(titles), titles
+        assert {"FSS, rain ≥ 0.1 mm/h (dashed: useful)", "FSS, rain ≥ 1 mm/h (dashed: useful)",
+                "FSS, rain ≥ 5 mm/h (dashed: useful)", "quantile-quantile, wet pixels"} <= set(titles), titles
         assert any(t.startswith("rank histogram") for t in titles) and any(t.startswith("reliability") for t in titles)
         for f in figures:
             fx0, fy0, fx1, fy1 = f["frame"]
             lx0, ly0, lx1, ly1 = f["legend"]
+            assert lx1 - lx0 > 20 and ly1 - ly0 > 10 and fx1 - fx0 > 100, f"boxes not laid out: {f}"
             assert lx0 >= fx1 or lx1 <= fx0 or ly0 >= fy1 or ly1 <= fy0, f"legend over the data: {f}"
             assert f["right"] <= width + 1, f"{f['title']} cut off at {width} px: right edge {f['right']}"
         table_top = page.locator("table.panel-df").first.bounding_box()["y"]
@@ -528,3 +529,165 @@ def test_scores_tab_for_meetings_colours_legends_layout(served, browser):
     assert {m: performance["colours"][m].lower() for m in three} == {m: model_colour(m).lower() for m in three}
     page.screenshot(path=shots / "dashboard_scores_three_models.png", full_page=True)
     page.context.close()
+
+
+# -- the maps for review meetings -----------------------------------------------------------------------------
+#: Each map of the page (a Bokeh figure on screen with a title): title text and colour, its place on the
+#: page (client px), its plot frame (canvas px) and the x/y ranges shown (m).
+_MAP_FIGURES = """() => {
+    const kind = m => m.type ?? m.constructor.__qualified__ ?? m.constructor.__name__;
+    const out = [];
+    for (const view of Bokeh.index.all_views()) {
+        const m = view.model;
+        if (!["Figure", "Plot"].includes(kind(m)) || !view.el || !m.title?.text) continue;
+        const r = view.el.getBoundingClientRect(), f = view.frame.bbox;
+        if (r.width === 0 || !view.el.closest) continue;
+        out.push({title: m.title.text, colour: m.title.text_color, left: r.left, right: r.right, top: r.top,
+                  bottom: r.bottom, width: r.width, frame: [f.left, f.top, f.right, f.bottom],
+                  x: [m.x_range.start, m.x_range.end], y: [m.y_range.start, m.y_range.end]});
+    }
+    return out.filter(f => /(radar|IR_|WV_|ddpm|flow_residual|unet)/.test(f.title) && !/^(performance|FSS|quantile|exceedance|histogram|power|rank|reliability|spectral)/.test(f.title));
+}"""
+
+
+def map_figures(page, count: int) -> list[dict]:
+    """The maps on the page once ``count`` are laid out, in reading order."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        figures = sorted(page.evaluate(_MAP_FIGURES), key=lambda f: (round(f["top"]), f["left"]))
+        if len(figures) == count or time.monotonic() > deadline:
+            assert len(figures) == count, [f["title"] for f in figures]
+            return figures
+        page.wait_for_timeout(300)
+
+
+def by_title(figures: list[dict], start: str) -> dict:
+    return next(f for f in figures if f["title"].startswith(start))
+
+
+def assert_no_cut_off(page, figures: list[dict], label: str) -> None:
+    width = page.evaluate("window.innerWidth")
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll <= width, f"{label}: the page scrolls sideways ({scroll} > {width} px)"
+    for f in figures:
+        assert f["left"] >= 0 and f["right"] <= width + 0.5, f"{label}: {f['title']!r} cut off ({f['right']} px)"
+        x0, y0, x1, y1 = f["frame"]  # linked axes and datashader keep the data aspect: 1 km is 1 km both ways
+        scale = ((f["x"][1] - f["x"][0]) / (x1 - x0)) / ((f["y"][1] - f["y"][0]) / (y1 - y0))
+        assert scale == pytest.approx(1.0, rel=0.03), f"{label}: {f['title']!r} stretched ({scale:.3f})"
+
+
+def frame_pixels(page, figure: dict) -> np.ndarray:
+    """The RGB pixels of a map's plot frame (the data area), from a screenshot of the page."""
+    x0, y0, x1, y1 = figure["frame"]
+    clip = {"x": figure["left"] + x0 + 2, "y": figure["top"] + y0 + 2, "width": x1 - x0 - 4, "height": y1 - y0 - 4}
+    return np.asarray(Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("RGB"))
+
+
+def test_maps_for_meetings_layout_titles_hover_levels_focus_presentation(served, browser):
+    """At 1280x800 and 1920x1080: no horizontal cut-off, 2 (then 3) columns, each map >= 45 % of the grid's
+    width in two columns, the data aspect kept; titles in the model colour (the same in a second case,
+    the presentation link); lat/lon and mm/h on hover; each model beside its difference; P = 0 white;
+    pysteps levels; one map enlarged and back; the presentation layout from a link."""
+    import pyproj
+
+    from qpe.colours import model_colour
+    from qpe.data.grid import Grid
+
+    shots = Path(os.environ.get("QPE_SHOTS", ARTIFACTS))
+    shots.mkdir(parents=True, exist_ok=True)
+    page = open_page(browser, link(served, time=TIME, models=list(MODELS)))
+    wait_for_maps(page, "ddpm mean of 4", "flow_residual mean of 4")
+    colours = {}
+    for (width, height), columns in zip(((1280, 800), (1920, 1080)), (2, 3)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(1500)
+        figures = map_figures(page, 4)
+        assert_no_cut_off(page, figures, f"{width}x{height}")
+        grid = page.locator(".qpe-maps").first.bounding_box()
+        assert len({round(f["left"]) for f in figures}) == columns, f"{width}x{height}: {figures}"
+        assert min(f["width"] for f in figures) >= (0.45 if columns == 2 else 0.3) * grid["width"]
+        for model in MODELS:
+            colours[model] = by_title(figures, f"{model} mean of 4")["colour"]
+        page.screenshot(path=shots / f"dashboard_maps_{width}x{height}.png", full_page=True)
+    assert colours == {m: model_colour(m) for m in MODELS}
+    assert "4 members, K = 2 heun" in by_title(figures, "flow_residual")["title"]
+    normal_font = page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
+
+    # hover at the middle of the radar map: lat/lon of that point (degrees) and the rain rate in mm/h
+    radar = by_title(figures, "radar")
+    x0, y0, x1, y1 = radar["frame"]
+    page.mouse.move(radar["left"] + (x0 + x1) / 2, radar["top"] + (y0 + y1) / 2)
+    page.wait_for_timeout(600)
+    text = deep_text(page.locator("body"))
+    found = re.search(r"(-?\d+\.\d+)° N, (-?\d+\.\d+)° E", text)
+    assert found and re.search(r"rain rate\s*(\d+\.\d+|NaN) mm/h", text), text[-500:]
+    grid_crs = Grid.from_dataset(open_paired(served.data)).crs
+    lon, lat = pyproj.Transformer.from_crs(grid_crs, "EPSG:4326", always_xy=True).transform(
+        sum(radar["x"]) / 2, sum(radar["y"]) / 2)
+    assert (float(found[1]), float(found[2])) == pytest.approx((lat, lon), abs=0.03)
+
+    # differences: each model beside its "minus radar" map, in the same row
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.locator(".bk-input-group", has_text="show model − radar").locator("input").first.check()
+    wait_for_maps(page, "ddpm mean − radar", "flow_residual mean − radar")
+    figures = map_figures(page, 6)
+    assert_no_cut_off(page, figures, "differences at 1280x800")
+    for model in MODELS:
+        mine, difference = by_title(figures, f"{model} mean of"), by_title(figures, f"{model} mean − radar")
+        assert abs(mine["top"] - difference["top"]) < 2 and difference["left"] > mine["right"] - 1
+        assert difference["colour"] == model_colour(model)
+    page.screenshot(path=shots / "dashboard_maps_differences_1280x800.png", full_page=True)
+    page.locator(".bk-input-group", has_text="show model − radar").locator("input").first.uncheck()
+
+    # probability: P = 0 is white (the tiny models give P(>= 1 mm/h) = 0 over most of the grid)
+    page.locator(".bk-btn", has_text="probability").click()
+    wait_for_maps(page, "ddpm P(≥ 1 mm/h)")
+    page.wait_for_timeout(1000)
+    pixels = frame_pixels(page, by_title(map_figures(page, 4), "ddpm P("))
+    white = (pixels.reshape(-1, 3) == 255).all(axis=1).mean()
+    assert white > 0.5, f"only {white:.0%} of the probability map is white"
+    page.screenshot(path=shots / "dashboard_maps_probability_1280x800.png", full_page=True)
+
+    # pysteps' discrete rain levels on the radar map, in the link
+    import matplotlib.colors as mcolors
+    from pysteps.visualization.precipfields import get_colormap
+
+    cmap, _, _, _ = get_colormap("intensity", "mm/h", "pysteps")
+    levels = {tuple(int(255 * c) for c in mcolors.to_rgb(cmap(i))) for i in range(cmap.N)}
+    page.locator(".bk-btn", has_text="pysteps levels").click()
+    page.wait_for_function("() => /rain=levels/.test(window.location.href)")
+    page.wait_for_timeout(1500)
+    pixels = frame_pixels(page, by_title(map_figures(page, 4), "radar")).reshape(-1, 3)
+    assert sum(tuple(p) in levels for p in pixels[::7]) > 50, "the radar map is not drawn in pysteps' levels"
+
+    # one map enlarged (focus), in the link, and back
+    page.locator(".bk-input-group", has_text="Enlarge").locator("select").select_option(label="radar")
+    page.wait_for_function("() => /focus=radar/.test(window.location.href)")
+    enlarged = map_figures(page, 1)[0]
+    assert enlarged["title"].startswith("radar") and enlarged["width"] > 1.5 * radar["width"]
+    assert enlarged["bottom"] <= page.evaluate("window.innerHeight") + 1, "the enlarged map is not whole on screen"
+    page.screenshot(path=shots / "dashboard_maps_enlarged_1280x800.png")
+    page.get_by_role("button", name="◀ all maps").click()
+    map_figures(page, 4)
+    page.context.close()
+
+    # the presentation layout from a link, another case: the same colour for flow_residual
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    talk = context.new_page()
+    talk.set_default_timeout(WAIT_MS)
+    talk.goto(link(served, time=TIME, models=["unet", "flow_residual"], layout="presentation"))
+    wait_for_maps(talk, "flow_residual mean of 4", "unet")
+    figures = map_figures(talk, 4)
+    assert talk.locator("#sidebar").bounding_box() is None or talk.locator("#sidebar").bounding_box()["width"] < 5
+    assert talk.evaluate("parseFloat(getComputedStyle(document.body).fontSize)") >= 1.2 * normal_font
+    assert by_title(figures, "flow_residual")["colour"] == colours["flow_residual"] == model_colour("flow_residual")
+    assert_no_cut_off(talk, figures, "presentation at 1920x1080")
+    assert len({round(f["left"]) for f in figures}) == 3
+    talk.screenshot(path=shots / "dashboard_maps_presentation_1920x1080.png", full_page=True)
+    talk.set_viewport_size({"width": 1280, "height": 800})
+    talk.wait_for_timeout(1500)
+    figures = map_figures(talk, 4)
+    assert_no_cut_off(talk, figures, "presentation at 1280x800")
+    talk.screenshot(path=shots / "dashboard_maps_presentation_1280x800.png", full_page=True)
+    assert "layout=normal" in talk.get_by_text("Normal layout").first.get_attribute("href")
+    context.close()
