@@ -489,8 +489,6 @@ def test_scores_tab_for_meetings_colours_legends_layout(served, browser):
     from qpe.colours import RADAR_COLOUR, model_colour
 
     page = open_page(browser, link(served, time=TIME, models=list(MODELS), tab="scores", thresholds=[0.1, 1.0, 5.0]))
-    shots = Path(os.environ.get("QPE_SHOTS", ARTIFACTS))
-    shots.mkdir(parents=True, exist_ok=True)
     colours_seen = []
     for width, height in ((1280, 800), (1920, 1080)):
         page.set_viewport_size({"width": width, "height": height})
@@ -510,7 +508,7 @@ def test_scores_tab_for_meetings_colours_legends_layout(served, browser):
             assert f["right"] <= width + 1, f"{f['title']} cut off at {width} px: right edge {f['right']}"
         table_top = page.locator("table.panel-df").first.bounding_box()["y"]
         assert min(f["top"] for f in figures) < table_top, "the figures come before the table"
-        page.screenshot(path=shots / f"dashboard_scores_{width}x{height}.png", full_page=True)
+        page.screenshot(path=ARTIFACTS / f"dashboard_scores_{width}x{height}.png", full_page=True)
         colours_seen.append(figures)
     for figures in colours_seen:
         for f in figures:
@@ -527,7 +525,7 @@ def test_scores_tab_for_meetings_colours_legends_layout(served, browser):
     performance = next(f for f in figures if f["title"].startswith("performance"))
     three = ("ddpm", "flow_residual", "unet")
     assert {m: performance["colours"][m].lower() for m in three} == {m: model_colour(m).lower() for m in three}
-    page.screenshot(path=shots / "dashboard_scores_three_models.png", full_page=True)
+    page.screenshot(path=ARTIFACTS / "dashboard_scores_three_models.png", full_page=True)
     page.context.close()
 
 
