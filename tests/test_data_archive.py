@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from test_cli_bad_inputs import assert_one_clean_error
 
 from qpe.data.archive import (
     FileSource,
@@ -140,3 +141,17 @@ def test_manifest_names_missing_and_rejected_inputs(tmp_path, opera_files):
     ds = open_paired(built.path, require=("ir", "rain"))
     assert [str(t)[11:16] for t in ds["time"].values] == ["18:00", "18:15"]
     assert "rain_quality" in ds and np.isfinite(ds["ir"].values).any()
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (["--month", "2021-07"], "needs --out"),
+    (["--out", "{tmp}/a.zarr", "--month", "2021-7"], "month must be YYYY-MM"),
+    (["--out", "{tmp}/a.zarr", "--start", "2021-07-01T00:10", "--end", "2021-07-01"], "15-minute steps"),
+    (["--out", "{tmp}/a.zarr", "--start", "2021-07-02", "--end", "2021-07-01"], "before start"),
+    (["--out", "{tmp}/a.nc", "--month", "2021-07"], "Zarr store"),
+    (["--out", "{tmp}/a.zarr", "--month", "2021-07", "--seviri", "x*.nat"], "needs --seviri GLOB and --radar"),
+    (["demo", "--out", "{tmp}/a.zarr"], "not both"),
+])
+def test_bad_archive_options_give_one_error_line(tmp_path, argv, expect):
+    argv = ["data", "build", *(a.format(tmp=tmp_path) for a in argv)]
+    assert_one_clean_error(argv, tmp_path / "a.zarr", expect)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 
 #: Options that belong to an archive build (not to a catalog entry's).
-PERIOD_OPTIONS = ("out", "start", "end", "month", "seviri", "radar")
+PERIOD_OPTIONS = ("out", "start", "end", "month", "source", "seviri", "radar", "size", "seed", "config", "channels",
+                  "scheduler", "workers", "region", "grid_like", "radar_source")
 
 
 def add_arguments(build: argparse.ArgumentParser) -> None:
