@@ -113,8 +113,11 @@ def compute_period(request: PeriodRequest, cache=None, progress: Progress | None
         request.data, estimators, request.start, request.end, request.config, cache=cache, progress=False,
         on_progress=None if progress is None else progress.update)
     scores = summarize_scores(accumulators, info, request.config)
-    return PeriodScores(scores, request.config, accumulators,
-                        f"{', '.join(accumulators)} over {request.start} .. {request.end} UTC")
+    result = PeriodScores(scores, request.config, accumulators,
+                          f"{', '.join(accumulators)} over {request.start} .. {request.end} UTC")
+    if result.cards:  # the per-case scores of every series, here rather than on the event loop when shown
+        result.series(result.cards[0])
+    return result
 
 
 @dataclass
@@ -372,9 +375,9 @@ class PeriodPanel(Viewer):
         models, labels = period.models, [c.label for c in period.cards]
         reference = self.reference if self.reference in models else (period.reference or models[0])
         score = self.score if self.score in labels else (labels[0] if labels else None)
-        with param.parameterized.discard_events(self):
-            self.param.reference.objects, self.param.score.objects = models, labels
-            self.reference, self.score = reference, score
+        redraw_card, redraw_series = reference == self.reference, score == self.score  # else their watchers do
+        self.param.reference.objects, self.param.score.objects = models, labels
+        self.param.update(reference=reference, score=score)
         attrs = period.scores.attrs
         self.info.object = plain_markdown(
             f"{period.source}: {len(models)} model(s), {attrs.get('n_times', '?')} times "
@@ -383,8 +386,10 @@ class PeriodPanel(Viewer):
         self.status.object = plain_html(f"Scores of {', '.join(models)}")
         self.table.object = interval_table(period)
         self.table.visible = True
-        self._show_card()
-        self._show_series()
+        if redraw_card:
+            self._show_card()
+        if redraw_series:
+            self._show_series()
 
     @param.depends("reference", watch=True)
     def _show_card(self) -> None:
