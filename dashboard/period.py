@@ -25,6 +25,7 @@ import pandas as pd
 import panel as pn
 import param
 import xarray as xr
+from panel.io import hold
 from panel.viewable import Viewer
 
 from dashboard.case_picker import dates_with_data
@@ -195,37 +196,40 @@ def interval_table(period: PeriodScores) -> pd.DataFrame:
 
 
 def scorecard_html(card: xr.Dataset) -> str:
-    """The score-card as an HTML table: rows ``model − reference``, columns the scores; each cell the
-    verdict's mark and colour (▲ significantly better, △ better, = equal, ▽ worse, ▼ significantly
-    worse: :func:`qpe.verify.comparison.verdicts`), the paired difference, and its interval in the
-    tooltip. Every name is escaped."""
+    """The score-card as an HTML table: one column per pair ``model − reference``, one row per score (so
+    that a dozen scores fit the width of a laptop); each cell the verdict's mark and colour (▲
+    significantly better, △ better, = equal, ▽ worse, ▼ significantly worse:
+    :func:`qpe.verify.comparison.verdicts`) and the paired difference, its interval and Diebold-Mariano
+    p-value in the tooltip. Every name is escaped."""
     verdict = verdicts(card).values
     level = float(card.attrs.get("confidence", 0.95))
-    head = "".join(
-        f'<th title="{plain_html(f"{c}, {b} is better")}">{plain_html(s)}</th>'
-        for s, c, b in zip(card["score"].values, card["compared"].values, card["better"].values))
+    models = [plain_html(m) for m in card["model"].values]
+    head = "".join(f'<th class="pair">{m} − {plain_html(r)}</th>' for m, r in zip(models, card["reference"].values))
     rows = []
-    for i, (model, reference) in enumerate(zip(card["model"].values, card["reference"].values)):
+    for j, (score, compared, better) in enumerate(zip(card["score"].values, card["compared"].values,
+                                                      card["better"].values)):
         cells = []
-        for j in range(card.sizes["score"]):
+        for i, model in enumerate(models):
             cell, v = card.isel(pair=i, score=j), verdict[i, j]
             if not np.isfinite(v):
-                cells.append('<td class="undefined" style="background:#e0e0e0">–</td>')
+                cells.append(f'<td data-model="{model}" class="undefined" style="background:#e0e0e0">–</td>')
                 continue
             low, high = float(cell["ci_low"]), float(cell["ci_high"])
-            tip = (f"{level:.0%} interval [{low:+.3g}, {high:+.3g}]" if np.isfinite(low) else "no interval")
+            tip = f"{level:.0%} interval [{low:+.3g}, {high:+.3g}]" if np.isfinite(low) else "no interval"
             p_value = float(cell["dm_p_value"])
             tip += f"; Diebold-Mariano p = {p_value:.2g}" if np.isfinite(p_value) else ""
-            colour = _VERDICT_COLORS[int(v)]
-            text_colour = "white" if abs(v) == 2 else "black"
-            cells.append(f'<td data-verdict="{int(v)}" title="{plain_html(tip)}" style="background:{colour};'
-                         f'color:{text_colour}">{VERDICT_MARKS[int(v)]} {float(cell["difference"]):+.3g}</td>')
-        rows.append(f"<tr><th>{plain_html(model)} − {plain_html(reference)}</th>{''.join(cells)}</tr>")
+            colour, text_colour = _VERDICT_COLORS[int(v)], "white" if abs(v) == 2 else "black"
+            cells.append(f'<td data-model="{model}" data-verdict="{int(v)}" title="{plain_html(tip)}" '
+                         f'style="background:{colour};color:{text_colour}">'
+                         f'{VERDICT_MARKS[int(v)]} {float(cell["difference"]):+.3g}</td>')
+        rows.append(f'<tr><th title="{plain_html(f"{compared}, {better} is better")}">{plain_html(score)} '
+                    f'<span class="better">({"↑" if better == "higher" else "↓"})</span></th>{"".join(cells)}</tr>')
     return (
         '<table class="qpe-scorecard" style="border-collapse:collapse;font-size:0.9em">'
-        f"<thead><tr><th></th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        "<style>.qpe-scorecard td,.qpe-scorecard th{padding:3px 6px;border:1px solid white;text-align:center}"
-        ".qpe-scorecard tbody th{text-align:right;white-space:nowrap}</style>"
+        f"<thead><tr><th>score (↑/↓ better)</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        "<style>.qpe-scorecard td,.qpe-scorecard th{padding:3px 8px;border:1px solid white;text-align:center}"
+        ".qpe-scorecard tbody th{text-align:left;white-space:nowrap;font-weight:normal}"
+        ".qpe-scorecard .better{color:#777}</style>"
     )
 
 
@@ -265,7 +269,6 @@ class PeriodPanel(Viewer):
         super().__init__(**params)
         self.session = session
         self.period: PeriodScores | None = None
-        self._dates = dates
         widgets = {"enabled_dates": dates, "start": dates[0], "end": dates[-1], "width": 150}
         self.compute = pn.widgets.Button(label="Score the period", button_type="primary", width=170,
                                          description="score the shown models over these days (qpe evaluate)")
@@ -315,7 +318,7 @@ class PeriodPanel(Viewer):
             scores=ScoreConfig(thresholds=tuple(sorted(state.thresholds))),
             estimate=EstimateConfig(members=settings.members, steps=settings.steps, seed=settings.seed),
             n_resamples=self.resamples, bootstrap_unit=self.unit,
-            compare_to=self.reference if self.reference in [card.name for card in cards] else None)
+            compare_to=self.reference if [card.name for card in cards].count(self.reference) == 1 else None)
         last = pd.Timestamp(self.end) + pd.Timedelta(days=1) - pd.Timedelta(minutes=1)
         return PeriodRequest(str(self.session.data_path), checkpoints, weights, f"{pd.Timestamp(self.start):%Y-%m-%dT%H:%M}",
                              f"{last:%Y-%m-%dT%H:%M}", config)
@@ -376,8 +379,9 @@ class PeriodPanel(Viewer):
         reference = self.reference if self.reference in models else (period.reference or models[0])
         score = self.score if self.score in labels else (labels[0] if labels else None)
         redraw_card, redraw_series = reference == self.reference, score == self.score  # else their watchers do
-        self.param.reference.objects, self.param.score.objects = models, labels
-        self.param.update(reference=reference, score=score)
+        with hold():  # options and value reach the browser together (else its Select picks the first option)
+            self.param.reference.objects, self.param.score.objects = models, labels
+            self.param.update(reference=reference, score=score)
         attrs = period.scores.attrs
         self.info.object = plain_markdown(
             f"{period.source}: {len(models)} model(s), {attrs.get('n_times', '?')} times "

@@ -93,12 +93,11 @@ def test_an_evaluate_folder_is_shown_with_its_scorecard_and_series(evaluated, pa
         value, low, high = rows[["value", "ci_low", "ci_high"]].iloc[0]
         assert shown.loc[label, model] == f"{value:.4g} [{low:.4g}, {high:.4g}]"
     assert shown.loc["CRPS_fair", "unet"] == ""  # a deterministic model has no CRPS
-    # the score-card: scorecard.csv's verdicts and differences, one row per model against unet
+    # the score-card: scorecard.csv's verdicts and differences, one column per model against unet
     card = pd.read_csv(out / "scorecard.csv")
     html = panel.scorecard.object
-    rows = re.findall(r"<tr><th>([^<]+)</th>(.*?)</tr>", html)
-    assert [r[0] for r in rows] == ["ddpm_v − unet", "flow_residual − unet"]
-    cells = re.findall(r'data-verdict="(-?\d)"[^>]*>. ([-+0-9.e]+)</td>', rows[1][1])
+    assert re.findall(r'<th class="pair">([^<]+)</th>', html) == ["ddpm_v − unet", "flow_residual − unet"]
+    cells = re.findall(r'<td data-model="flow_residual" data-verdict="(-?\d)"[^>]*>. ([-+0-9.e]+)</td>', html)
     expected = card[card.model == "flow_residual"]
     defined = expected[expected.verdict.notna()]
     assert [int(v) for v, _ in cells] == defined.verdict.astype(int).tolist()
@@ -120,7 +119,7 @@ def test_another_reference_is_compared_from_the_kept_statistics(evaluated, panel
     panel.folder = str(evaluated[1])
     stored = panel.open_folder().scorecard
     panel.reference = "ddpm_v"
-    rows = re.findall(r"<tr><th>([^<]+)</th>", panel.scorecard.object)
+    rows = re.findall(r'<th class="pair">([^<]+)</th>', panel.scorecard.object)
     assert rows == ["flow_residual − ddpm_v", "unet − ddpm_v"]
     flipped = panel.period.against("ddpm_v").scorecard_against("ddpm_v").isel(pair=1)
     original = stored.isel(pair=0)  # ddpm_v − unet
