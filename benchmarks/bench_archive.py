@@ -102,7 +102,7 @@ def main() -> None:
               f"{disk_mb(long):.0f} MB on disk")
 
         # today's bench_samples.py in-memory rate, this run
-        ref_size, ref_hours = (64, 3) if args.quick else (256, 12)
+        ref_size, ref_hours = (64, 12) if args.quick else (256, 12)
         reference = save_paired(generate_paired(SynthConfig(hours=ref_hours, size=ref_size, seed=1)),
                                 Path(tmp) / "reference.zarr")
         in_memory = PairedSamples(open_paired(reference), SampleConfig(frames=4, crop=min(128, ref_size)),
