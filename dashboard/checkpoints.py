@@ -1,4 +1,5 @@
-"""The checkpoints a dashboard offers: found under the models folder, loaded once per server process."""
+"""The models a dashboard offers: checkpoints found under the models folder, loaded once per server
+process, and folders of estimates made elsewhere (:mod:`qpe.inference.external`) found there too."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dashboard.text import plain_markdown
-from qpe.errors import CheckpointError
+from qpe.errors import CheckpointError, QpeError
+from qpe.inference.external import ExternalEstimates, find_estimate_folders
 from qpe.models import FoundCheckpoint, LoadedModel, ModelCard, find_checkpoints, load
 
 _LOADED: dict[tuple[str, int], LoadedModel] = {}
@@ -54,24 +56,50 @@ class Checkpoint:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class ExternalModel:
+    """A folder of estimates made elsewhere, offered as a model under the name ``key``."""
+
+    key: str
+    path: Path
+    estimates: ExternalEstimates
+
+    @property
+    def is_ensemble(self) -> bool:
+        return self.estimates.is_ensemble
+
+    def describe(self) -> str:
+        """A few Markdown lines: what the folder holds (plain text, as for a card)."""
+        est, text = self.estimates, plain_markdown
+        span = f"{est.times[0]:%Y-%m-%d %H:%M} .. {est.times[-1]:%Y-%m-%d %H:%M} UTC"
+        return "\n".join([
+            f"**{text(self.key)}** — your own estimates (read from files)",
+            f"- {text(len(est.files))} file(s), {text(est.times.size)} time(s): {text(span)}",
+            f"- {text(est.members)} member(s); members, steps and seed do not apply",
+        ])
+
+
 class CheckpointRegistry:
-    """Checkpoints under a root folder; the folders whose card is unusable, with the reason.
+    """Checkpoints and folders of external estimates under a root folder; the folders that are unusable,
+    with the reason.
 
     Parameters
     ----------
     root : Path
-        Folder searched recursively (:func:`qpe.models.find_checkpoints`).
+        Folder searched recursively (:func:`qpe.models.find_checkpoints`,
+        :func:`qpe.inference.external.find_estimate_folders`).
     """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.checkpoints: dict[str, Checkpoint] = {}
+        self.external: dict[str, ExternalModel] = {}
         self.problems: dict[str, str] = {}
         self.refresh()
 
     def refresh(self) -> None:
-        """Search the root again (new or removed checkpoints)."""
-        self.checkpoints, self.problems = {}, {}
+        """Search the root again (new or removed checkpoints and estimate folders)."""
+        self.checkpoints, self.external, self.problems = {}, {}, {}
         if not self.root.is_dir():
             self.problems[str(self.root)] = f"no checkpoint folder at {self.root}"
             return
@@ -82,6 +110,14 @@ class CheckpointRegistry:
                 self.problems[key] = item.error or "unreadable model card"
             else:
                 self.checkpoints[key] = Checkpoint(key, item.path, item.card)
+        for folder in find_estimate_folders(self.root):
+            key = self._key(folder)
+            if key in self.checkpoints or key in self.problems:
+                continue  # a checkpoint folder that also holds files
+            try:
+                self.external[key] = ExternalModel(key, folder, ExternalEstimates(folder, name=key))
+            except QpeError as err:
+                self.problems[key] = str(err)
 
     def _key(self, path: Path) -> str:
         try:
@@ -92,7 +128,16 @@ class CheckpointRegistry:
 
     @property
     def keys(self) -> list[str]:
-        return sorted(self.checkpoints)
+        """Every model offered: checkpoints and external estimates."""
+        return sorted([*self.checkpoints, *self.external])
+
+    def offers(self, key: str) -> bool:
+        """Whether ``key`` is a model the dashboard can show (a checkpoint or external estimates)."""
+        return key in self.checkpoints or key in self.external
+
+    def model(self, key: str) -> Checkpoint | ExternalModel:
+        """The checkpoint or external estimates offered as ``key`` (:meth:`__getitem__` for checkpoints only)."""
+        return self.external[key] if key in self.external else self[key]
 
     def __getitem__(self, key: str) -> Checkpoint:
         if key not in self.checkpoints:

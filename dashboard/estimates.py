@@ -2,13 +2,17 @@
 
 Fields come from, in order: a process-wide memory of recent fields (shared by the sessions of one
 server), the on-disk inference cache (:class:`qpe.inference.cache.EstimateCache`, shared by every
-user of that folder), or the model itself. Nothing here changes an estimate.
+user of that folder), or the model itself; for a folder of external estimates, from its files
+(:class:`qpe.inference.external.ExternalEstimates`). Nothing here changes an estimate. A running
+estimate reports its progress and stops when cancelled (``on_progress``, ``cancel`` of
+:func:`~qpe.inference.engine.estimate`); a cancelled field is neither remembered nor cached.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +22,7 @@ import xarray as xr
 from dashboard.checkpoints import CheckpointRegistry
 from qpe.errors import QpeError
 from qpe.inference.cache import EstimateCache
-from qpe.inference.engine import EstimateConfig, estimate
+from qpe.inference.engine import CancelFlag, EstimateConfig, EstimateProgress, estimate
 
 #: Bytes of estimated fields kept in memory per server process.
 MEMORY_BYTES = 1 << 30
@@ -92,6 +96,11 @@ class Estimates:
         self.cache = cache
 
     def _memory_key(self, model: str, time: pd.Timestamp, settings: EstimateSettings) -> tuple:
+        if model in self.registry.external:  # settings do not apply; the files' sizes and times do
+            files = self.registry.external[model].estimates.files
+            stamps = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+            return (str(self.registry.external[model].path), stamps, str(self.data_path),
+                    pd.Timestamp(time).isoformat())
         checkpoint = self.registry[model]
         card = checkpoint.card
         sampling = card.sampling_settings(members=settings.members, steps=settings.steps)
@@ -104,25 +113,42 @@ class Estimates:
         settings do not suit the model: :meth:`field` then says why)."""
         try:
             key = self._memory_key(model, time, settings)
-        except QpeError:
+        except (QpeError, OSError):
             return None
         return MEMORY.get(key)
 
-    def field(self, model: str, time, settings: EstimateSettings) -> xr.DataArray:
-        """(member, y, x) rain rate, mm/h, of ``model`` at ``time``: from memory, the cache or the model.
+    def field(
+        self,
+        model: str,
+        time,
+        settings: EstimateSettings,
+        *,
+        on_progress: Callable[[EstimateProgress], None] | None = None,
+        cancel: CancelFlag | None = None,
+    ) -> xr.DataArray:
+        """(member, y, x) rain rate, mm/h, of ``model`` at ``time``: from memory, the cache, the model or,
+        for external estimates, their files.
+
+        ``on_progress`` and ``cancel`` go to :func:`qpe.inference.engine.estimate` (a field read from files
+        or memory reports nothing).
 
         Raises
         ------
         QpeError
-            The checkpoint does not load, or the estimate is impossible (channels, missing frames).
+            The checkpoint does not load, or the estimate is impossible (channels, missing frames, a time
+            or grid the external files do not have); :class:`~qpe.errors.EstimateCancelled` when cancelled.
         """
         key = self._memory_key(model, time, settings)
         field = MEMORY.get(key)
         if field is not None:
             return field
-        loaded = self.registry.load(model)
-        config = EstimateConfig(members=settings.members, steps=settings.steps, seed=settings.seed)
-        out = estimate(loaded, self.dataset, [pd.Timestamp(time)], config, cache=self.cache, progress=False)
+        if model in self.registry.external:
+            out = self.registry.external[model].estimates.estimate(self.dataset, [pd.Timestamp(time)])
+        else:
+            loaded = self.registry.load(model)
+            config = EstimateConfig(members=settings.members, steps=settings.steps, seed=settings.seed)
+            out = estimate(loaded, self.dataset, [pd.Timestamp(time)], config, cache=self.cache, progress=False,
+                           on_progress=on_progress, cancel=cancel)
         field = out["rain"].isel(time=0)
         field.attrs.update({k: out.attrs[k] for k in ("model", "family", "members", "steps", "sampler")})
         field.name = model

@@ -1,14 +1,19 @@
-"""Model picker: the checkpoints found under the models folder, their cards, and estimates on demand.
+"""Model picker: the checkpoints (and folders of your own estimates) found under the models folder, their
+cards, and estimates on demand.
 
 :class:`EstimateRunner` computes the missing (model, time) estimates off the event loop (so the
-server stays responsive), one at a time with a progress bar, and reports a failing checkpoint or
-estimate as a message without stopping the others.
+server stays responsive), one at a time with a progress bar that follows the sampler (step k of K,
+tiles, members, time left: :class:`qpe.inference.engine.EstimateProgress`), and reports a failing
+checkpoint or estimate as a message without stopping the others. Its Cancel button stops the running
+estimate between two network evaluations and skips the rest of the run; nothing of the cancelled field
+is kept.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,13 +25,18 @@ from dashboard.case_picker import times_on
 from dashboard.session import DashboardSession
 from dashboard.state import format_time
 from dashboard.text import markdown_code, plain_html, plain_markdown
-from qpe.errors import CheckpointError, QpeError
+from qpe.errors import CheckpointError, EstimateCancelled, QpeError
+from qpe.inference.engine import EstimateProgress
 
 log = logging.getLogger("dashboard")
 
 #: Estimates run on this thread, one at a time per server (torch already uses every core for one; the
 #: event loop only waits for it, so sessions stay responsive).
 _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qpe-estimate")
+#: Seconds between two updates of the progress bar and line while an estimate runs.
+PROGRESS_INTERVAL_S = 0.5
+#: Steps of the progress bar per estimate (its value follows the fraction of sampler steps done).
+BAR_STEPS = 100
 
 
 def failure_message(model: str, time: pd.Timestamp, err: Exception) -> tuple[str, str]:
@@ -45,12 +55,23 @@ class EstimateRunner:
         self.progress = pn.indicators.Progress(value=0, max=1, visible=False, sizing_mode="stretch_width",
                                                bar_color="primary")
         self.status = pn.pane.Str("", styles={"font-size": "0.85em"}, margin=(0, 10))
+        self.cancel_button = pn.widgets.Button(label="Cancel", color="warning", visible=False,
+                                               sizing_mode="stretch_width",
+                                               description="stop the running estimate (nothing of it is kept)")
+        self.cancel_button.on_click(self._on_cancel)
         self._auto_generation = 0
         self.running = 0
+        #: Set by Cancel; checked by the running estimate between network evaluations.
+        self.cancel = threading.Event()
+        #: The latest progress report of the running estimate (written by the worker thread).
+        self.latest: EstimateProgress | None = None
 
     def missing(self, models: Sequence[str], times: Sequence[pd.Timestamp]) -> list[tuple[str, pd.Timestamp]]:
         """The (model, time) pairs not in memory yet, time by time."""
         return [(m, t) for t in times for m in models if self.session.recall(m, t) is None]
+
+    def _report(self, progress: EstimateProgress) -> None:
+        self.latest = progress
 
     def _compute(self, model: str, time: pd.Timestamp) -> Exception | None:
         """Compute one estimate (on a worker thread; touches no view); the error if it failed.
@@ -58,12 +79,27 @@ class EstimateRunner:
         Anything but a :class:`QpeError` is logged here in full, whether or not the session is still open.
         """
         try:
-            self.session.estimates.field(model, time, self.session.estimate_settings())
+            self.session.estimates.field(model, time, self.session.estimate_settings(),
+                                         on_progress=self._report, cancel=self.cancel)
         except Exception as err:  # reported by _record with its cause
             if not isinstance(err, QpeError):
                 log.exception("estimate of %s at %s failed", model, format_time(time), exc_info=err)
             return err
         return None
+
+    def _on_cancel(self, event=None) -> None:
+        """Ask the running estimate to stop (it stops at its next sampler step)."""
+        if self.running:
+            self.cancel.set()
+            self.status.object = plain_html("cancelling …")
+
+    def _show(self, label: str, done: int, total: int) -> None:
+        """The line and bar of estimate ``done + 1`` of ``total`` from the latest report."""
+        report = self.latest
+        detail = f": {report.describe()}" if report is not None else ""
+        self.status.object = plain_html(f"{label} ({done + 1}/{total}){detail}")
+        fraction = report.fraction if report is not None else 0.0
+        self.progress.value = int(BAR_STEPS * done + round(BAR_STEPS * fraction))
 
     def _record(self, model: str, time: pd.Timestamp, err: Exception | None) -> str | None:
         """Show the outcome of one estimate in the session; returns the failure's topic (``checkpoint:...``)."""
@@ -81,6 +117,8 @@ class EstimateRunner:
 
     def run_blocking(self, models: Sequence[str], times: Sequence[pd.Timestamp]) -> int:
         """Compute the missing estimates in this thread (scripts, tests); returns how many failed."""
+        if not self.running:
+            self.cancel.clear()  # a Cancel stops the run it was clicked in, not the next one
         failed = 0
         for model, time in self.missing(models, times):
             failed += self._record(model, time, self._compute(model, time)) is not None
@@ -103,29 +141,45 @@ class EstimateRunner:
             self.session.revision += 1
             return
         loop = asyncio.get_running_loop()
+        if not self.running:
+            self.cancel.clear()  # a Cancel stops the run it was clicked in, not the next one
         self.running += 1
-        self.progress.max, self.progress.value, self.progress.visible = len(jobs), 0, True
+        self.progress.max, self.progress.value, self.progress.visible = BAR_STEPS * len(jobs), 0, True
+        self.cancel_button.visible = True
         broken: set[str] = set()
         shown = self.session.state.timestamp
         try:
             for done, (model, time) in enumerate(jobs):
                 if auto and generation != self._auto_generation:
                     return
+                if self.cancel.is_set():
+                    self.status.object = plain_html(f"cancelled; {done} of {len(jobs)} estimate(s) done")
+                    return
                 if model in broken:
                     continue
-                self.status.object = plain_html(f"estimating {model} at {format_time(time)} "
-                                                f"({done + 1}/{len(jobs)})")
+                label = f"estimating {model} at {format_time(time)}"
+                self.latest = None
+                self._show(label, done, len(jobs))
                 self.session.pending.add((model, format_time(time)))
                 try:
-                    err = await loop.run_in_executor(_EXECUTOR, self._compute, model, time)
+                    job = loop.run_in_executor(_EXECUTOR, self._compute, model, time)
+                    while not job.done():  # the worker thread writes self.latest; the loop shows it
+                        await asyncio.wait([job], timeout=PROGRESS_INTERVAL_S)
+                        if not self.session.closed and not self.cancel.is_set():
+                            self._show(label, done, len(jobs))
+                    err = job.result()
                 finally:
                     self.session.pending.discard((model, format_time(time)))
                 if self.session.closed:
                     return
+                if isinstance(err, EstimateCancelled):
+                    self.status.object = plain_html(f"cancelled {model} at {format_time(time)}; {done} of "
+                                                    f"{len(jobs)} estimate(s) done")
+                    return
                 problem = self._record(model, time, err)
                 if problem is not None and problem.startswith("checkpoint:"):
                     broken.add(model)  # a checkpoint that does not load fails at every time
-                self.progress.value = done + 1
+                self.progress.value = BAR_STEPS * (done + 1)
                 if time == shown or done == len(jobs) - 1:
                     self.session.revision += 1
             self.status.object = plain_html(f"{len(jobs)} estimate(s) done" if not broken else
@@ -133,7 +187,7 @@ class EstimateRunner:
         finally:
             self.running -= 1
             if not self.session.closed:
-                self.progress.visible = self.running > 0
+                self.progress.visible = self.cancel_button.visible = self.running > 0
                 self.session.revision += 1
 
 
@@ -146,8 +200,8 @@ class ModelPicker(Viewer):
         self.state = session.state
         registry = session.registry
         self.runner = EstimateRunner(session)
-        known = [m for m in self.state.models if m in registry.checkpoints]
-        unknown = [m for m in self.state.models if m not in registry.checkpoints]
+        known = [m for m in self.state.models if registry.offers(m)]
+        unknown = [m for m in self.state.models if not registry.offers(m)]
         if unknown:
             session.messages.set(
                 "models", f"Checkpoint(s) {', '.join(unknown)} of the link are not under {registry.root} "
@@ -157,7 +211,7 @@ class ModelPicker(Viewer):
         self.choice = pn.widgets.MultiChoice(  # Bokeh shows the labels as HTML: escaped keys as labels
             label="Models", options={plain_html(key): key for key in registry.keys}, value=list(self.state.models),
             sizing_mode="stretch_width",
-            placeholder="choose checkpoints" if registry.keys else "no checkpoint found",
+            placeholder="choose models" if registry.keys else "no checkpoint found",
         )
         self.members = pn.widgets.IntInput.from_param(self.state.param.members, label="Members", width=90)
         self.steps = pn.widgets.IntInput.from_param(self.state.param.steps, label="Steps (0: card)", width=100)
@@ -179,7 +233,7 @@ class ModelPicker(Viewer):
     def _show_problems(self) -> None:
         registry = self.session.registry
         lines = []
-        if not registry.checkpoints:
+        if not registry.keys:
             lines.append(
                 f"No checkpoint found under {markdown_code(registry.root)}. Train one (see models/README.md) or start "
                 "the dashboard with `--models` pointing at a folder of checkpoints; radar and IR are shown "
@@ -193,8 +247,8 @@ class ModelPicker(Viewer):
     def _show_cards(self) -> None:
         registry = self.session.registry
         self.cards.objects = [
-            pn.pane.Markdown(registry[m].describe(), styles={"font-size": "0.85em"}, margin=(0, 5))
-            for m in self.state.models if m in registry.checkpoints
+            pn.pane.Markdown(registry.model(m).describe(), styles={"font-size": "0.85em"}, margin=(0, 5))
+            for m in self.state.models if registry.offers(m)
         ]
 
     def _on_choice(self, event) -> None:
@@ -203,7 +257,7 @@ class ModelPicker(Viewer):
 
     def _on_state_models(self, event) -> None:
         if list(self.choice.value) != list(event.new):
-            self.choice.value = [m for m in event.new if m in self.session.registry.checkpoints]
+            self.choice.value = [m for m in event.new if self.session.registry.offers(m)]
         self._show_cards()
 
     def _on_case(self, *events) -> None:
@@ -235,7 +289,7 @@ class ModelPicker(Viewer):
     def __panel__(self):
         return pn.Column(
             self.problems, self.choice, pn.Row(self.members, self.steps, self.seed), self.auto,
-            self.scope, self.run_button, self.runner.progress, self.runner.status,
+            self.scope, self.run_button, self.runner.progress, self.runner.status, self.runner.cancel_button,
             pn.Card(self.cards, title="Model cards", collapsed=False, sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )

@@ -153,7 +153,7 @@ class DashboardSession(param.Parameterized):
     def recall(self, model: str, time=None) -> xr.DataArray | None:
         """The estimate of ``model`` at ``time`` (default: the shown one) if already computed, else None."""
         time = self.state.timestamp if time is None else time
-        if time is None or model not in self.registry.checkpoints:
+        if time is None or not self.registry.offers(model):
             return None
         return self.estimates.recall(model, time, self.estimate_settings())
 

@@ -18,7 +18,7 @@ from qpe.data.paired import open_paired
 from qpe.data.regrid import Regridder
 from qpe.errors import DatasetError, InputError
 from qpe.evaluation import open_scores
-from qpe.inference.external import ExternalEstimates
+from qpe.inference.external import ExternalEstimates, find_estimate_folders
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_DATA = REPO / "data" / "demo" / "demo.zarr"
@@ -212,3 +212,14 @@ def test_bad_estimates_give_one_clear_line(capsys, workdir, written, case, messa
 def test_an_unknown_regridding_method_is_refused(written):
     with pytest.raises(InputError, match="unknown regridding method 'cubic'"):
         ExternalEstimates(written, regrid="cubic")
+
+
+def test_paired_datasets_beside_estimates_are_data_not_a_model(demo, written, workdir):
+    """A models folder may hold the data too: a paired dataset is neither an estimate file nor a model."""
+    root = workdir / "mixed"
+    (root / "data").mkdir(parents=True)
+    demo.isel(time=[0], x=slice(0, 8), y=slice(0, 8)).to_netcdf(root / "data" / "case.nc")
+    ours = _write(root / "ours", _fields(written))
+    demo.isel(time=[0], x=slice(0, 8), y=slice(0, 8)).to_netcdf(ours / "case.nc")
+    assert find_estimate_folders(root) == [ours]
+    assert [p.name for p in ExternalEstimates(ours).files] == ["part.nc"]

@@ -7,7 +7,8 @@ named after the folder.
 
 The layout (what ``qpe estimate --out`` writes is already in it)
     * files ``*.nc`` / ``*.nc4`` (NetCDF) or ``*.zarr`` (Zarr stores) directly in the folder; other and
-      hidden files are ignored. Each holds some times; a time may be in only one file;
+      hidden files, and paired IR/radar datasets, are ignored. Each holds some times; a time may be in
+      only one file;
     * a variable ``rain`` (or the file's only data variable) with dims ``(member, time, y, x)`` or
       ``(time, y, x)`` (one member: a deterministic model);
     * ``units``: a rain rate in mm/h (:data:`qpe.data.paired.RAIN_UNITS`), ``kg m-2 s-1`` (x 3600) or an
@@ -132,6 +133,45 @@ def _is_estimate_file(path: Path) -> bool:
     return path.suffix in NETCDF_SUFFIXES and path.is_file()
 
 
+def _is_paired_dataset(path: Path) -> bool:
+    """Whether a file is a paired IR/radar dataset (it holds ``ir`` or the layout's version attribute): such a
+    file is data, not estimates. False when it does not open (the reader then says why)."""
+    try:
+        with reading_lock(path):
+            ds = _open(path)
+            try:
+                return "ir" in ds.data_vars or "qpe_layout_version" in ds.attrs
+            finally:
+                ds.close()
+    except DatasetError:
+        return False
+
+
+def estimate_files(folder: str | os.PathLike) -> list[Path]:
+    """The estimate files directly in ``folder``, sorted: NetCDF files and Zarr stores, not hidden, that
+    are not paired datasets (a models folder may hold the data too)."""
+    folder = Path(folder)
+    if not folder.is_dir() or folder.suffix == ZARR_SUFFIX:
+        return []
+    return sorted(p for p in folder.iterdir() if _is_estimate_file(p) and not _is_paired_dataset(p))
+
+
+def holds_estimates(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` directly holds estimate files, i.e. is a model (:func:`estimate_files`)."""
+    return bool(estimate_files(folder))
+
+
+def find_estimate_folders(root: str | os.PathLike) -> list[Path]:
+    """The folders at or below ``root`` that hold estimate files, sorted; Zarr stores and hidden folders
+    are not searched."""
+    found = []
+    for here, subfolders, _ in os.walk(root):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith(".") and not d.endswith(ZARR_SUFFIX))
+        if holds_estimates(here):
+            found.append(Path(here))
+    return sorted(found)
+
+
 def _open(path: Path) -> xr.Dataset:
     """The file, lazily; one clear line when it is not a readable NetCDF file or Zarr store."""
     try:
@@ -215,7 +255,7 @@ class ExternalEstimates:
             raise MissingInputError(f"estimates folder {self.folder} does not exist (or is not a folder)")
         if regrid is not None and regrid not in REGRID_METHODS:
             raise InputError(f"unknown regridding method {regrid!r}; choose one of {', '.join(REGRID_METHODS)}")
-        self.files = sorted(p for p in self.folder.iterdir() if _is_estimate_file(p))
+        self.files = estimate_files(self.folder)
         if not self.files:
             raise InputError(
                 f"no estimate files in {self.folder}: expected NetCDF ({', '.join(NETCDF_SUFFIXES)}) files or "
