@@ -294,7 +294,7 @@ def test_scores_thresholds_region_and_exports(served, browser):
     """The score table equals qpe.verify; more thresholds; a box drawn on a map, then none; CSV and PNG."""
     page = open_page(browser, link(served, time=TIME, models=list(MODELS), tab="scores"))
     wait_for_text(page, None, f"Scores at {TIME} UTC — region: whole grid")
-    table = read_table(page)
+    table = wait_for_table(page, lambda t: all(("POD ≥ 0.1 mm/h", m) in t for m in MODELS))  # both estimated
     whole = expected_scores(served, TIME)
     assert assert_table_matches(table, whole, (0.1, 1.0, 5.0, 10.0)) >= 20
     page.screenshot(path=ARTIFACTS / "dashboard_03_scores.png")
