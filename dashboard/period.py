@@ -244,8 +244,11 @@ def series_plot(series: xr.DataArray) -> hv.Overlay:
         colour = colours[str(model)]
         layers.append(hv.Curve((x, y), "case", "score", label=str(model)).opts(color=colour, line_width=2))
         layers.append(hv.Scatter((x, y), "case", "score", label=str(model)).opts(color=colour, size=7))
+    cases = pd.DatetimeIndex(series["case"].values)
+    span = {"day": pd.Timedelta(days=1), "time": pd.Timedelta(minutes=15)}[unit]
+    padding = {"xlim": (cases[0] - span, cases[-1] + span)} if cases.size == 1 else {}  # one case: not a ms axis
     return hv.Overlay(layers).opts(
-        title=f"{series.attrs.get('score', '')} per {'UTC day' if unit == 'day' else 'time'}",
+        title=f"{series.attrs.get('score', '')} per {'UTC day' if unit == 'day' else 'time'}", **padding,
         xlabel="UTC day" if unit == "day" else "time (UTC)", ylabel=str(series.attrs.get("score", "")),
         legend_position="right", height=340, responsive=True, show_grid=True)
 
