@@ -54,7 +54,8 @@ class EstimateRunner:
         self.session = session
         self.progress = pn.indicators.Progress(value=0, max=1, visible=False, sizing_mode="stretch_width",
                                                bar_color="primary")
-        self.status = pn.pane.Str("", styles={"font-size": "0.85em"}, margin=(0, 10))
+        self.status = pn.pane.Str("", styles={"font-size": "0.85em"}, margin=(0, 10),  # wraps in the sidebar
+                                  stylesheets=["pre { white-space: pre-wrap; overflow-wrap: anywhere; }"])
         self.cancel_button = pn.widgets.Button(label="Cancel", color="warning", visible=False,
                                                sizing_mode="stretch_width",
                                                description="stop the running estimate (nothing of it is kept)")
