@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -71,7 +70,9 @@ def read_and_report_rss(path: str, size: int, batches: int, in_memory: bool) -> 
     ds = open_paired(path, require=("ir", "rain"))
     samples = PairedSamples(ds, sample_config(size), in_memory=True if in_memory else None)
     samples_per_second(samples, 0, batches)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    # VmHWM: the peak of this process's own memory (ru_maxrss may report the parent's, inherited at fork)
+    status = Path("/proc/self/status").read_text().split("\n")
+    print(next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024)
 
 
 def main() -> None:

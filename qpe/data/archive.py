@@ -698,6 +698,15 @@ def _block_count(ds: xr.Dataset) -> int:
     return -(-ds.sizes["time"] // max(steps, 1))
 
 
+def validate_view(ds: xr.Dataset, require: Sequence[str] = ()) -> xr.Dataset:
+    """:func:`~qpe.data.paired.validate_paired` of a dataset; of an opened archive, its layout on its first
+    time only (its values were validated block by block when it was built; a month would take minutes)."""
+    if is_archive(ds):
+        validate_paired(ds.isel(time=[0]), require)
+        return ds
+    return validate_paired(ds, require)
+
+
 def is_archive(ds: xr.Dataset) -> bool:
     """Whether ``ds`` was opened from a complete archive (and so streams, see :func:`streamed_arrays`)."""
     return PATH_ATTR in ds.attrs and INDEX_COORD in ds.coords

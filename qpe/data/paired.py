@@ -379,15 +379,10 @@ def open_paired(path: str | os.PathLike, require: Sequence[str] = (), *, validat
         raise InputError(
             f"{path} is not a readable Zarr/NetCDF dataset ({type(err).__name__}: {reason})"
         ) from err
-    from qpe.data.archive import archive_view, is_archive
+    from qpe.data.archive import archive_view, validate_view
 
     ds = archive_view(ds, path)  # an archive: its paired times (a dataset otherwise unchanged)
-    if not validate:
-        return ds
-    if is_archive(ds):  # its values were validated block by block when built: the layout, on one time
-        validate_paired(ds.isel(time=[0]), require)
-        return ds
-    return validate_paired(ds, require)
+    return validate_view(ds, require) if validate else ds
 
 
 def save_paired(ds: xr.Dataset, path: str | os.PathLike) -> Path:

@@ -35,9 +35,9 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from qpe.data.archive import streamed_arrays
+from qpe.data.archive import streamed_arrays, validate_view
 from qpe.data.normalization import IRNormalization, compute_ir_normalization, read_ir_normalization
-from qpe.data.paired import describe_times, validate_paired
+from qpe.data.paired import describe_times
 from qpe.data.times import SEVIRI_STEP, has_frames
 from qpe.errors import DatasetError
 
@@ -200,7 +200,7 @@ class PairedSamples(torch.utils.data.Dataset):
         seed: int = 0,
         in_memory: bool | None = None,
     ) -> None:
-        validate_paired(ds, require=("ir", "rain"))
+        validate_view(ds, require=("ir", "rain"))  # an archive: its layout (values checked when built)
         self.config = config
         self.channels = tuple(config.channels or (str(c) for c in ds["channel"].values))
         missing = sorted(set(self.channels) - {str(c) for c in ds["channel"].values})
