@@ -223,13 +223,14 @@ def _threshold_shown(ds: xr.Dataset, threshold: float) -> float:
 
 def fss_plot(scores: dict[str, xr.Dataset], threshold: float) -> hv.Overlay:
     """FSS against scale at the threshold closest to ``threshold``, with the useful level."""
-    layers, shown, useful, colours = [], threshold, None, model_colours(scores)
+    layers, shown, useful, colours, scales = [], threshold, None, model_colours(scores), []
     for model, ds in scores.items():
         data = figure_data(ds).get("fss_vs_scale")
         if data is None:
             continue
         shown = _threshold_shown(data, threshold)
         fss = _members_mean(data["FSS"]).sel(threshold=shown)
+        scales = [float(v) for v in fss["scale"].values]
         color = colours[model]
         layers.append(hv.Curve((fss["scale"].values, fss.values), "scale", "FSS", label=model)
                       .opts(color=color))
@@ -238,7 +239,8 @@ def fss_plot(scores: dict[str, xr.Dataset], threshold: float) -> hv.Overlay:
     if useful is not None and np.isfinite(useful):
         layers.append(hv.HLine(useful).opts(color=RADAR_COLOUR, line_dash="dashed", line_width=1))
     return hv.Overlay(layers or [hv.Curve([], "scale", "FSS")]).opts(
-        title=f"FSS, rain ≥ {shown:g} mm/h (dashed: useful)", logx=True, ylim=(0, 1.02), xlabel="scale (km)")
+        title=f"FSS, rain ≥ {shown:g} mm/h (dashed: useful)", logx=True, ylim=(0, 1.02), xlabel="scale (km)",
+        xticks=[(v, f"{v:g}") for v in scales] or None)
 
 
 def spectrum_plot(scores: dict[str, xr.Dataset]) -> hv.Overlay:

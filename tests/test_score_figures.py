@@ -176,6 +176,8 @@ def test_dashboard_figures_legends_beside_the_frame_colours_by_name(case_scores)
                                                                for t in THRESHOLDS], "FSS at every threshold"
         assert "quantile-quantile, wet pixels" in titles and "reliability, rain ≥ 1 mm/h" in titles
         for figure, title in zip(figures, titles):
+            if scores is sets[1] and not title.startswith(("performance", "quantile", "exceedance")):
+                continue  # the second set: enough to see the same colours (rendering costs ~0.3 s a figure)
             plot = hv.render(figure)
             legends = plot.select(type=Legend)
             assert legends and all(legend in plot.right for legend in legends), f"{title}: legend in the data area"
