@@ -196,7 +196,7 @@ class MapPanel:
     def title_lines(self) -> str:
         """The title on (at most) two lines: what, then when and how."""
         first = f"{self.title} — {self.note}" if self.note else self.title
-        return f"{first}\n{self.details}" if self.details else first
+        return f"{first}\n{self.details or ' '}"  # always two lines: every map's frame starts at the same height
 
 
 def ir_limits(dataset: xr.Dataset, channel: str) -> tuple[float, float]:
@@ -360,9 +360,20 @@ def basemap_overlay(session: DashboardSession) -> hv.Overlay:
     return coast * border
 
 
+def figure_aspect(shape: tuple[int, int], width: float, layout: PageLayout) -> float:
+    """Width / height of a map's figure of about ``width`` px whose frame has the grid's aspect.
+
+    Bokeh keeps a responsive figure's whole aspect (title, axes and colour bar included), so the
+    frame keeps the grid's exactly at ``width`` and within a few % at widths near it.
+    """
+    ny, nx = shape
+    across, down = layout.map_margins
+    return width / ((width - across) * ny / nx + down)
+
+
 def style_options(style: MapStyle, session: DashboardSession, channel: str, layout: PageLayout,
-                  table: dict) -> dict:
-    """holoviews ``opts`` of a rasterised map drawn with ``style`` (responsive, keeping the grid's aspect)."""
+                  table: dict, aspect: float) -> dict:
+    """holoviews ``opts`` of a rasterised map drawn with ``style`` (responsive, figure aspect ``aspect``)."""
     low, high = style.limits(session, channel)
     cmap = list(level_palette(style)) if style.levels is not None else (
         list(style.cmap) if isinstance(style.cmap, tuple) else style.cmap)
@@ -371,7 +382,7 @@ def style_options(style: MapStyle, session: DashboardSession, channel: str, layo
     return {
         "cmap": cmap, "clim": (low, high), "cnorm": "log" if style.log else "linear", "colorbar": True,
         "colorbar_opts": colorbar, "clipping_colors": clipping, "clabel": style.label,
-        "responsive": True, "data_aspect": 1, "min_height": 200,
+        "responsive": True, "aspect": aspect, "min_height": 200,
         "xformatter": km_ticks(), "yformatter": km_ticks(), "xlabel": "x (km)", "ylabel": "y (km)",
         "tools": [hover_tool(table, style), "box_select"], "active_tools": ["wheel_zoom"],
         "default_tools": ["pan", "wheel_zoom", "reset", "save"], "fontsize": layout.fontsize(),
@@ -403,7 +414,7 @@ def grid_stylesheet(layout: PageLayout, mode: str, aspect: float) -> str:
     columns = {
         "auto": f"repeat(auto-fill, minmax(max({narrowest}px, calc(25% - 8px)), 1fr))",
         "pairs": "repeat(2, minmax(0, 1fr))",
-        "focus": f"minmax(0, min(100%, calc((100vh - 150px) * {aspect:.3f})))",
+        "focus": f"minmax(0, min(100%, calc((100vh - 230px) * {aspect:.3f})))",
     }[mode]
     wide = (f"@media (min-width: {4 * narrowest + 500}px) {{ :host {{ grid-template-columns: "
             "repeat(4, minmax(0, 1fr)) !important; } }\n") if mode == "pairs" else ""
@@ -550,7 +561,7 @@ class MapGrid(Viewer):
             self._stale = False
             self._on_case()
 
-    def _slot_map(self, slot: str, style: MapStyle) -> hv.DynamicMap:
+    def _slot_map(self, slot: str, style: MapStyle, aspect: float) -> hv.DynamicMap:
         def draw(revision: int) -> hv.Image:
             return image_of(self.panels[slot], self.session)
 
@@ -567,7 +578,7 @@ class MapGrid(Viewer):
         ny, nx = self.session.grid.shape
         size = {"width": self.width, "height": max(round(self.width * ny / nx), 1)}
         raster = regrid(hv.DynamicMap(draw, streams=[self._refresh]), aggregator="mean", **size)
-        options = style_options(style, self.session, self.state.channel, self.layout, self._lonlat)
+        options = style_options(style, self.session, self.state.channel, self.layout, self._lonlat, aspect)
         raster = raster.opts(**options, hooks=[title])
         bounds = hv.streams.BoundsXY(source=raster)
         bounds.add_subscriber(self._on_bounds)
@@ -599,13 +610,14 @@ class MapGrid(Viewer):
         panels = self.shown()
         self._kinds = tuple(p.kind for p in panels)
         overlay = basemap_overlay(self.session)
-        ny, nx = self.session.grid.shape
-        aspect = (nx / ny * 400 + 140) / (400 + 90)  # frame plus axes and colour bar / plus title and axis
+        # the width a map usually gets: a column of the grid, or the enlarged map on a laptop screen
+        width = 700 if self.focused else self.layout.map_column_px + 80
+        aspect = figure_aspect(self.session.grid.shape, width, self.layout)
         panes = []
         for panel in panels:
             style = map_style(panel.kind, self.state.rain_scale)
             region = hv.DynamicMap(self._region_box, streams=[self._region])
-            plot = self._slot_map(panel.slot, style) * overlay * region
+            plot = self._slot_map(panel.slot, style, aspect) * overlay * region
             panes.append(pn.pane.HoloViews(plot, sizing_mode="stretch_width", linked_axes=True,
                                            css_classes=["qpe-map"], margin=0))
         self.maps.stylesheets = [grid_stylesheet(self.layout, self.grid_mode(), aspect)]

@@ -27,6 +27,10 @@ class PageLayout:
         Narrowest column of the map grid, CSS px: the grid takes as many columns (at most 4) as fit.
     title_pt, label_pt, tick_pt : int
         Font sizes of the map titles, axis and colour-bar labels, and tick labels, pt.
+    map_margins : (float, float)
+        Room around a map's plot frame with these fonts, px: left (y axis) + right (colour bar,
+        toolbar), and top (two-line title) + bottom (x axis), as Bokeh lays the maps out (measured
+        in Chromium); the maps' aspect is set from it so that their frames keep the grid's.
     """
 
     name: str
@@ -36,6 +40,7 @@ class PageLayout:
     title_pt: int
     label_pt: int
     tick_pt: int
+    map_margins: tuple[float, float]
 
     def page_css(self) -> str:
         """CSS of the whole page: the base font size (Bokeh's shadow roots read ``--bokeh-font-size``)."""
@@ -53,7 +58,8 @@ class PageLayout:
 
 #: The layouts, by name; the first is the default.
 LAYOUTS: dict[str, PageLayout] = {
-    "normal": PageLayout("normal", sidebar=True, font_px=None, map_column_px=400, title_pt=10, label_pt=9, tick_pt=8),
+    "normal": PageLayout("normal", sidebar=True, font_px=None, map_column_px=400, title_pt=10, label_pt=9, tick_pt=8,
+                         map_margins=(183, 84)),
     "presentation": PageLayout("presentation", sidebar=False, font_px=20, map_column_px=520, title_pt=15,
-                               label_pt=13, tick_pt=12),
+                               label_pt=13, tick_pt=12, map_margins=(219, 109)),
 }
