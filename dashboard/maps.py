@@ -467,7 +467,8 @@ class MapGrid(Viewer):
         self._refresh = hv.streams.Stream.define("Refresh", revision=0)()
         self._region = hv.streams.Params(self.state, ["region"])
         self._lonlat = lonlat_table(session.grid)
-        self.maps = pn.Column(sizing_mode="stretch_width", css_classes=["qpe-maps"])
+        self.maps = pn.Column(sizing_mode="stretch_width")  # the grid, made anew by each rebuild
+        self.holder = pn.Column(self.maps, sizing_mode="stretch_width", css_classes=["qpe-maps"], margin=0)
         self.status = pn.pane.Str("", css_classes=["qpe-map-status"], styles={"font-size": "0.8em"})
         self.legend = pn.pane.Markdown(
             f"Maps on the {plain_html(crs_text(session.grid))} projection, x/y in km; hover for lat/lon and "
@@ -475,8 +476,8 @@ class MapGrid(Viewer):
             "a region" + ("; double-click a map to enlarge it." if focus else "."),
             styles={"font-size": "0.85em", "color": "#555"}, margin=(0, 10),
         )
-        self.focus_choice = pn.widgets.Select(name="Enlarge", width=220, visible=focus, margin=(0, 10))
-        self.back = pn.widgets.Button(name="◀ all maps", width=110, visible=False, margin=(18, 10, 0, 10))
+        self.focus_choice = pn.widgets.Select(label="Enlarge", width=220, visible=focus, margin=(0, 10))
+        self.back = pn.widgets.Button(label="◀ all maps", width=110, visible=False, margin=(18, 10, 0, 10))
         self.back.on_click(lambda _: setattr(self.state, "focus", ""))
         self.focus_choice.param.watch(self._on_focus_choice, "value")
         self._signature = self.signature()
@@ -620,10 +621,12 @@ class MapGrid(Viewer):
             plot = self._slot_map(panel.slot, style, aspect) * overlay * region
             panes.append(pn.pane.HoloViews(plot, sizing_mode="stretch_width", linked_axes=True,
                                            css_classes=["qpe-map"], margin=0))
-        self.maps.stylesheets = [grid_stylesheet(self.layout, self.grid_mode(), aspect)]
-        self.maps.objects = panes
+        # a new grid element: refilling the old one left an empty first cell in Chromium
+        self.maps = pn.Column(*panes, sizing_mode="stretch_width", margin=0,
+                              stylesheets=[grid_stylesheet(self.layout, self.grid_mode(), aspect)])
+        self.holder.objects = [self.maps]
         self.back.visible = bool(self.focused)
 
     def __panel__(self):
         header = pn.Row(self.legend, self.focus_choice, self.back, sizing_mode="stretch_width")
-        return pn.Column(header, self.status, self.maps, sizing_mode="stretch_width")
+        return pn.Column(header, self.status, self.holder, sizing_mode="stretch_width")

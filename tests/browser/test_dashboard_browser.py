@@ -663,6 +663,8 @@ def test_maps_for_meetings_layout_titles_hover_levels_focus_presentation(served,
         if in_levels > 50 or time.monotonic() > deadline:
             break
     assert in_levels > 50, "the radar map is not drawn in pysteps' levels"
+    rebuilt = [f["title"].split()[0] for f in map_figures(page, 4)]  # in reading order, no empty cell
+    assert rebuilt == ["IR_108", "radar", "ddpm", "flow_residual"], rebuilt
     page.screenshot(path=shots / "dashboard_maps_pysteps_levels_1280x800.png", full_page=True)
 
     # one map enlarged (focus), in the link, and back
