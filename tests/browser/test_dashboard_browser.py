@@ -307,9 +307,10 @@ def test_scores_thresholds_region_and_exports(served, browser):
     # a box drawn with the box-select tool on the radar map
     page.locator(".bk-tab", has_text="Maps").click()
     wait_for_maps(page, "ddpm mean of 4", "flow_residual mean of 4")
-    page.locator(".bk-tool-icon-box-select").first.click()
-    radar = [c for c in page.locator(".qpe-maps canvas").all() if c.bounding_box()["width"] > 100][2]
-    box = radar.bounding_box()
+    page.locator(".qpe-maps .bk-tool-icon-box-select").nth(1).click()  # the radar map's own toolbar
+    radar = by_title(map_figures(page, 4), "radar")
+    x0, y0, x1, y1 = radar["frame"]
+    box = {"x": radar["left"] + x0, "y": radar["top"] + y0, "width": x1 - x0, "height": y1 - y0}
     page.mouse.move(box["x"] + 0.2 * box["width"], box["y"] + 0.2 * box["height"])
     page.mouse.down()
     page.mouse.move(box["x"] + 0.45 * box["width"], box["y"] + 0.7 * box["height"], steps=8)
