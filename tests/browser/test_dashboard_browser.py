@@ -311,9 +311,9 @@ def test_scores_thresholds_region_and_exports(served, browser):
     radar = by_title(map_figures(page, 4), "radar")
     x0, y0, x1, y1 = radar["frame"]
     box = {"x": radar["left"] + x0, "y": radar["top"] + y0, "width": x1 - x0, "height": y1 - y0}
-    page.mouse.move(box["x"] + 0.2 * box["width"], box["y"] + 0.2 * box["height"])
+    page.mouse.move(box["x"] + 0.03 * box["width"], box["y"] + 0.2 * box["height"])  # over the western rain
     page.mouse.down()
-    page.mouse.move(box["x"] + 0.45 * box["width"], box["y"] + 0.7 * box["height"], steps=8)
+    page.mouse.move(box["x"] + 0.35 * box["width"], box["y"] + 0.7 * box["height"], steps=8)
     page.mouse.up()
     page.wait_for_function("() => /region=%5B[-0-9]/.test(window.location.href)")
     region = None
