@@ -114,6 +114,21 @@ def score_times(
     return TaskResult(accumulators, info, int(positions.size))
 
 
+def _score_on_one_thread(*args, **kwargs) -> TaskResult:
+    """:func:`score_times` with one torch thread in this worker thread, as on a ``distributed`` worker.
+
+    Torch fixes a thread's intra-op thread count when the thread first computes, so the threads of
+    Dask's pool, reused across calls, would otherwise keep whatever count was in force then: the same
+    estimate could differ in its last bits between two evaluations (or from the one made on a cluster,
+    whose workers run with ``OMP_NUM_THREADS=1``). One thread per task also keeps parallel tasks from
+    oversubscribing the cores.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    return score_times(*args, **kwargs)
+
+
 def run_local(
     task_args: list[tuple],
     workers: int | None,
@@ -140,7 +155,7 @@ def run_local(
             if on_progress is not None:
                 on_progress(done, total)
 
-    tasks = [dask.delayed(score_times, pure=False)(*args, on_estimate=advance) for args in task_args]
+    tasks = [dask.delayed(_score_on_one_thread, pure=False)(*args, on_estimate=advance) for args in task_args]
     workers = workers or min(len(tasks), os.cpu_count() or 1)
     try:
         return list(dask.compute(*tasks, scheduler="threads", num_workers=workers))
