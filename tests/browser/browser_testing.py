@@ -1,8 +1,16 @@
-"""What the browser tests share: Debian's Chromium, how it is launched, free ports, where screenshots go."""
+"""What the browser tests share: Debian's Chromium, how it is launched, free ports, where screenshots go,
+and a ``panel serve`` of the app on given data and models."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,3 +34,33 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served_dashboard(root: Path, data: Path, models: Path) -> Iterator[tuple[str, Path]]:
+    """``panel serve dashboard/app.py`` on ``data`` and ``models`` (cache and log under ``root``), on
+    loopback at a free port; yields the app's URL and the server's log, and stops the server on exit."""
+    port = free_port()
+    log = root / "panel.log"
+    env = {**os.environ, "QPE_CACHE_DIR": str(root / "cache"), "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "panel", "serve", "dashboard/app.py", "--port", str(port),
+               "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}",
+               "--args", "--data", str(data), "--models", str(models), "--cache-dir", str(root / "cache")]
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/app"
+    try:
+        for _ in range(120):
+            if process.poll() is not None:
+                pytest.fail(f"panel serve exited: {log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        yield url, log
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

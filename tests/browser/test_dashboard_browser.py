@@ -14,10 +14,7 @@ import io
 import json
 import os
 import re
-import subprocess
-import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlparse
@@ -25,7 +22,14 @@ from urllib.parse import parse_qs, quote, urlparse
 import numpy as np
 import pandas as pd
 import pytest
-from browser_testing import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, REPO, WAIT_MS, free_port, require_chromium
+from browser_testing import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    WAIT_MS,
+    require_chromium,
+    served_dashboard,
+)
 from dashboard_testing import make_checkpoints, make_dataset
 from PIL import Image
 
@@ -57,30 +61,8 @@ def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
     data = make_dataset(root / "data.zarr")
     models = make_checkpoints(root / "models", data)
-    port = free_port()
-    log = root / "panel.log"
-    env = {**os.environ, "QPE_CACHE_DIR": str(root / "cache"), "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-m", "panel", "serve", "dashboard/app.py", "--port", str(port),
-               "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}",
-               "--args", "--data", str(data), "--models", str(models), "--cache-dir", str(root / "cache")]
-    with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/app"
-    try:
-        for _ in range(120):
-            if process.poll() is not None:
-                pytest.fail(f"panel serve exited: {log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=10) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
+    with served_dashboard(root, data, models) as (url, log):
         yield Served(url, data, models, log)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,11 @@ to ``test-artifacts/`` or ``$QPE_SHOTS``).
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from browser_testing import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, REPO, WAIT_MS, free_port, require_chromium
+from browser_testing import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, WAIT_MS, require_chromium, served_dashboard
 from evaluation_testing import evaluation_data, save_tiny_checkpoints
 from test_dashboard_browser import _SCORE_FIGURES, deep_text
 
@@ -36,30 +32,8 @@ def served_period(tmp_path_factory):
     out = root / "eval"
     assert main(["evaluate", "--data", str(data), "--checkpoints", str(models), "--out", str(out), "--members", "2",
                  "--bootstrap", "50", "--compare-to", "unet", "--no-cache"]) == 0
-    port = free_port()
-    log = root / "panel.log"
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-m", "panel", "serve", "dashboard/app.py", "--port", str(port),
-               "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}",
-               "--args", "--data", str(data), "--models", str(models), "--cache-dir", str(root / "cache")]
-    with log.open("w") as stream:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=stream, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/app"
-    try:
-        for _ in range(120):
-            if process.poll() is not None:
-                pytest.fail(f"panel serve exited: {log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=10) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
+    with served_dashboard(root, data, models) as (url, _log):
         yield url, out
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_period_tab_opens_an_evaluate_folder_and_shows_the_scorecard_and_series(served_period):
