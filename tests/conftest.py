@@ -78,3 +78,16 @@ def small_paired(small_grid: Grid):
     rain = rng.gamma(0.5, 2.0, (4, *small_grid.shape))
     rain[:, :5, :5] = np.nan
     return make_paired_dataset(small_grid, times, ir=ir, channels=["WV_062", "IR_108"], rain=rain)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread_per_module():
+    """One torch thread for a whole module (tiny networks run fastest on one thread; modules comparing
+    estimates made at different places need the same count everywhere). Use with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread_per_module")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import pytest
-import torch
 import xarray as xr
 from dashboard_testing import shown_text
 from evaluation_testing import evaluation_data, save_tiny_checkpoints
@@ -29,12 +28,7 @@ RUN = ["--members", "2", "--bootstrap", "50", "--compare-to", "unet", "--no-cach
 hv.extension("bokeh", logo=False)  # as dashboard/app.py does (imported here only by the last test)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread_per_module")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import xarray as xr
 from evaluation_testing import evaluation_data, save_tiny_checkpoints
 from models_testing import tiny_card
@@ -39,12 +38,7 @@ MODELS = ["ddpm_v", "flow_residual", "unet"]
 KEYS = ["model", "metric", "threshold", "scale"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread_per_module")
 
 
 @pytest.fixture(scope="module")

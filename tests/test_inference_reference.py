@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import xarray as xr
 from evaluation_testing import save_tiny_checkpoints, synthetic_data
 
@@ -29,12 +28,7 @@ KEYS = ["model", "metric", "threshold", "scale"]
 SCALES = ["16", "32", "64", "128"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread_per_module")
 
 
 @pytest.fixture(scope="module")
