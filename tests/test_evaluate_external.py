@@ -12,6 +12,7 @@ import pytest
 import xarray as xr
 
 from qpe.cli import main
+from qpe.data.catalog import ensure_dataset
 from qpe.data.grid import GRID_MAPPING_NAME, Grid
 from qpe.data.paired import open_paired
 from qpe.data.regrid import Regridder
@@ -26,12 +27,15 @@ FLOW = REPO / "models" / "demo" / "flow_residual"
 TIMES = ("2021-06-01T12:00", "2021-06-01T12:15")
 SAMPLING = ["--members", "2", "--steps", "2", "--sampler", "euler", "--device", "cpu", "--seed", "3"]
 
-pytestmark = pytest.mark.skipif(
-    not (DEMO_DATA.exists() and FLOW.exists()), reason="the demo data and checkpoints are not built here"
-)
+pytestmark = pytest.mark.usefixtures("one_torch_thread_per_module", "demo_data")
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread_per_module")
+@pytest.fixture(scope="module")
+def demo_data() -> Path:
+    """The demo case, built from its catalog entry on a clean clone (``data/`` is not in git)."""
+    path = ensure_dataset("demo")
+    assert path == DEMO_DATA
+    return path
 
 
 @pytest.fixture(scope="module")
