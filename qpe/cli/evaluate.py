@@ -90,6 +90,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also split the pixel-wise scores by regime: cloud-top temperature, day/night, convective/"
         "stratiform, radar quality (one pass of those scores per regime)",
     )
+    p.add_argument(
+        "--quality-weight",
+        action="store_true",
+        help="weight each pixel by the radar quality index (OPERA QIND, 0..1; 1 where OPERA gives none) in "
+        "the pixel-wise scores: categorical, continuous, CRPS, histograms, extremes, regimes (not FSS, "
+        "spectra, SAL, displacement, energy/variogram); needs rain_quality in the data",
+    )
     p.add_argument("--score-config", metavar="YAML", help="score settings (qpe.verify.ScoreConfig fields)")
     p.add_argument(
         "--bootstrap",
@@ -120,6 +127,8 @@ def _score_config(args: argparse.Namespace):
     asked = tuple(f for f in OPTIONAL_FAMILIES if getattr(args, f, False) and f not in config.families)
     if asked:
         changes["families"] = (*config.families, *asked)
+    if getattr(args, "quality_weight", False):
+        changes["quality_weight"] = True
     return dataclasses.replace(config, **changes)
 
 

@@ -42,6 +42,7 @@ from qpe.inference.cache import EstimateCache
 from qpe.inference.engine import find_times
 from qpe.inference.estimators import Estimator
 from qpe.verify import ScoreAccumulator, ScoreConfig, window_sizes
+from qpe.verify.regimes import paired_quality_weights
 
 
 def open_data(data: str | os.PathLike | xr.Dataset) -> tuple[xr.Dataset, str | xr.Dataset, str]:
@@ -103,6 +104,8 @@ def accumulate_period(
         raise InputError(f"model names must differ, got {names}")
     ds, source, described = open_data(data)
     _check_scales(ds, config.scores)
+    if config.scores.quality_weight:  # the data must hold the quality index: say so before any estimate
+        paired_quality_weights(ds.isel(time=slice(0, 1)), ds["time"].values[:1])
     if times is None:
         period = select_period(ds, start, end)
     else:  # explicit valid times: each must be in the data (one clear error naming the first that is not)

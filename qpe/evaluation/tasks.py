@@ -23,7 +23,7 @@ from qpe.evaluation.config import EvaluationConfig
 from qpe.inference.cache import EstimateCache
 from qpe.netcdf import reading_lock
 from qpe.verify import ScoreAccumulator
-from qpe.verify.regimes import paired_regime_masks
+from qpe.verify.regimes import paired_quality_weights, paired_regime_masks
 
 if TYPE_CHECKING:
     from qpe.inference.estimators import Estimator
@@ -93,6 +93,8 @@ def score_times(
             radar = window["rain"].sel(time=when)
             # scores by regime: the masks of each time from its IR, radar, quality and lon/lat
             masks = paired_regime_masks(window, when) if "regimes" in config.scores.families else None
+            # weighting by radar quality: QIND of each pixel (1 where OPERA gives none)
+            weights = paired_quality_weights(window, when) if config.scores.quality_weight else None
             estimates = {}
             for est in estimators:
                 out = est.estimate(window, when, config.estimate, cache=cache, progress=False)
@@ -107,7 +109,7 @@ def score_times(
             for name, rain in estimates.items():
                 if rain.sizes["member"] == 1:  # deterministic: no ensemble scores
                     rain = rain.isel(member=0, drop=True)
-                accumulators[name].accum(rain.where(valid), radar.where(valid), masks)
+                accumulators[name].accum(rain.where(valid), radar.where(valid), masks, weights)
     finally:
         if not isinstance(source, xr.Dataset):
             ds.close()

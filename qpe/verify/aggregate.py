@@ -31,6 +31,11 @@ Output variables (dims in brackets; ``member`` only for an ensemble estimate)::
     regimes       <score>_regime for the categorical, continuous and CRPS scores, n_regime
                   [member, regime, threshold] (only when "regimes" is in the families; the masks come with
                   each case: accum(estimate, radar, regimes=...), see qpe.verify.regimes)
+
+With ``ScoreConfig(quality_weight=True)`` the pixel-wise families (categorical, matched, continuous,
+distribution, extremes, ensemble, regimes) weight each pixel by the radar quality index given with each
+case (``accum(estimate, radar, weight=quality_weights(quality))``); their counts (``n_*``, contingency
+counts, histograms) are then sums of weights. See :mod:`qpe.verify.pairs` and :mod:`qpe.verify.regimes`.
 """
 
 from __future__ import annotations
@@ -128,6 +133,11 @@ class ScoreConfig:
         Lags of the variogram-score pixel pairs (along rows and columns), km.
     variogram_order : float
         Order p of the variogram score (Scheuerer and Hamill 2015).
+    quality_weight : bool
+        Weight every pixel by the radar quality index in the pixel-wise families (categorical, matched,
+        continuous, distribution, extremes, ensemble, regimes; not the field scores): the weights
+        (:func:`qpe.verify.regimes.quality_weights`) come with each case, ``accum(..., weight=...)``.
+        Off by default: every pixel counts once.
     """
 
     thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
@@ -147,6 +157,7 @@ class ScoreConfig:
     extreme_thresholds: tuple[float, ...] = extremes.DEFAULT_EXTREME_THRESHOLDS
     variogram_lags_km: tuple[float, ...] = multivariate.DEFAULT_VARIOGRAM_LAGS_KM
     variogram_order: float = multivariate.DEFAULT_VARIOGRAM_ORDER
+    quality_weight: bool = False
 
     def __post_init__(self) -> None:
         for name in (
@@ -326,7 +337,11 @@ class ScoreAccumulator:
             raise InputError(f"unknown resolution {self.resolution!r}: use {' or '.join(RESOLUTIONS)}")
 
     def accum(
-        self, estimate: xr.DataArray, radar: xr.DataArray, regimes: xr.DataArray | None = None
+        self,
+        estimate: xr.DataArray,
+        radar: xr.DataArray,
+        regimes: xr.DataArray | None = None,
+        weight: xr.DataArray | None = None,
     ) -> ScoreAccumulator:
         """Add the fields of one (estimate, radar) pair; returns self.
 
@@ -339,8 +354,11 @@ class ScoreAccumulator:
         regimes : xarray.DataArray, optional
             (regime, [time,] y, x) bool regime masks (:func:`qpe.verify.regimes.regime_masks`); needed
             when "regimes" is in the families.
+        weight : xarray.DataArray, optional
+            ([time,] y, x) pixel weights, 0..1 (:func:`qpe.verify.regimes.quality_weights`); given exactly
+            when the config's ``quality_weight`` is on.
         """
-        pair = pair_fields(estimate, radar, self.region, regimes)
+        pair = pair_fields(estimate, radar, self.region, regimes, _checked_weight(self.config, weight))
         cases = _case_labels(pair.time, self.resolution)
         for name, stats in field_statistics(pair, self.config).items():
             for case, case_stats in group_statistics(stats, cases).items():
@@ -463,6 +481,18 @@ class ScoreAccumulator:
         return acc
 
 
+def _checked_weight(config: ScoreConfig, weight: xr.DataArray | None) -> xr.DataArray | None:
+    """The pixel weights, refused unless the settings (saved with the scores) say the scores are weighted."""
+    if config.quality_weight and weight is None:
+        raise InputError(
+            "the scores are weighted by radar quality (quality_weight): give the weights with each case, "
+            "weight=quality_weights(rain_quality)"
+        )
+    if weight is not None and not config.quality_weight:
+        raise InputError("pixel weights were given but quality_weight is off in the score settings")
+    return weight
+
+
 def _label(scores: xr.Dataset, config: ScoreConfig, model: str | None, **attrs) -> xr.Dataset:
     scores = scores.assign_attrs({"qpe_score_config": json.dumps(config.to_dict()), **attrs})
     if model is not None:
@@ -482,6 +512,7 @@ def verify(
     config: ScoreConfig | None = None,
     model: str | None = None,
     regimes: xr.DataArray | None = None,
+    weight: xr.DataArray | None = None,
 ) -> xr.Dataset:
     """Every score of an estimate against radar, as one labelled Dataset.
 
@@ -508,6 +539,9 @@ def verify(
         Name stored as the scalar ``model`` coordinate.
     regimes : xarray.DataArray, optional
         (regime, [time,] y, x) bool regime masks, for the ``"regimes"`` family.
+    weight : xarray.DataArray, optional
+        ([time,] y, x) pixel weights (:func:`qpe.verify.regimes.quality_weights`); when given, the
+        pixel-wise families are weighted by them (``quality_weight`` is set in the config).
 
     Returns
     -------
@@ -520,9 +554,10 @@ def verify(
         thresholds=tuple(thresholds) if thresholds is not None else base.thresholds,
         scales_km=tuple(scales_km) if scales_km is not None else base.scales_km,
         families=tuple(families) if families is not None else base.families,
+        quality_weight=base.quality_weight or weight is not None,
     )
     if not per_time:
-        return ScoreAccumulator(config, model, region).accum(estimate, radar, regimes).compute()
-    pair = pair_fields(estimate, radar, region, regimes)
+        return ScoreAccumulator(config, model, region).accum(estimate, radar, regimes, weight).compute()
+    pair = pair_fields(estimate, radar, region, regimes, _checked_weight(config, weight))
     scores = compute_scores(field_statistics(pair, config), config)
     return _label(scores, config, model)

@@ -31,28 +31,29 @@ def categorical_statistics(pair: FieldPair, thresholds: Sequence[float]) -> xr.D
     Returns
     -------
     xarray.Dataset
-        ``hits, misses, false_alarms, correct_negatives`` (int64), dims ``([member,] time, threshold)``.
+        ``hits, misses, false_alarms, correct_negatives`` (int64; for a weighted pair the sums of the
+        pixels' weights, float64), dims ``([member,] time, threshold)``.
     """
     thr = threshold_coordinate(thresholds)
     n_members, n_times = pair.estimate.shape[:2]
-    counts = np.zeros((4, n_members, n_times, thr.size), dtype="int64")
+    counts = np.zeros((4, n_members, n_times, thr.size), dtype="int64" if pair.weight is None else "float64")
     radar_levels, estimate_levels = (
         field_levels(thr.values, pair.radar),
         field_levels(thr.values, pair.estimate),
     )
     for t in range(n_times):
         valid = pair.valid[t]
-        n_valid = np.count_nonzero(valid)
+        n_valid = pair.weighted_count(t, valid)
         for k, (level_o, level_f) in enumerate(zip(radar_levels, estimate_levels, strict=True)):
             # invalid pixels hold 0 in both fields: never an event for a threshold >= 0
             obs = pair.radar[t] > level_o if level_o >= 0 else (pair.radar[t] > level_o) & valid
-            n_obs = np.count_nonzero(obs)
+            n_obs = pair.weighted_count(t, obs)
             for m in range(n_members):
                 fct = (
                     pair.estimate[m, t] > level_f if level_f >= 0 else (pair.estimate[m, t] > level_f) & valid
                 )
-                hits = np.count_nonzero(fct & obs)
-                n_fct = np.count_nonzero(fct)
+                hits = pair.weighted_count(t, fct & obs)
+                n_fct = pair.weighted_count(t, fct)
                 counts[:, m, t, k] = (hits, n_obs - hits, n_fct - hits, n_valid - n_obs - n_fct + hits)
     coords = {"threshold": thr}
     return xr.Dataset(

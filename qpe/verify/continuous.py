@@ -35,11 +35,18 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def continuous_statistics(pair: FieldPair) -> xr.Dataset:
-    """Sums over the valid pixels of every field, dims ``([member,] time)``."""
+    """Sums over the valid pixels of every field, dims ``([member,] time)``.
+
+    For a weighted pair (:mod:`qpe.verify.pairs`) every sum is weighted (``n`` is the sum of the weights),
+    so the scores are weighted means.
+    """
     n_members, n_times = pair.estimate.shape[:2]
     sums = np.zeros((len(_SUMS), n_members, n_times))
     for t in range(n_times):
         o = np.asarray(pair.radar[t], dtype="float64").ravel()
+        if pair.weight is not None:
+            sums[:, :, t] = _weighted_sums(pair.weight[t].ravel(), o, pair.estimate[:, t]).T
+            continue
         n = float(np.count_nonzero(pair.valid[t]))
         sum_o, sum_oo = float(o.sum()), _dot(o, o)
         for m in range(n_members):
@@ -59,6 +66,23 @@ def continuous_statistics(pair: FieldPair) -> xr.Dataset:
     return xr.Dataset(
         {name: pair.labelled(sums[i], ()) for i, name in enumerate(_SUMS)}, attrs={"family": "continuous"}
     )
+
+
+def _weighted_sums(w: np.ndarray, o: np.ndarray, estimates: np.ndarray) -> np.ndarray:
+    """The sums of :data:`_SUMS` weighted by ``w`` (pixel,), for each member of ``estimates`` (member, y, x).
+
+    Returns (member, statistic).
+    """
+    wo = w * o
+    n, sum_o, sum_oo = float(w.sum()), _dot(w, o), _dot(wo, o)
+    out = []
+    for field in estimates:
+        e = np.asarray(field, dtype="float64").ravel()
+        d = e - o
+        we, wd = w * e, w * d
+        out.append((n, _dot(w, e), sum_o, _dot(we, e), sum_oo, _dot(we, o), _dot(w, d), _dot(wd, d),
+                    _dot(w, np.abs(d))))
+    return np.array(out)
 
 
 def continuous_init() -> xr.Dataset:

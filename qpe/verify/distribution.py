@@ -59,10 +59,18 @@ def quantile_tolerance(bins_per_decade: int = DEFAULT_BINS_PER_DECADE) -> float:
     return float(10.0 ** (1.0 / bins_per_decade) - 1.0)
 
 
-def _histogram(values: np.ndarray, valid: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Counts of (dry, wet bins..., overflow) of the valid values of one field."""
+def _histogram(
+    values: np.ndarray, valid: np.ndarray, edges: np.ndarray, weight: np.ndarray | None = None
+) -> np.ndarray:
+    """Counts of (dry, wet bins..., overflow) of the valid values of one field (sums of weights if given)."""
     edges = field_levels(edges, values)
-    wet = values[valid & (values > edges[0])]
+    is_wet = valid & (values > edges[0])
+    wet = values[is_wet]
+    if weight is not None:
+        wet_weight = weight[is_wet]
+        counts = np.bincount(np.searchsorted(edges, wet, side="left"), wet_weight, minlength=edges.size + 1)
+        counts[0] = weight[valid].sum() - wet_weight.sum()
+        return counts
     counts = np.bincount(np.searchsorted(edges, wet, side="left"), minlength=edges.size + 1).astype("float64")
     counts[0] = np.count_nonzero(valid) - wet.size
     return counts
@@ -78,6 +86,8 @@ def distribution_statistics(pair: FieldPair, edges: np.ndarray | None = None) ->
         ([member,] time) and ``maximum_radar`` (time), mm/h (NaN for a field without valid pixel).
         ``bin_index`` 0 is dry, 1..K the wet bins, K + 1 the overflow; its coordinate ``upper_edge``
         (mm/h) is the upper edge of each bin (``wet_threshold`` for the dry bin, inf for the overflow).
+        For a weighted pair the counts are sums of the pixels' weights; the maxima are not weighted (the
+        largest value of the valid pixels).
     """
     edges = bin_edges() if edges is None else np.asarray(edges, dtype="float64")
     n_members, n_times = pair.estimate.shape[:2]
@@ -89,10 +99,11 @@ def distribution_statistics(pair: FieldPair, edges: np.ndarray | None = None) ->
         valid = pair.valid[t]
         if not valid.any():
             continue
-        counts_radar[t] = _histogram(pair.radar[t], valid, edges)
+        weight = None if pair.weight is None else pair.weight[t]
+        counts_radar[t] = _histogram(pair.radar[t], valid, edges, weight)
         maxima_radar[t] = pair.radar[t][valid].max()
         for m in range(n_members):
-            counts[m, t] = _histogram(pair.estimate[m, t], valid, edges)
+            counts[m, t] = _histogram(pair.estimate[m, t], valid, edges, weight)
             maxima[m, t] = pair.estimate[m, t][valid].max()
     coords = {
         "bin_index": np.arange(edges.size + 1),

@@ -108,7 +108,11 @@ def _pair_normaliser(m: int, fair: bool) -> float:
 
 
 def rank_counts(
-    members: np.ndarray, obs: np.ndarray, x_min: float | None = DEFAULT_RANK_MIN, ties: TieBreak = "split"
+    members: np.ndarray,
+    obs: np.ndarray,
+    x_min: float | None = DEFAULT_RANK_MIN,
+    ties: TieBreak = "split",
+    weight: np.ndarray | None = None,
 ) -> np.ndarray:
     """Rank-histogram counts (member + 1 ranks) of pixels, pysteps' ``rankhist_accum`` rules.
 
@@ -122,11 +126,14 @@ def rank_counts(
         Skip pixels where the observation and all members are below it; values below it tie.
     ties : "split" or numpy.random.RandomState or numpy.random.Generator
         Split tied pixels evenly over their tied ranks, or draw one rank at random like pysteps.
+    weight : numpy.ndarray, optional
+        (pixel,) weight of each pixel (its count); 1 each when None.
     """
     n_members = members.shape[0]
     if x_min is not None:
         keep = (obs >= x_min) | (members >= x_min).any(axis=0)
         members, obs = members[:, keep], obs[keep]
+        weight = None if weight is None else weight[keep]
         members = np.where(members < x_min, x_min - 1, members)
         obs = np.where(obs < x_min, x_min - 1, obs)
     below = (members < obs).sum(axis=0)
@@ -135,12 +142,14 @@ def rank_counts(
         if ties != "split":
             raise DatasetError(f"unknown tie rule {ties!r}: use 'split' or a random generator")
         share = 1.0 / (tied + 1.0)  # spread over ranks below .. below + tied: a difference array
+        if weight is not None:
+            share = share * weight
         diff = np.bincount(below, share, n_members + 2) - np.bincount(below + tied + 1, share, n_members + 2)
         return np.cumsum(diff)[: n_members + 1]
     rank = below.copy()
     draw = tied > 0
     rank[draw] = (below[draw] + ties.uniform(0.0, 1.0, int(draw.sum())) * (tied[draw] + 1)).astype(int)
-    return np.bincount(rank, minlength=n_members + 1).astype("float64")
+    return np.bincount(rank, weight, minlength=n_members + 1).astype("float64")
 
 
 # -- statistics ---------------------------------------------------------------------------------------------
@@ -159,6 +168,8 @@ def ensemble_statistics(
         ``sum_sq_error_mean`` (ensemble-mean squared error), ``sum_variance`` (member variance, ddof 1),
         ``sum_sq_error_member`` (member), ``sum_sq_difference`` (member, member_b), and
         ``reliability_table`` (threshold, n_exceeding = 0..M members >= threshold, observed = 0/1).
+        For a weighted pair (:mod:`qpe.verify.pairs`) every sum over pixels is weighted, ``n`` and the
+        counts of the rank histogram and reliability table are sums of weights.
     """
     if not pair.is_ensemble:
         raise DatasetError("ensemble scores need an estimate with a 'member' dimension")
@@ -181,27 +192,41 @@ def ensemble_statistics(
             pair.estimate[:, t][:, valid],
             pair.radar[t][valid],
         )  # comparisons in their precision
-        ranks[t] = rank_counts(x_field, y_field, rank_min, ties)
+        weight = None if pair.weight is None else pair.weight[t][valid]
+        ranks[t] = rank_counts(x_field, y_field, rank_min, ties, weight)
         exceeding = (x_field[None] >= field_levels(thr.values, x_field)[:, None, None]).sum(axis=1)
         observed = (y_field[None] >= field_levels(thr.values, y_field)[:, None]).astype(int)
         x, y = x_field.astype("float64"), y_field.astype("float64")
-        n[t] = y.size
-        error, pair_sum = crps_terms(x, y)
-        crps[t] = error.sum() - pair_sum.sum() / _pair_normaliser(n_members, fair=False)
-        crps_fair[t] = error.sum() - pair_sum.sum() / _pair_normaliser(n_members, fair=True)
-        mean = x.mean(axis=0)
-        sq_error_mean[t] = np.einsum("i,i->", mean - y, mean - y)
-        if n_members > 1:
-            variance[t] = ((x - mean) ** 2).sum() / (n_members - 1)
-        error = x - y
-        sq_error_member[t] = np.einsum("mi,mi->m", error, error)
-        gram = np.einsum("mi,ki->mk", x, x)
+        codes = exceeding * 2 + observed + np.arange(thr.size)[:, None] * (n_members + 1) * 2
+        n_codes = thr.size * (n_members + 1) * 2
+        if weight is not None:
+            n[t], crps[t], crps_fair[t] = _weighted_crps_sums(x, y, weight)
+            mean = x.mean(axis=0)
+            sq_error_mean[t] = np.einsum("i,i,i->", weight, mean - y, mean - y)
+            if n_members > 1:
+                variance[t] = np.einsum("i,mi->", weight, (x - mean) ** 2) / (n_members - 1)
+            error = x - y
+            sq_error_member[t] = np.einsum("i,mi,mi->m", weight, error, error)
+            gram = np.einsum("i,mi,ki->mk", weight, x, x)
+            codes_weight = np.broadcast_to(weight, codes.shape).ravel()
+            table[t] = np.bincount(codes.ravel(), codes_weight, minlength=n_codes).reshape(
+                thr.size, n_members + 1, 2
+            )
+        else:
+            n[t] = y.size
+            error, pair_sum = crps_terms(x, y)
+            crps[t] = error.sum() - pair_sum.sum() / _pair_normaliser(n_members, fair=False)
+            crps_fair[t] = error.sum() - pair_sum.sum() / _pair_normaliser(n_members, fair=True)
+            mean = x.mean(axis=0)
+            sq_error_mean[t] = np.einsum("i,i->", mean - y, mean - y)
+            if n_members > 1:
+                variance[t] = ((x - mean) ** 2).sum() / (n_members - 1)
+            error = x - y
+            sq_error_member[t] = np.einsum("mi,mi->m", error, error)
+            gram = np.einsum("mi,ki->mk", x, x)
+            table[t] = np.bincount(codes.ravel(), minlength=n_codes).reshape(thr.size, n_members + 1, 2)
         norms = np.diag(gram)
         sq_difference[t] = np.maximum(norms[:, None] + norms[None, :] - 2.0 * gram, 0.0)
-        codes = exceeding * 2 + observed + np.arange(thr.size)[:, None] * (n_members + 1) * 2
-        table[t] = np.bincount(codes.ravel(), minlength=thr.size * (n_members + 1) * 2).reshape(
-            thr.size, n_members + 1, 2
-        )
     time = {"time": pair.time}
     members = {"member": pair.member, "member_b": ("member_b", pair.member)}
     data = {
@@ -228,13 +253,28 @@ def ensemble_statistics(
     return xr.Dataset(data, attrs={"family": "ensemble"})
 
 
+def _weighted_crps_sums(
+    members: np.ndarray, obs: np.ndarray, weight: np.ndarray
+) -> tuple[float, float, float]:
+    """Sum of the weights, and the weighted sums of the empirical and of the fair CRPS over pixels, mm/h."""
+    error, pair_sum = crps_terms(members, obs)
+    total_error, total_pairs = float(weight @ error), float(weight @ pair_sum)
+    n_members = members.shape[0]
+    return (
+        float(weight.sum()),
+        total_error - total_pairs / _pair_normaliser(n_members, fair=False),
+        total_error - total_pairs / _pair_normaliser(n_members, fair=True),
+    )
+
+
 def crps_statistics(pair: FieldPair) -> xr.Dataset:
     """Per-field sums behind the CRPS alone (the ensemble family without its other scores).
 
     Returns
     -------
     xarray.Dataset
-        ``n`` pixels, ``sum_crps`` and ``sum_crps_fair`` (mm/h), dim ``time``.
+        ``n`` pixels, ``sum_crps`` and ``sum_crps_fair`` (mm/h), dim ``time``; weighted sums (``n`` the
+        sum of the weights) for a weighted pair.
     """
     if not pair.is_ensemble:
         raise DatasetError("the CRPS needs an estimate with a 'member' dimension")
@@ -242,7 +282,10 @@ def crps_statistics(pair: FieldPair) -> xr.Dataset:
     sums = np.zeros((3, n_times))
     for t in range(n_times):
         valid = pair.valid[t]
-        if valid.any():
+        if valid.any() and pair.weight is not None:
+            sums[:, t] = _weighted_crps_sums(pair.estimate[:, t][:, valid].astype("float64"),
+                                             pair.radar[t][valid].astype("float64"), pair.weight[t][valid])
+        elif valid.any():
             error, pair_sum = crps_terms(pair.estimate[:, t][:, valid].astype("float64"),
                                          pair.radar[t][valid].astype("float64"))
             sums[:, t] = (valid.sum(), error.sum() - pair_sum.sum() / _pair_normaliser(n_members, fair=False),

@@ -53,7 +53,7 @@ def extreme_threshold_coordinate(thresholds: Sequence[float]) -> xr.DataArray:
 
 
 def threshold_weighted_crps_sums(
-    members: np.ndarray, obs: np.ndarray, threshold: float
+    members: np.ndarray, obs: np.ndarray, threshold: float, weight: np.ndarray | None = None
 ) -> tuple[float, float]:
     """Sums over pixels of the empirical and of the fair twCRPS above ``threshold``.
 
@@ -65,15 +65,20 @@ def threshold_weighted_crps_sums(
         (pixel,) rain rate, mm/h.
     threshold : float
         ``t`` of the weight ``1[z > t]`` (chaining function ``max(z, t)``), mm/h.
+    weight : numpy.ndarray, optional
+        (pixel,) weight of each pixel in the sums (a pixel weight, apart from the threshold weight).
 
     Returns
     -------
     empirical, fair : float
-        Sums over pixels, mm/h (divide by the number of pixels for the mean).
+        Sums over pixels, mm/h (divide by the number of pixels, or the sum of the weights, for the mean).
     """
     error, pair_sum = crps_terms(np.maximum(members, threshold), np.maximum(obs, threshold))
     n_members = members.shape[0]
-    total_error, total_pairs = float(error.sum()), float(pair_sum.sum())
+    if weight is None:
+        total_error, total_pairs = float(error.sum()), float(pair_sum.sum())
+    else:
+        total_error, total_pairs = float(weight @ error), float(weight @ pair_sum)
     return (
         total_error - total_pairs / _pair_normaliser(n_members, fair=False),
         total_error - total_pairs / _pair_normaliser(n_members, fair=True),
@@ -90,7 +95,7 @@ def extremes_statistics(
     xarray.Dataset
         ``hits, misses, false_alarms, correct_negatives`` ([member,] time, extreme_threshold) and, for an
         ensemble, ``n`` (time, valid pixels), ``sum_twcrps`` and ``sum_twcrps_fair`` (time,
-        extreme_threshold), mm/h.
+        extreme_threshold), mm/h. For a weighted pair, sums of weights and weighted sums.
     """
     thr = extreme_threshold_coordinate(thresholds)
     stats = categorical.categorical_statistics(pair, thr.values).rename({"threshold": DIM})
@@ -104,9 +109,10 @@ def extremes_statistics(
                 pair.estimate[:, t][:, valid].astype("float64"),
                 pair.radar[t][valid].astype("float64"),
             )
+            weight = None if pair.weight is None else pair.weight[t][valid]
             for k, level in enumerate(thr.values):
-                sums[:, t, k] = threshold_weighted_crps_sums(members, obs, float(level))
-        n = pair.valid.sum(axis=(1, 2)).astype("float64")
+                sums[:, t, k] = threshold_weighted_crps_sums(members, obs, float(level), weight)
+        n = (pair.valid if pair.weight is None else pair.weight).sum(axis=(1, 2)).astype("float64")
         stats = stats.assign(
             n=pair.radar_labelled(n, ()),
             sum_twcrps=pair.radar_labelled(sums[0], (DIM,), {DIM: thr}),

@@ -60,7 +60,8 @@ def matched_statistics(
         ``counts`` ([member,] time, bin_index), ``counts_event`` ([member,] time, threshold, bin_index)
         and ``n_events`` (time, threshold). ``bin_index`` 0 holds ``estimate <= edges[0]``, ``k`` the
         bin ``(edges[k-1], edges[k]]``, the last what exceeds ``edges[-1]``; its coordinate
-        ``upper_edge`` (mm/h) is the upper edge of each bin (inf for the last).
+        ``upper_edge`` (mm/h) is the upper edge of each bin (inf for the last). For a weighted pair, sums
+        of the pixels' weights instead of counts.
     """
     edges = bin_edges() if edges is None else np.asarray(edges, dtype="float64")
     thr = threshold_coordinate(thresholds)
@@ -76,12 +77,14 @@ def matched_statistics(
         if not valid.any():
             continue
         events = pair.radar[t][valid][None, :] > radar_levels[:, None]  # (threshold, pixel)
-        n_events[t] = events.sum(axis=1)
+        weight = None if pair.weight is None else pair.weight[t][valid]
+        n_events[t] = events.sum(axis=1) if weight is None else events @ weight
         for m in range(n_members):
             index = np.searchsorted(estimate_edges, pair.estimate[m, t][valid], side="left")
-            counts[m, t] = np.bincount(index, minlength=n_bins)
+            counts[m, t] = np.bincount(index, weight, minlength=n_bins)
             for k in range(thr.size):
-                counts_event[m, t, k] = np.bincount(index[events[k]], minlength=n_bins)
+                event_weight = None if weight is None else weight[events[k]]
+                counts_event[m, t, k] = np.bincount(index[events[k]], event_weight, minlength=n_bins)
     coords = {
         "bin_index": np.arange(n_bins),
         "upper_edge": ("bin_index", np.append(edges, np.inf), {"units": "mm/h"}),

@@ -17,6 +17,12 @@ Conventions
   rectangle outside the mask are invalid, exactly like NaN.
 * **Scales.** Neighbourhood scales are given in km and converted to a whole number of pixels by
   :func:`window_sizes`.
+* **Pixel weights.** An optional ``weight`` field (e.g. OPERA's quality index,
+  :func:`qpe.verify.regimes.quality_weights`) makes every pixel count ``w >= 0`` times instead of once in
+  the families whose statistics are sums over pixels (categorical, matched, continuous, distribution,
+  extremes, ensemble, regimes): counts become sums of weights, sums of values weighted sums. Invalid
+  pixels weigh 0. The field scores (FSS, spectra, coherence, energy and variogram scores, SAL,
+  displacement) ignore it: see ``docs/verification.md``.
 """
 
 from __future__ import annotations
@@ -68,6 +74,8 @@ class FieldPair:
         None when not given.
     regime, regime_group : numpy.ndarray or None
         (regime,) labels of the masks and their groups.
+    weight : numpy.ndarray or None
+        (time, y, x) float64 weight of each pixel (0 where invalid), or None: every valid pixel counts once.
     """
 
     estimate: np.ndarray
@@ -81,15 +89,27 @@ class FieldPair:
     regimes: np.ndarray | None = None
     regime: np.ndarray | None = None
     regime_group: np.ndarray | None = None
+    weight: np.ndarray | None = None
 
     def restricted(self, mask: np.ndarray) -> FieldPair:
         """The pair scored only where ``mask`` ((time, y, x) bool) is True as well (others hold 0)."""
         valid = self.valid & mask
         estimate = np.where(valid, self.estimate, 0).astype(self.estimate.dtype, copy=False)
         radar = np.where(valid, self.radar, 0).astype(self.radar.dtype, copy=False)
-        for array in (estimate, radar, valid):
-            array.flags.writeable = False
-        return dataclasses.replace(self, estimate=estimate, radar=radar, valid=valid, regimes=None)
+        weight = None if self.weight is None else np.where(valid, self.weight, 0.0)
+        for array in (estimate, radar, valid, weight):
+            if array is not None:
+                array.flags.writeable = False
+        return dataclasses.replace(
+            self, estimate=estimate, radar=radar, valid=valid, regimes=None, weight=weight
+        )
+
+    def weighted_count(self, t: int, mask: np.ndarray) -> float | int:
+        """Pixels of field ``t`` where ``mask`` ((y, x) bool, within the valid pixels) holds: their number,
+        or the sum of their weights for a weighted pair."""
+        if self.weight is None:
+            return np.count_nonzero(mask)
+        return float(self.weight[t][mask].sum())
 
     @property
     def is_ensemble(self) -> bool:
@@ -134,7 +154,11 @@ class FieldPair:
 
 
 def pair_fields(
-    estimate: xr.DataArray, radar: xr.DataArray, region: Region = None, regimes: xr.DataArray | None = None
+    estimate: xr.DataArray,
+    radar: xr.DataArray,
+    region: Region = None,
+    regimes: xr.DataArray | None = None,
+    weight: xr.DataArray | None = None,
 ) -> FieldPair:
     """Check an estimate against its radar truth and prepare both for scoring.
 
@@ -151,6 +175,9 @@ def pair_fields(
     regimes : xarray.DataArray, optional
         (regime, [time,] y, x) bool regime masks on the same grid and times (:mod:`qpe.verify.regimes`),
         coordinate ``regime`` (labels) and optionally ``regime_group``.
+    weight : xarray.DataArray, optional
+        ([time,] y, x) finite weight >= 0 of each pixel (dimensionless; e.g.
+        :func:`qpe.verify.regimes.quality_weights`), on the grid and times of ``radar``; see the module notes.
 
     Returns
     -------
@@ -206,6 +233,7 @@ def pair_fields(
         array.flags.writeable = False
     member = np.asarray(estimate["member"].values) if has_member else None
     regime_fields = _regime_fields(regimes, radar, rows, cols) if regimes is not None else {}
+    weights = _weight_field(weight, radar, rows, cols, valid) if weight is not None else None
     return FieldPair(
         estimate=est,
         radar=rad,
@@ -215,8 +243,32 @@ def pair_fields(
         x=x[cols],
         y=y[rows],
         pixel_km=pixel_m / 1000.0,
+        weight=weights,
         **regime_fields,
     )
+
+
+def _weight_field(
+    weight: xr.DataArray, radar: xr.DataArray, rows: slice, cols: slice, valid: np.ndarray
+) -> np.ndarray:
+    """The pixel weights (time, y, x) cropped like the fields, float64, 0 at invalid pixels."""
+    if not isinstance(weight, xr.DataArray):
+        raise InputError(f"weight must be an xarray.DataArray ([time,] y, x), got {type(weight).__name__}")
+    if set(weight.dims) == {"y", "x"}:  # one weight field for every time
+        weight = weight.expand_dims(time=radar.sizes["time"])
+    weight, _ = _canonical(weight, "weight", _RADAR_DIMS)
+    if weight.shape != radar.shape:
+        raise DatasetError(f"pixel weights are {weight.shape} (time, y, x), the fields {radar.shape}")
+    for name in ("x", "y"):
+        if name in weight.coords and not np.allclose(weight[name].values, radar[name].values, atol=1e-3):
+            raise DatasetError(f"pixel weights are not on the grid of the fields (their {name!r} differs)")
+    values = np.asarray(weight.isel(y=rows, x=cols).values, dtype="float64")
+    inside = values[valid]
+    if not np.isfinite(inside).all() or (inside < 0).any():
+        raise InputError("pixel weights must be finite and >= 0 at every scored pixel")
+    values = np.where(valid, values, 0.0)
+    values.flags.writeable = False
+    return values
 
 
 def _regime_fields(regimes: xr.DataArray, radar: xr.DataArray, rows: slice, cols: slice) -> dict:

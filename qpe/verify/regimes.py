@@ -19,8 +19,18 @@ rain_type       the radar's texture by Steiner, Houze and Yuter (1995) (:func:`c
 radar_quality   OPERA's quality index QIND (``rain_quality`` of the paired data, 0..1) in bins
                 ``<0.5``, ``0.5-0.8``, ``>=0.8`` and ``no QIND`` (OPERA gives it only where rain was
                 detected). **Skipped** when the data have no ``rain_quality`` (the synthetic data, the
-                national networks): the masks' ``skipped`` attribute says so. No weighting by QIND.
+                national networks): the masks' ``skipped`` attribute says so.
 ==============  ====================================================================================
+
+**Weighting by radar quality** (optional, ``ScoreConfig.quality_weight``, ``qpe evaluate
+--quality-weight``): instead of (or besides) splitting by QIND bins, every pixel of the pixel-wise
+families counts with the weight :func:`quality_weights` gives it: its QIND (0..1), and
+:attr:`RegimeRules.no_quality_weight` (1) where OPERA gives no QIND. OPERA leaves QIND out where it
+detected no rain (``undetect``): those pixels are measured dry, and dropping them (weight 0) would drop
+every correct negative and every false alarm over dry radar from the scores; weight 1 keeps them as
+measured, as ``--min-quality`` keeps them when it masks low-quality rain (:mod:`qpe.data.readers.opera`).
+Which scores take the weight, and why the others cannot: :mod:`qpe.verify.pairs` and
+``docs/verification.md``.
 
 Scores split (pixel-wise, so a mask restricts them exactly): the categorical contingency table at every
 threshold (POD, FAR, SR, CSI, ETS, HSS, BIAS), the continuous errors (ME, MAE, RMSE, CORR) and, for an
@@ -89,6 +99,9 @@ class RegimeRules:
         for ``Z_bg`` in bin ``i`` of ``radius_edges_dbz`` (Steiner et al. 1995 Fig. 7, as in Py-ART), km.
     quality_edges : tuple of float
         Inner edges of the radar quality index bins (0..1).
+    no_quality_weight : float
+        Weight of a pixel without a quality index when the scores are weighted by it
+        (:func:`quality_weights`; see the module notes for why 1).
     """
 
     cloud_top_edges_k: tuple[float, ...] = (210.0, 230.0, 250.0, 270.0)
@@ -104,6 +117,7 @@ class RegimeRules:
     radius_edges_dbz: tuple[float, ...] = (20.0, 25.0, 30.0, 35.0)
     radius_km: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 5.0)
     quality_edges: tuple[float, ...] = (0.5, 0.8)
+    no_quality_weight: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("cloud_top_edges_k", "daylight_edges_deg", "radius_edges_dbz", "quality_edges"):
@@ -114,6 +128,8 @@ class RegimeRules:
             raise InputError("daylight_classes needs one name more than daylight_edges_deg")
         if len(self.radius_km) != len(self.radius_edges_dbz) + 1:
             raise InputError("radius_km needs one value more than radius_edges_dbz")
+        if not 0.0 <= self.no_quality_weight <= 1.0:
+            raise InputError(f"no_quality_weight must lie in [0, 1], got {self.no_quality_weight}")
 
 
 #: The regime rules used by the evaluation.
@@ -318,6 +334,58 @@ def regime_masks(
         long_name="regime of each pixel", skipped=skipped,
         rules=", ".join(f"{k}={v}" for k, v in vars(rules).items()),
     )
+
+
+# -- weights ----------------------------------------------------------------------------------------------
+def quality_weights(quality: xr.DataArray, rules: RegimeRules = REGIME_RULES) -> xr.DataArray:
+    """Pixel weights of the scores from the radar quality index: QIND, and ``no_quality_weight`` without one.
+
+    Parameters
+    ----------
+    quality : xarray.DataArray
+        ([time,] y, x) radar quality index, 0..1 (OPERA QIND, ``rain_quality`` of the paired data), NaN
+        where not given.
+    rules : RegimeRules
+
+    Returns
+    -------
+    xarray.DataArray
+        The weights (dimensionless, 0..1), same dims and coordinates; for
+        ``ScoreAccumulator.accum(..., weight=...)``.
+
+    Raises
+    ------
+    DatasetError
+        A quality index outside [0, 1].
+    """
+    values = np.asarray(quality.values, dtype="float64")
+    given = np.isfinite(values)
+    if ((values[given] < 0) | (values[given] > 1)).any():
+        raise DatasetError("the radar quality index (rain_quality) must lie in [0, 1]")
+    weights = quality.copy(data=np.where(given, values, rules.no_quality_weight))
+    return weights.assign_attrs(
+        long_name="pixel weight of the scores: radar quality index (QIND)",
+        units="1",
+        no_quality_weight=rules.no_quality_weight,
+    )
+
+
+def paired_quality_weights(
+    ds: xr.Dataset, times: Sequence, rules: RegimeRules = REGIME_RULES
+) -> xr.DataArray:
+    """The pixel weights (:func:`quality_weights`) of a paired dataset at some of its times.
+
+    Raises
+    ------
+    InputError
+        The dataset has no ``rain_quality`` (only OPERA gives a quality index).
+    """
+    if "rain_quality" not in ds.data_vars:
+        raise InputError(
+            "weighting by radar quality needs the quality index rain_quality (OPERA QIND) in the paired "
+            "data; these data have none (the synthetic data and the national networks give none)"
+        )
+    return quality_weights(ds["rain_quality"].sel(time=times), rules)
 
 
 # -- statistics ----------------------------------------------------------------------------------------------
