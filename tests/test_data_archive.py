@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import xarray as xr
 from test_cli_bad_inputs import assert_one_clean_error
 
@@ -28,7 +29,7 @@ from qpe.data.archive import (
     records_path,
 )
 from qpe.data.paired import open_paired
-from qpe.data.samples import PairedSamples, SampleConfig
+from qpe.data.samples import DIHEDRAL, PairedSamples, SampleConfig
 from qpe.data.synthetic import SynthConfig
 from qpe.errors import DatasetError, InputError
 
@@ -95,26 +96,78 @@ def test_killed_build_resumes_to_the_uninterrupted_archive(tmp_path, archive):
         build_archive(path, synthetic_source(), "2021-07-01", "2021-07-02", block_hours=BLOCK_HOURS)
 
 
-def test_archive_opens_at_its_pairs_and_streams_a_chunk_at_a_time(archive):
+@pytest.fixture(scope="module")
+def lz4_archive(tmp_path_factory) -> Path:
+    """Four hours (two 2-hour scenarios) with LZ4-compressed chunks."""
+    path = tmp_path_factory.mktemp("archive") / "lz4.zarr"
+    build_archive(path, synthetic_source(), "2021-07-01T00:00", "2021-07-01T03:45", block_hours=BLOCK_HOURS,
+                  workers=1, compression="lz4")
+    return path
+
+
+def _assert_same_samples(got: list[dict], want: list[dict]) -> None:
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        for key in ("ir", "rain", "mask", "index"):
+            np.testing.assert_array_equal(a[key].numpy(), b[key].numpy(), err_msg=key)
+
+
+@pytest.mark.parametrize("compression", ["none", "lz4"])
+@pytest.mark.parametrize("channels, crop", [(None, 16), (("IR_108",), 24), (None, None)])
+def test_streamed_samples_equal_loaded_ones(request, compression, channels, crop):
+    path = request.getfixturevalue("archive" if compression == "none" else "lz4_archive")
+    compressor = json.loads((path / "ir" / ".zarray").read_text())["compressor"]
+    assert (compressor or {}).get("cname", "none") == compression
+    ds = open_paired(path, require=("ir", "rain"))
+    assert not isinstance(ds["ir"].variable._data, np.ndarray)  # lazy
+    config = SampleConfig(frames=4, crop=crop, channels=channels, augment=DIHEDRAL if crop else ())
+    loaded = PairedSamples(ds, config, in_memory=True, seed=3)
+    threaded = PairedSamples(ds, config, seed=3)
+    alone = PairedSamples(ds, config, seed=3, read_threads=0)
+    assert isinstance(threaded._ir, StreamedVariable) and isinstance(loaded._ir, np.ndarray)
+    keys = [(epoch, item) for epoch in (0, 5) for item in range(len(loaded))]
+    want = [loaded[key] for key in keys]
+    _assert_same_samples(threaded.__getitems__(keys), want)  # a batch, read on threads
+    _assert_same_samples([alone[key] for key in keys], want)  # one by one
+    order = [list(items) for items in np.random.default_rng(0).permutation(len(loaded))[:8].reshape(2, 4)]
+    loader = torch.utils.data.DataLoader(threaded, batch_sampler=order)  # asks __getitems__ for each batch
+    for batch, items in zip(loader, order, strict=True):  # what a training step gets: the loaded samples
+        stacked = torch.utils.data.default_collate([loaded[(0, i)] for i in items])
+        for key in stacked:
+            np.testing.assert_array_equal(batch[key].numpy(), stacked[key].numpy(), err_msg=key)
+
+
+def test_archive_chunks_are_raw_by_default_and_read_without_a_cache(archive):
     ds = open_paired(archive, require=("ir", "rain"))
-    assert ds.sizes["time"] == 12 * 7 and not isinstance(ds["ir"].variable._data, np.ndarray)  # lazy
+    assert ds.sizes["time"] == 12 * 7
+    assert json.loads((archive / "ir" / ".zarray").read_text())["compressor"] is None
+    assert ds.attrs["qpe_archive_compression"] == "none"
+    streamed = PairedSamples(ds, SampleConfig(frames=4, crop=16))
+    for item in range(len(streamed)):
+        streamed[item]
+    assert streamed._ir.raw and streamed._ir.cached_bytes == 0 and streamed._rain.cached_bytes == 0
+
+
+def test_compressed_archive_streams_through_a_bounded_cache(lz4_archive):
+    ds = open_paired(lz4_archive, require=("ir", "rain"))
+    assert ds.attrs["qpe_archive_compression"] == "lz4"
     config = SampleConfig(frames=4, crop=16)
     streamed = PairedSamples(ds, config)
     loaded = PairedSamples(ds, config, in_memory=True)
-    assert isinstance(streamed._ir, StreamedVariable) and isinstance(loaded._ir, np.ndarray)
     # a small cache: three chunks of IR; the samples equal those of the loaded dataset
-    streamed._ir = StreamedVariable(archive, "ir", ds["archive_index"].values, np.array([0, 1]),
+    streamed._ir = StreamedVariable(lz4_archive, "ir", ds["archive_index"].values, np.array([1, 0]),
                                     cache_bytes=3 * 2 * 32 * 32 * 4)
+    streamed.channels = ("IR_108", "WV_062")
+    loaded = PairedSamples(ds, SampleConfig(frames=4, crop=16, channels=streamed.channels), in_memory=True)
+    streamed.normalization = loaded.normalization
     most = 0
     for item in range(len(streamed)):
-        a, b = streamed[item], loaded[item]
-        for key in a:
-            np.testing.assert_array_equal(a[key].numpy(), b[key].numpy())
+        _assert_same_samples([streamed[item]], [loaded[item]])
         most = max(most, streamed._ir.cached_bytes)
     assert most == 3 * 2 * 32 * 32 * 4  # whatever the archive's length
     # reading one sample decodes exactly the chunks of its frames
-    streamed._ir = StreamedVariable(archive, "ir", ds["archive_index"].values, np.array([0, 1]))
-    item = 10
+    streamed._ir = StreamedVariable(lz4_archive, "ir", ds["archive_index"].values, np.array([0, 1]))
+    item = 5
     target = int(streamed.targets[item])
     streamed[item]
     assert streamed._ir.cached_chunks == [int(c) for c in ds["archive_index"].values[target - 3 : target + 1]]
@@ -151,6 +204,7 @@ def test_manifest_names_missing_and_rejected_inputs(tmp_path, opera_files):
     (["--out", "{tmp}/a.nc", "--month", "2021-07"], "Zarr store"),
     (["--out", "{tmp}/a.zarr", "--month", "2021-07", "--seviri", "x*.nat"], "needs --seviri GLOB and --radar"),
     (["demo", "--out", "{tmp}/a.zarr"], "not both"),
+    (["--out", "{tmp}/a.zarr", "--month", "2021-07", "--compression", "zip"], "unknown compression 'zip'"),
 ])
 def test_bad_archive_options_give_one_error_line(tmp_path, argv, expect):
     argv = ["data", "build", *(a.format(tmp=tmp_path) for a in argv)]

@@ -10,7 +10,7 @@ import argparse
 
 #: Options that belong to an archive build (not to a catalog entry's).
 PERIOD_OPTIONS = ("out", "start", "end", "month", "source", "seviri", "radar", "size", "seed", "config", "channels",
-                  "scheduler", "workers", "region", "grid_like", "radar_source")
+                  "scheduler", "workers", "region", "grid_like", "radar_source", "compression")
 
 
 def add_arguments(build: argparse.ArgumentParser) -> None:
@@ -34,6 +34,10 @@ def add_arguments(build: argparse.ArgumentParser) -> None:
                        help="Dask distributed scheduler, e.g. tcp://10.0.0.5:8786 (default: local threads); "
                             "its workers must see the same paths")
     group.add_argument("--workers", type=int, help="local threads (default: the CPU count)")
+    group.add_argument("--compression", metavar="NAME",
+                       help="chunk compression: none (default; raw chunks, streamed at the in-memory rate) or "
+                            "lz4 (Blosc LZ4, ~0.6 of the disk, each chunk decoded when read); "
+                            "qpe.data.archive.COMPRESSIONS")
     synth = build.add_argument_group("source synthetic")
     synth.add_argument("--config", help="YAML file of synthetic settings (SynthConfig; hours and start are the "
                                         "blocks')")
@@ -84,7 +88,7 @@ def source_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from qpe.data.archive import build_archive, month_period
+    from qpe.data.archive import DEFAULT_COMPRESSION, build_archive, month_period
     from qpe.errors import InputError
 
     if not args.out:
@@ -98,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
     source = source_from_args(args)
     built = build_archive(args.out, source, start, end, block_hours=args.block_hours, scheduler=args.scheduler,
-                          workers=args.workers, progress=True)
+                          workers=args.workers, progress=True,
+                          compression=args.compression or DEFAULT_COMPRESSION)
     print(f"archive {built.path}: {built.paired} of {built.times} times paired, {built.blocks} blocks "
           f"({built.built} built now, {built.blocks - built.built} done before); manifest {built.manifest} "
           f"({built.rows} rows: times without a pair, inputs rejected)")

@@ -7,7 +7,11 @@ Layout
     per chunk**, whole fields. A training sample reads T successive frames at a random time; with
     chunks of ``c`` times it decodes about ``c + T - 1`` frames for T used (c = 1: T; c = 8 and T = 4:
     11), so a chunk of one step wastes nothing and a bounded cache of recent chunks serves the
-    overlapping windows of evaluation and validation, which read in time order.
+    overlapping windows of evaluation and validation, which read in time order. Chunks are stored raw
+    by default (:data:`COMPRESSIONS`: ``none``), so that a read is a copy from the file into the sample,
+    as fast as a copy from memory; ``lz4`` takes less disk (~0.6 of raw on synthetic data) and
+    decodes every chunk (a streamed read ~0.65 of the in-memory rate, docs/data.md). The rule is in the
+    store's ``time_chunk_rule`` attribute, the compression in its settings.
 Blocks
     The period is cut into blocks (a day by default). Each block is read from its source, validated,
     written into its region of the store (``to_zarr(region=...)``) and then given a **completion
@@ -41,6 +45,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import uuid
 import warnings
 from collections import OrderedDict
@@ -84,6 +89,16 @@ TIME_CHUNK = 1
 DEFAULT_BLOCK_HOURS = 24
 #: Decoded chunks a :class:`StreamedVariable` keeps, bytes at most.
 STREAM_CACHE_BYTES = 128 * 2**20
+#: How the chunks of ``ir``, ``rain`` (and ``rain_quality``) are stored (``qpe data build --compression``):
+#: a numcodecs codec's settings, or None for raw chunk files (read straight into a sample; see the module
+#: notes and docs/data.md for size against speed).
+COMPRESSIONS: dict[str, dict | None] = {
+    "lz4": {"id": "blosc", "cname": "lz4", "clevel": 5, "shuffle": 1, "blocksize": 0},
+    "none": None,
+}
+#: Compression of archives built before the choice existed (their settings do not name it).
+_FIRST_COMPRESSION = "lz4"
+DEFAULT_COMPRESSION = "none"
 
 
 # -- period --------------------------------------------------------------------------------------------
@@ -426,10 +441,18 @@ def plan_blocks(times: pd.DatetimeIndex, block_hours: float) -> list[pd.Datetime
     return [times[i : i + steps] for i in range(0, times.size, steps)]
 
 
-def _settings(source: ArchiveSource, times: pd.DatetimeIndex, block_hours: float) -> dict:
-    return {"source": source.name, "settings": source.settings(), "start": _stamp(times[0]),
-            "end": _stamp(times[-1]), "block_hours": float(block_hours), "time_chunk": TIME_CHUNK,
-            "archive_version": ARCHIVE_VERSION}
+def _settings(source: ArchiveSource, times: pd.DatetimeIndex, block_hours: float,
+              compression: str = DEFAULT_COMPRESSION) -> dict:
+    settings = {"source": source.name, "settings": source.settings(), "start": _stamp(times[0]),
+                "end": _stamp(times[-1]), "block_hours": float(block_hours), "time_chunk": TIME_CHUNK,
+                "archive_version": ARCHIVE_VERSION}
+    if compression != _FIRST_COMPRESSION:  # the settings (and digest) of earlier archives stay as they were
+        settings["compression"] = compression
+    return settings
+
+
+def _compression(settings: dict) -> str:
+    return settings.get("compression", _FIRST_COMPRESSION)
 
 
 def _digest(settings: dict) -> str:
@@ -439,6 +462,7 @@ def _digest(settings: dict) -> str:
 def _template(layout: ArchiveLayout, times: pd.DatetimeIndex, settings: dict) -> xr.Dataset:
     """The store's variables as lazy NaN arrays (only their metadata is written) and its attributes."""
     import dask.array as da
+    import numcodecs
 
     grid, n, channels = layout.grid, times.size, list(layout.channels)
     coords: dict = {"time": ("time", times.values.astype("datetime64[ns]"), {"standard_name": "time"}),
@@ -460,10 +484,14 @@ def _template(layout: ArchiveLayout, times: pd.DatetimeIndex, settings: dict) ->
         data["rain_quality"] = (("time", "y", "x"), nan((n, *field), (TIME_CHUNK, *field)),
                                 {"units": "1", "long_name": "radar quality index", "grid_mapping": GRID_MAPPING_NAME})
     ds = xr.Dataset(data, coords=coords)
+    codec = COMPRESSIONS[_compression(settings)]
+    for name in data:
+        ds[name].encoding["compressors"] = None if codec is None else numcodecs.get_codec(codec)
     ds.attrs.update({"Conventions": "CF-1.8", "qpe_layout_version": LAYOUT_VERSION, **layout.attrs,
                      ARCHIVE_ATTR: ARCHIVE_VERSION, STATE_ATTR: "building",
                      SETTINGS_ATTR: json.dumps(settings, sort_keys=True, default=str),
-                     DIGEST_ATTR: _digest(settings), "time_chunk_rule": _TIME_CHUNK_RULE})
+                     DIGEST_ATTR: _digest(settings), "time_chunk_rule": _TIME_CHUNK_RULE,
+                     "qpe_archive_compression": _compression(settings)})
     return ds
 
 
@@ -482,8 +510,8 @@ def _open_or_create(path: Path, source: ArchiveSource, times: pd.DatetimeIndex, 
         if attrs.get(ARCHIVE_ATTR) is None:
             raise InputError(f"{path} exists and is not a qpe archive; choose another --out or remove it")
         if attrs.get(DIGEST_ATTR) != _digest(settings):
-            raise InputError(f"{path} is an archive of other settings (period, source or block length): "
-                             "choose another --out, or remove it to rebuild")
+            raise InputError(f"{path} is an archive of other settings (period, source, block length or "
+                             "compression): choose another --out, or remove it to rebuild")
         return
     template = _template(source.layout(), times, settings)
     records = records_path(path)
@@ -582,6 +610,7 @@ def build_archive(
     scheduler=None,
     workers: int | None = None,
     progress: bool = False,
+    compression: str = DEFAULT_COMPRESSION,
 ) -> ArchiveBuild:
     """Build (or finish building) the paired archive of a period from a source.
 
@@ -602,18 +631,22 @@ def build_archive(
         Threads of the local scheduler.
     progress : bool
         Show a bar over blocks.
+    compression : str
+        A name of :data:`COMPRESSIONS`: ``lz4`` (Blosc LZ4 with byte shuffle) or ``none`` (raw chunks).
 
     Raises
     ------
     InputError
-        A bad period, a path that is not ``.zarr``, or a store of other settings at ``path``.
+        A bad period or compression, a path that is not ``.zarr``, or a store of other settings at ``path``.
     """
     path = Path(path)
     if path.suffix != ".zarr":
         raise InputError(f"an archive is a Zarr store: give a .zarr path, got {path.name}")
+    if compression not in COMPRESSIONS:
+        raise InputError(f"unknown compression {compression!r}; choose from {', '.join(COMPRESSIONS)}")
     times = period_times(start, end)
     blocks = plan_blocks(times, block_hours)
-    settings = _settings(source, times, block_hours)
+    settings = _settings(source, times, block_hours, compression)
     _open_or_create(path, source, times, settings)
     done = read_records(path)
     firsts = np.cumsum([0] + [b.size for b in blocks[:-1]])
@@ -717,9 +750,13 @@ class StreamedVariable:
 
     Reads the store's chunk files directly (Zarr format 2: one file per chunk, decoded with its
     numcodecs compressor): whole fields, so indexing ``[times, ..., rows, cols]`` decodes each time's
-    chunk once and keeps the most recent ones up to ``cache_bytes``. Supports the indexing
+    chunk once and keeps the most recent ones up to ``cache_bytes``. Raw chunks (compression ``none``)
+    are not cached: each read goes from the file (the system's page cache) straight into the array
+    returned, or through one reused buffer when only a window of the field is wanted. Supports the indexing
     :class:`~qpe.data.samples.PairedSamples` does: an int, a slice or an int array of time positions
-    first, then any basic index of the remaining axes; returns a NumPy array as NumPy would.
+    first, then any basic index of the remaining axes; returns a new NumPy array as NumPy would.
+    :meth:`prefetch` decodes the chunks of many times at once on threads (the file reads and the
+    decompression release the GIL), what a batch of training samples needs.
 
     Parameters
     ----------
@@ -752,22 +789,31 @@ class StreamedVariable:
         self.fill = np.nan if fill in ("NaN", None) else fill
         self.chunk_shape, self.ndim = chunks, len(shape)
         self.index = np.asarray(index, dtype="int64")
-        self.channels = None if channels is None else np.asarray(channels, dtype=int)
         field_shape = list(shape[1:])
-        if self.channels is not None:
+        if channels is not None and not np.array_equal(channels, np.arange(shape[1])):
+            self.channels: np.ndarray | None = np.asarray(channels, dtype=int)
             field_shape[0] = self.channels.size
+        else:  # all channels in stored order: the decoded chunk as it is, no copy
+            self.channels = None
         self.shape = (self.index.size, *field_shape)
+        self.chunk_bytes = int(np.prod(chunks)) * self.dtype.itemsize  # decoded, at most
         self.cache_bytes = cache_bytes
+        self.raw = self.codec is None and not self.filters and chunks[0] == 1
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._cached = 0
+        self._buffers = threading.local()  # per thread: a raw chunk of which a window is read
 
     def __len__(self) -> int:
         return self.shape[0]
 
     def __getstate__(self) -> dict:  # worker processes start with an empty cache
         state = dict(self.__dict__)
-        state["_cache"], state["_cached"] = OrderedDict(), 0
+        state["_cache"], state["_cached"], state["_buffers"] = OrderedDict(), 0, None
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._buffers = threading.local()
 
     @property
     def cached_chunks(self) -> list[int]:
@@ -778,29 +824,62 @@ class StreamedVariable:
     def cached_bytes(self) -> int:
         return self._cached
 
+    def _file(self, chunk: int) -> Path:
+        return self.folder / self.separator.join([str(chunk)] + ["0"] * (self.ndim - 1))
+
     def _decode(self, chunk: int) -> np.ndarray:
-        key = self.separator.join([str(chunk)] + ["0"] * (self.ndim - 1))
+        """The chunk's values, channels selected (a new array; touches no state, so threads may run it)."""
         try:
-            raw = (self.folder / key).read_bytes()
+            raw = self._file(chunk).read_bytes()
         except FileNotFoundError:
-            return np.full(self.chunk_shape, self.fill, dtype=self.dtype)
-        data = self.codec.decode(raw) if self.codec is not None else raw
-        for codec in reversed(self.filters):
-            data = codec.decode(data)
-        return np.frombuffer(data, dtype=self.dtype).reshape(self.chunk_shape)
+            values = np.full(self.chunk_shape, self.fill, dtype=self.dtype)
+        else:
+            if self.codec is not None and not self.filters:
+                values = np.empty(self.chunk_shape, dtype=self.dtype)
+                self.codec.decode(raw, out=values)
+            else:
+                data = self.codec.decode(raw) if self.codec is not None else raw
+                for codec in reversed(self.filters):
+                    data = codec.decode(data)
+                values = np.frombuffer(data, dtype=self.dtype).reshape(self.chunk_shape)
+        values = values[:, self.channels] if self.channels is not None else values
+        values.flags.writeable = False  # cached: shared by every read of its times
+        return values
+
+    def _store(self, chunk: int, values: np.ndarray) -> None:
+        self._cache[chunk] = values
+        self._cached += values.nbytes
+        while self._cached > self.cache_bytes and len(self._cache) > 1:
+            _, old = self._cache.popitem(last=False)
+            self._cached -= old.nbytes
 
     def _chunk(self, chunk: int) -> np.ndarray:
         if chunk in self._cache:
             self._cache.move_to_end(chunk)
             return self._cache[chunk]
         values = self._decode(chunk)
-        values = values[:, self.channels] if self.channels is not None else values
-        self._cache[chunk] = values
-        self._cached += values.nbytes
-        while self._cached > self.cache_bytes and len(self._cache) > 1:
-            _, old = self._cache.popitem(last=False)
-            self._cached -= old.nbytes
+        self._store(chunk, values)
         return values
+
+    def chunks_of(self, positions: np.ndarray) -> np.ndarray:
+        """Store chunk numbers holding the given time positions of the opened dataset, each once, in order."""
+        stored = self.index[np.asarray(positions, dtype=int)]
+        return np.unique(stored // self.chunk_shape[0])
+
+    def prefetch(self, positions: np.ndarray, pool=None) -> None:
+        """Decode the chunks of ``positions`` not in the cache, on ``pool`` (a
+        :class:`concurrent.futures.Executor`) when given, and cache them (as many as the cache holds).
+
+        The cache itself changes on the calling thread only.
+        """
+        if self.raw:  # nothing to decode: each read goes from the file
+            return
+        missing = [int(c) for c in self.chunks_of(positions) if int(c) not in self._cache]
+        missing = missing[: max(1, self.cache_bytes // max(self.chunk_bytes, 1))]
+        decoded = pool.map(self._decode, missing) if pool is not None and len(missing) > 1 else map(
+            self._decode, missing)
+        for chunk, values in zip(missing, decoded):
+            self._store(chunk, values)
 
     def field(self, position: int) -> np.ndarray:
         """The whole field of time ``position`` of the opened dataset (read-only view of a cached chunk)."""
@@ -808,16 +887,50 @@ class StreamedVariable:
         step = self.chunk_shape[0]
         return self._chunk(stored // step)[stored % step]
 
+    def _read_raw(self, position: int, rest: tuple, out: np.ndarray) -> None:
+        """``[position, *rest]`` of a raw store into ``out``: the chunk file read straight into ``out`` when
+        that is the whole field, else into this thread's reused buffer and the window copied out of it.
+        Touches no shared state: threads may read at once."""
+        whole = self.channels is None and out.flags.c_contiguous and all(
+            isinstance(r, slice) and r.indices(n) == (0, n, 1) for r, n in zip(rest, self.shape[1:]))
+        if whole:
+            target = out
+        else:
+            target = getattr(self._buffers, "chunk", None)
+            if target is None:
+                target = self._buffers.chunk = np.empty(self.chunk_shape[1:], dtype=self.dtype)
+        file = self._file(int(self.index[position]))
+        try:
+            with open(file, "rb", buffering=0) as f:
+                read = f.readinto(memoryview(target).cast("B"))
+        except FileNotFoundError:  # a chunk never written holds the fill value
+            out[...] = self.fill
+            return
+        if read != target.nbytes:
+            raise DatasetError(f"{file} holds {read} bytes, not the {target.nbytes} of a raw chunk: a damaged archive")
+        if not whole:
+            out[...] = (target if self.channels is None else target[self.channels])[rest]
+
     def __getitem__(self, key) -> np.ndarray:
         key = key if isinstance(key, tuple) else (key,)
         positions = np.arange(self.shape[0])[key[0]]
         rest = key[1:]
+        if self.raw:
+            shape = np.broadcast_to(np.empty((), dtype=self.dtype), self.shape[1:])[rest].shape
+            out = np.empty((*positions.shape, *shape), dtype=self.dtype)
+            for k, position in enumerate(positions.ravel()):
+                self._read_raw(int(position), rest, out.reshape(-1, *shape)[k])
+            return out
         if positions.ndim == 0:
             return np.array(self.field(int(positions))[rest])
-        fields = [self.field(int(p))[rest] for p in positions]
-        if not fields:
+        if positions.size == 0:
             return np.empty((0, *np.empty(self.shape[1:], dtype=self.dtype)[rest].shape), dtype=self.dtype)
-        return np.stack(fields)
+        first = self.field(int(positions[0]))[rest]
+        out = np.empty((positions.size, *first.shape), dtype=self.dtype)
+        out[0] = first
+        for k in range(1, positions.size):
+            out[k] = self.field(int(positions[k]))[rest]
+        return out
 
 
 def streamed_arrays(ds: xr.Dataset, channels: Sequence[str],

@@ -41,12 +41,19 @@ class IRNormalization:
         idx = [self.channels.index(c) for c in channels]
         return IRNormalization(tuple(channels), tuple(self.mean[i] for i in idx), tuple(self.std[i] for i in idx))
 
-    def apply(self, ir: np.ndarray, channel_axis: int = -3) -> np.ndarray:
-        """Normalise an array of brightness temperatures (K) whose ``channel_axis`` follows ``channels``."""
+    def apply(self, ir: np.ndarray, channel_axis: int = -3, *, in_place: bool = False) -> np.ndarray:
+        """Normalise an array of brightness temperatures (K) whose ``channel_axis`` follows ``channels``.
+
+        ``in_place``: overwrite ``ir`` (a writeable float array) instead of making two new arrays; the
+        same operations in the same precision, so the same values bit for bit.
+        """
         shape = [1] * ir.ndim
         shape[channel_axis] = len(self.channels)
         mean = np.asarray(self.mean, dtype=ir.dtype).reshape(shape)
         std = np.asarray(self.std, dtype=ir.dtype).reshape(shape)
+        if in_place:
+            np.subtract(ir, mean, out=ir)
+            return np.divide(ir, std, out=ir)
         return (ir - mean) / std
 
     def to_dict(self) -> dict[str, dict[str, float]]:

@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from qpe.data.archive import streamed_arrays, validate_view
+from qpe.data.archive import StreamedVariable, streamed_arrays, validate_view
 from qpe.data.normalization import IRNormalization, compute_ir_normalization, read_ir_normalization
 from qpe.data.paired import describe_times
 from qpe.data.times import SEVIRI_STEP, has_frames
@@ -53,6 +53,8 @@ TRANSFORMS: dict[str, tuple[int, bool]] = {
 DIHEDRAL = tuple(name for name in TRANSFORMS if name != "identity")
 #: Distinguishes the random stream of the transforms from that of the crops.
 _AUGMENT_STREAM = 1
+#: Threads decoding an archive's chunks for a batch (:meth:`PairedSamples.__getitems__`) by default.
+READ_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ def chronological_split(targets: np.ndarray, val_fraction: float, frames: int) -
     """
     if not 0 < val_fraction < 1:
         raise DatasetError(f"validation fraction must be in (0, 1), got {val_fraction}")
-    n_val = max(1, int(round(len(targets) * val_fraction)))
+    n_val = max(1, round(len(targets) * val_fraction))
     if len(targets) - n_val < 1:
         raise DatasetError(f"too few samples ({len(targets)}) to split off a validation set")
     val = targets[-n_val:]
@@ -178,6 +180,10 @@ class PairedSamples(torch.utils.data.Dataset):
         paired archive (:mod:`qpe.data.archive`) is otherwise read a chunk at a time through a cache of
         bounded size (:func:`qpe.data.archive.streamed_arrays`), so memory does not grow with its
         length; another dataset through xarray's lazy indexing.
+    read_threads : int
+        Threads that read and decode a streamed archive's chunks for a batch at once
+        (:meth:`__getitems__`, what a :class:`torch.utils.data.DataLoader` calls); 0: one at a time on
+        the calling thread. The samples are the same either way.
 
     Each item is a dict: ``ir`` (T, C, h, w) float32 normalised; ``rain`` (h, w) float32 mm/h with
     NaN replaced by 0; ``mask`` (h, w) bool, True where radar is valid; ``index`` the target time index.
@@ -199,6 +205,7 @@ class PairedSamples(torch.utils.data.Dataset):
         normalization: IRNormalization | None = None,
         seed: int = 0,
         in_memory: bool | None = None,
+        read_threads: int = READ_THREADS,
     ) -> None:
         validate_view(ds, require=("ir", "rain"))  # an archive: its layout (values checked when built)
         self.config = config
@@ -248,6 +255,13 @@ class PairedSamples(torch.utils.data.Dataset):
             )
         self.seed = seed
         self.epoch = 0
+        self.read_threads = read_threads
+        self._pool = None
+
+    def __getstate__(self) -> dict:  # a data-loader's worker processes make their own threads
+        state = dict(self.__dict__)
+        state["_pool"] = None
+        return state
 
     def set_epoch(self, epoch: int) -> None:
         """Change the random crops (training); fixed crops are the same in every epoch."""
@@ -260,21 +274,64 @@ class PairedSamples(torch.utils.data.Dataset):
         """Sample ``item``, or ``(epoch, item)``: the crop of that epoch, whatever :meth:`set_epoch` said
         (what a sampler running in worker processes needs)."""
         epoch, item = item if isinstance(item, tuple) else (self.epoch, item)
+        rain = np.asarray(self._rain[int(self.targets[item])])
+        window = self._window(item, epoch, rain)
+        return self._sample(epoch, item, window, rain, self._read_ir(item, window))
+
+    def _read_ir(self, item: int, window: tuple[slice, slice]) -> np.ndarray:
+        """The T frames of sample ``item`` in ``window``, (T, C, h, w) float32, an array of its own."""
         i = int(self.targets[item])
-        rows, cols = self.window(item, epoch)
-        t0 = i - self.config.frames + 1
-        ir = np.asarray(self._ir[t0 : i + 1, :, rows, cols], dtype="float32")
-        rain = np.asarray(self._rain[i, rows, cols], dtype="float32")
+        ir = self._ir[i - self.config.frames + 1 : i + 1, :, window[0], window[1]]
+        copy = None if isinstance(self._ir, StreamedVariable) else True  # a streamed read is a new array
+        return np.array(ir, dtype="float32", copy=copy)
+
+    def _sample(self, epoch: int, item: int, window: tuple[slice, slice], rain_field: np.ndarray,
+                ir: np.ndarray) -> dict[str, torch.Tensor]:
+        """Sample ``item`` from its IR frames ``ir`` (normalised here, in place) and the target's rain field."""
+        rain = np.array(rain_field[window], dtype="float32")
         transform = self.transform(item, epoch)
         if transform != "identity":
             ir, rain = apply_transform(ir, transform), apply_transform(rain, transform)
         mask = np.isfinite(rain)
+        rain[~mask] = 0.0
         return {
-            "ir": torch.from_numpy(self.normalization.apply(ir)),
-            "rain": torch.from_numpy(np.where(mask, rain, 0.0).astype("float32")),
+            "ir": torch.from_numpy(self.normalization.apply(ir, in_place=True)),
+            "rain": torch.from_numpy(rain),
             "mask": torch.from_numpy(mask),
-            "index": torch.tensor(i),
+            "index": torch.tensor(int(self.targets[item])),
         }
+
+    def __getitems__(self, items: Sequence[int | tuple[int, int]]) -> list[dict[str, torch.Tensor]]:
+        """The samples ``items`` (as :meth:`__getitem__` takes them), what a data-loader asks for a batch.
+
+        From a streamed archive the reading runs on ``read_threads`` threads: from raw chunks, each
+        sample's frames are read on a thread while this one finishes the samples before it; from
+        compressed chunks, those of the batch's frames (as many samples at a time as half the cache
+        holds) are decoded on the threads first. The samples are the same as one by one.
+        """
+        if not isinstance(self._ir, StreamedVariable) or self.read_threads < 1 or len(items) < 2:
+            return [self[item] for item in items]
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self.read_threads, thread_name_prefix="qpe-archive-read")
+        keys = [item if isinstance(item, tuple) else (self.epoch, item) for item in items]
+        if self._ir.raw:
+            rains = [np.asarray(self._rain[int(self.targets[item])]) for _, item in keys]
+            windows = [self._window(item, epoch, rain) for (epoch, item), rain in zip(keys, rains)]
+            reads = [self._pool.submit(self._read_ir, item, window) for (_, item), window in zip(keys, windows)]
+            return [self._sample(epoch, item, window, rain, read.result())
+                    for (epoch, item), window, rain, read in zip(keys, windows, rains, reads)]
+        offsets = np.arange(1 - self.config.frames, 1)
+        targets = self.targets[[item for _, item in keys]]
+        group = max(1, self._ir.cache_bytes // (2 * offsets.size * self._ir.chunk_bytes))
+        samples = []
+        for start in range(0, len(keys), group):
+            chosen = targets[start : start + group]
+            self._rain.prefetch(chosen, self._pool)
+            self._ir.prefetch((chosen[:, None] + offsets).ravel(), self._pool)
+            samples += [self[key] for key in keys[start : start + group]]
+        return samples
 
     def normalized_ir(self, times: np.ndarray) -> np.ndarray:
         """IR of the given time indices, ``(time, channel, y, x)`` float32, normalised, whole grid.
@@ -307,18 +364,22 @@ class PairedSamples(torch.utils.data.Dataset):
         redrawn while less than ``min_radar_fraction`` of the crop has radar; the whole grid without a crop.
         """
         epoch = self.epoch if epoch is None else epoch
+        if self.config.crop is None:
+            return slice(None), slice(None)
+        return self._window(item, epoch, np.asarray(self._rain[int(self.targets[item])]))
+
+    def _window(self, item: int, epoch: int, rain: np.ndarray) -> tuple[slice, slice]:
+        """:meth:`window`, given the rain (y, x) of the sample's target time."""
         crop = self.config.crop
         if crop is None:
             return slice(None), slice(None)
         ny, nx = self.shape
         key = (self.seed, epoch if self.config.random_crop else 0, item)
         rng = np.random.default_rng(key)
-        rain = self._rain
         for _ in range(10):
             r, c = int(rng.integers(0, ny - crop + 1)), int(rng.integers(0, nx - crop + 1))
             window = (slice(r, r + crop), slice(c, c + crop))
-            valid = np.isfinite(np.asarray(rain[int(self.targets[item]), window[0], window[1]]))
-            if valid.mean() >= self.config.min_radar_fraction:
+            if np.isfinite(rain[window]).mean() >= self.config.min_radar_fraction:
                 break
         return window
 
