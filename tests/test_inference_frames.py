@@ -20,6 +20,7 @@ from qpe.errors import InputError
 from qpe.inference.engine import EstimateConfig
 from qpe.inference.frames import (
     ALL_PAST,
+    CHANGE_CI_SUFFIX,
     FULL,
     frame_contributions,
     frame_score_table,
@@ -99,10 +100,50 @@ def test_replacing_a_frame_by_an_equal_one_changes_nothing(tmp_path, small_paire
     assert out.sizes["member"] == members
 
 
+def test_a_frame_that_cannot_matter_has_a_change_interval_of_zero(tmp_path, small_paired):
+    """IR of 12:15, 12:30 and 12:45 equal: at both scored times (12:30, 12:45) frame 2 equals frame T, so its
+    change is 0 in every replicate; frame 1 differs at 12:30 only, so its interval has a width."""
+    checkpoint = _checkpoint(tmp_path, "unet", frames=3)
+    ir = small_paired["ir"].values.copy()
+    ir[1:] = ir[3]
+    ds = small_paired.assign(ir=small_paired["ir"].copy(data=ir))
+    out = frame_contributions(checkpoint, ds, ds["time"].values[2:], EstimateConfig(device="cpu"), n_resamples=200)
+    assert "times within UTC days" in out.attrs["change_ci"] and "(2 units" in out.attrs["change_ci"]
+    for score in ("RMSE", "MAE", "CSI", "FSS"):
+        bounds = out[f"{score}{CHANGE_CI_SUFFIX}"]
+        assert bounds.dims[:2] == ("bound", "variant")
+        np.testing.assert_array_equal(bounds.sel(variant=["full", "frame_2"]).fillna(0.0).values, 0.0)
+    rmse = out[f"RMSE{CHANGE_CI_SUFFIX}"].sel(variant="frame_1")
+    change = float(out["RMSE"].sel(variant="frame_1") - out["RMSE"].sel(variant=FULL))
+    assert change != 0.0 and float(rmse.sel(bound="ci_low")) <= change <= float(rmse.sel(bound="ci_high"))
+    assert float(rmse.sel(bound="ci_high") - rmse.sel(bound="ci_low")) > 0.0
+    one_time = frame_contributions(checkpoint, ds, ds["time"].values[3:], EstimateConfig(device="cpu"))
+    assert not [v for v in one_time.data_vars if str(v).endswith(CHANGE_CI_SUFFIX)]
+    assert one_time.attrs["change_ci"].startswith("none: 1 time(s), 0 of them in UTC days with two or more")
+    assert "ΔRMSE 2.5%" not in frame_score_table(one_time)
+
+
 @pytest.fixture(scope="module")
 def demo_frames():
     ds = open_paired(ensure_dataset("demo"))
-    return frame_contributions(DEMO_UNET, ds, DEMO_TIMES, EstimateConfig(device="cpu"))
+    return frame_contributions(DEMO_UNET, ds, DEMO_TIMES, EstimateConfig(device="cpu"), n_resamples=200)
+
+
+def test_demo_change_intervals_hold_each_change_and_are_paired(demo_frames):
+    """Every variant's score change lies in its interval; the full input's interval is [0, 0] (paired: each
+    replicate scores every variant on the same draw of times); the table shows the same bounds."""
+    out = demo_frames
+    table = frame_score_table(out)
+    for score, column, levels in (("RMSE", "ΔRMSE", {}), ("CSI", "ΔCSI", {"threshold": 1.0}),
+                                  ("FSS", "ΔFSS", {"threshold": 1.0, "scale": 16.0})):
+        values = out[score].sel(levels)
+        change = (values - values.sel(variant=FULL)).values
+        bounds = out[f"{score}{CHANGE_CI_SUFFIX}"].sel(levels)
+        low, high = bounds.sel(bound="ci_low").values, bounds.sel(bound="ci_high").values
+        assert (low <= change + 1e-12).all() and (change <= high + 1e-12).all(), score
+        assert low[0] == high[0] == 0.0 and (high[1:] > low[1:]).all(), score
+        np.testing.assert_array_equal(table[f"{column} 2.5%"].values, low)
+        np.testing.assert_array_equal(table[f"{column} 97.5%"].values, high)
 
 
 def test_demo_unet_past_frames_change_the_estimate(demo_frames):
@@ -127,10 +168,15 @@ def test_demo_unet_past_frames_change_the_estimate(demo_frames):
 def test_cli_writes_the_frames_netcdf_and_refuses_its_input_as_output(tmp_path):
     data = ensure_dataset("demo")
     out = tmp_path / "frames.nc"
-    argv = ["frames", "--checkpoint", DEMO_UNET, "--data", "demo", "--time", DEMO_TIMES[0], "--device", "cpu",
-            "--no-cache", "--thresholds", "1", "5", "--out"]
+    table = tmp_path / "frames.csv"
+    argv = ["frames", "--checkpoint", DEMO_UNET, "--data", "demo", "--time", DEMO_TIMES[0], "--time", DEMO_TIMES[1],
+            "--device", "cpu", "--no-cache", "--thresholds", "1", "5", "--bootstrap", "50", "--csv", str(table),
+            "--out"]
     status, lines = _run_cli(argv + [str(out)])
     assert status == 0, lines
+    written_table = pd.read_csv(table, index_col="variant")
+    assert list(written_table.index) == [FULL, "frame_1", "frame_2", "frame_3", ALL_PAST]
+    assert {"ΔRMSE (mm/h)", "ΔRMSE 2.5%", "ΔRMSE 97.5%", "ΔCSI 2.5%", "ΔFSS 97.5%"} <= set(written_table.columns)
     with xr.open_dataset(out) as written:
         assert written["rain"].dims == ("variant", "member", "time", "y", "x")
         assert written["change"].dims == ("variant", "time", "y", "x")
@@ -140,6 +186,9 @@ def test_cli_writes_the_frames_netcdf_and_refuses_its_input_as_output(tmp_path):
         assert list(written["threshold"].values) == [1.0, 5.0]
         assert written["change"].attrs["units"] == "mm/h"
         assert pd.Timestamp(written["time"].values[0]) == pd.Timestamp(DEMO_TIMES[0])
+        assert written[f"CSI{CHANGE_CI_SUFFIX}"].dims == ("bound", "variant", "threshold")
+        np.testing.assert_array_equal(written[f"RMSE{CHANGE_CI_SUFFIX}"].sel(bound="ci_low").values,
+                                      written_table["ΔRMSE 2.5%"].values)
     for target in (data, data / "zarr.json"):
         status, lines = _run_cli(argv + [str(target)])
         assert status == 2 and len(lines) == 1 and lines[0].startswith("qpe: error: "), lines

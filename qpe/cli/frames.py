@@ -29,6 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--thresholds", type=float, nargs="+", metavar="MM_H",
                    help="score thresholds, mm/h (default 0.1 1 5 10)")
     p.add_argument("--scales-km", type=float, nargs="+", metavar="KM", help="FSS scales, km (default 2 4 8 16 32 64)")
+    p.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                   help="bootstrap replicates of the times for intervals of the score changes (paired: every "
+                   "variant scored on the same draw; needs 2 or more times; 0: none; default 1000)")
+    p.add_argument("--csv", metavar="PATH", help="also write the printed table (with the intervals) as CSV")
     p.add_argument("--cache-dir", default=None, help="estimate cache (default $QPE_CACHE_DIR or ~/.cache/qpe)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the estimate cache")
     p.add_argument("--out", required=True, help="output NetCDF file")
@@ -46,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from qpe.data.catalog import resolve_data
     from qpe.data.output_paths import check_file_output
     from qpe.data.paired import open_paired
+    from qpe.errors import InputError
     from qpe.files import atomic_write
     from qpe.inference.cache import EstimateCache
     from qpe.inference.engine import EstimateConfig
@@ -58,10 +63,14 @@ def run(args: argparse.Namespace) -> int:
     from qpe.models import load
     from qpe.verify import ScoreConfig
 
+    if args.bootstrap < 0:
+        raise InputError(f"--bootstrap must be 0 (no intervals) or more, got {args.bootstrap}")
     model = load(args.checkpoint)
     check_past_frames(model.card)  # a T = 1 model is refused before any data is read or built
     data = resolve_data(args.data, progress=True)
     check_file_output(args.out, [data, args.checkpoint])  # a catalog name is known as a path only now
+    if args.csv:
+        check_file_output(args.csv, [data, args.checkpoint, args.out], option="--csv")
     config = EstimateConfig(members=args.members, steps=args.steps, sampler=args.sampler, seed=args.seed,
                             device=args.device, tile=args.tile)
     scores = ScoreConfig(families=FRAME_SCORE_FAMILIES)
@@ -69,10 +78,14 @@ def run(args: argparse.Namespace) -> int:
                                  scales_km=tuple(args.scales_km or scores.scales_km))
     cache = None if args.no_cache else EstimateCache(args.cache_dir)
     out = frame_contributions(model, open_paired(data, require=("ir", "rain")), args.time, config, scores,
-                              cache=cache, progress=True)
+                              cache=cache, progress=True, n_resamples=args.bootstrap)
     path = atomic_write(args.out, lambda tmp: out.to_netcdf(tmp, engine="netcdf4"))
-    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.4g}".format):
-        print(frame_score_table(out).to_string())
+    table = frame_score_table(out)
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
+        print(table.to_string())
+    print(f"intervals of the changes: {out.attrs['change_ci']}")
+    if args.csv:
+        atomic_write(args.csv, lambda tmp: table.to_csv(tmp))
     print(f"wrote {path}: {out.attrs['model']} (T = {out.attrs['frames']}), {out.sizes['variant']} variants x "
-          f"{out.sizes['member']} member(s) x {out.sizes['time']} time(s)")
+          f"{out.sizes['member']} member(s) x {out.sizes['time']} time(s)" + (f"; {args.csv}" if args.csv else ""))
     return 0

@@ -13,6 +13,15 @@ Variants (``variant`` dimension, in this order)::
     full        the input as it is (the reference)
     frame_k     frame k replaced by frame T, for k = 1 .. T - 1
     all_past    frames 1 .. T - 1 replaced by frame T
+
+Intervals
+    The score changes (variant minus full input) get percentile bootstrap intervals over the times
+    (:mod:`qpe.verify.bootstrap`): the statistics are kept per time, and each replicate draws the times
+    (within each UTC day; whole days from :data:`~qpe.verify.bootstrap.MIN_DAYS` days on,
+    :func:`~qpe.verify.bootstrap.choose_unit`) once and scores *every* variant on that draw
+    (:func:`qpe.verify.comparison.paired_replicates`), so the interval is that of the paired change
+    ``persisted - original``: what the times share cancels. A variant identical to the full input has
+    the interval [0, 0]. With fewer than two times that can be redrawn there is no interval.
 """
 
 from __future__ import annotations
@@ -29,13 +38,19 @@ from qpe.errors import DatasetError, InputError
 from qpe.inference.cache import EstimateCache
 from qpe.inference.engine import EstimateConfig, estimate, find_times
 from qpe.inference.products import ensemble_mean
-from qpe.verify import ScoreConfig, verify
+from qpe.verify import ScoreAccumulator, ScoreConfig
+from qpe.verify.bootstrap import UNIT_NAMES, case_weights, choose_unit, n_units, percentile_bounds
+from qpe.verify.comparison import paired_replicates
 from qpe.verify.tables import preferred_level
 
 #: Label of the unchanged input, and of the input with every past frame replaced.
 FULL, ALL_PAST = "full", "all_past"
 #: Score families computed per variant by default (fast, and what the table shows).
 FRAME_SCORE_FAMILIES = ("categorical", "continuous", "fss")
+#: Suffix of the bootstrap bounds of each score's change (``RMSE_change_ci`` ...; dim ``bound``).
+CHANGE_CI_SUFFIX = "_change_ci"
+#: Fewest times that can be redrawn for an interval of the changes.
+MIN_CI_TIMES = 2
 
 
 def persistence_variants(frames: int) -> dict[str, tuple[int, ...]]:
@@ -109,6 +124,9 @@ def frame_contributions(
     *,
     cache: EstimateCache | None = None,
     progress: bool = False,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    bootstrap_seed: int = 0,
 ) -> xr.Dataset:
     """Estimates with each past IR frame replaced by the latest one, their change and their scores.
 
@@ -130,6 +148,9 @@ def frame_contributions(
         Inference cache (each variant's input has its own key).
     progress : bool
         Show progress bars (full-input estimates, then the variants time by time).
+    n_resamples, confidence, bootstrap_seed
+        Bootstrap of the score changes over the times (see the module notes): replicates (0: no
+        intervals), coverage and seed.
 
     Returns
     -------
@@ -143,7 +164,10 @@ def frame_contributions(
         - ``mean_absolute_change (variant, time)``: mean of ``|change|`` over the valid pixels, mm/h;
         - ``member_mean_absolute_change (variant, member, time)``: the same for each member, mm/h;
         - the scores of :func:`qpe.verify.verify` of each variant against radar (``RMSE``, ``CSI``,
-          ``FSS`` ...), with a ``member`` dimension for an ensemble.
+          ``FSS`` ...), with a ``member`` dimension for an ensemble;
+        - ``<score>_change_ci (bound, variant, ...)``: the bootstrap interval of each score's change
+          (variant minus full input; members averaged), ``bound`` = ``ci_low``, ``ci_high``; absent when
+          there is no interval (attribute ``change_ci`` says which and why).
 
         Coordinate ``replaced_frames (variant)`` lists the replaced frames (``"1"``, ``"1,2,3"``, ``""``).
 
@@ -180,8 +204,12 @@ def frame_contributions(
     out = out.assign_coords(
         replaced_frames=("variant", _labels(",".join(map(str, v)) for v in variants.values())))
     out.update(_changes(stacked))
-    out.update(_variant_scores(stacked, ds["rain"].sel(time=full["time"]), scores))
+    accumulators = _variant_statistics(stacked, ds["rain"].sel(time=full["time"]), scores)
+    out.update(_variant_scores(accumulators))
+    intervals, described = _change_intervals(accumulators, n_resamples, confidence, bootstrap_seed)
+    out.update(intervals)
     out.attrs.update({
+        "change_ci": described,
         "frames": frames,
         "frame_step_min": model.card.input.frame_step_min,
         "replacement": "persistence: frame k (1 = oldest) replaced by frame T (the valid time), same seed",
@@ -209,16 +237,53 @@ def _changes(rain: xr.DataArray) -> dict[str, xr.DataArray]:
     }
 
 
-def _variant_scores(rain: xr.DataArray, radar: xr.DataArray, config: ScoreConfig) -> xr.Dataset:
-    """Scores of each variant against radar, pooled over the times (``variant`` dim)."""
-    parts = []
+def _variant_statistics(
+    rain: xr.DataArray, radar: xr.DataArray, config: ScoreConfig
+) -> dict[str, ScoreAccumulator]:
+    """The score statistics of each variant against radar, kept per time (variant label -> accumulator)."""
+    accumulators = {}
     for label in rain["variant"].values:
         field = rain.sel(variant=label, drop=True)
         if field.sizes["member"] == 1:
             field = field.isel(member=0, drop=True)
-        parts.append(verify(field, radar, config=config))
+        accumulators[str(label)] = ScoreAccumulator(config, model=str(label), resolution="time").accum(field, radar)
+    return accumulators
+
+
+def _variant_scores(accumulators: dict[str, ScoreAccumulator]) -> xr.Dataset:
+    """Scores of each variant, pooled over the times (``variant`` dim)."""
+    parts = [acc.compute() for acc in accumulators.values()]
     scored = xr.concat(parts, dim="variant", coords="minimal", compat="override", combine_attrs="override")
-    return scored.drop_vars(["model"], errors="ignore").assign_coords(variant=rain["variant"].values)
+    return scored.drop_vars(["model"], errors="ignore").assign_coords(variant=_labels(accumulators))
+
+
+def _change_intervals(
+    accumulators: dict[str, ScoreAccumulator], n_resamples: int, confidence: float, seed: int
+) -> tuple[dict[str, xr.DataArray], str]:
+    """Paired bootstrap bounds of each score's change from the full input (members averaged), and what
+    they are (or why there are none)."""
+    if n_resamples < 0:
+        raise InputError(f"n_resamples must be 0 (no intervals) or more, got {n_resamples}")
+    cases = accumulators[FULL].cases
+    days = np.unique(cases.astype("datetime64[D]")).size
+    unit = choose_unit(days)
+    units = n_units(cases, unit)
+    if n_resamples == 0:
+        return {}, "none (no bootstrap asked for)"
+    if units < MIN_CI_TIMES:  # unit "time" here: "day" is chosen from MIN_DAYS (5) days on
+        return {}, (f"none: {cases.size} time(s), {units} of them in UTC days with two or more (the bootstrap "
+                    f"redraws {UNIT_NAMES[unit]}; it needs at least {MIN_CI_TIMES} such times)")
+    replicates = paired_replicates(accumulators, case_weights(cases, unit, n_resamples, seed))
+    change = replicates - replicates.sel(model=FULL)
+    if "member" in change.dims:
+        change = change.mean("member")
+    bounds = percentile_bounds(change, confidence).rename(model="variant")
+    described = (f"{confidence:.0%} percentile bootstrap of the change (variant - full input), paired: each of "
+                 f"{n_resamples} replicates draws {UNIT_NAMES[unit]} once for every variant ({units} units, "
+                 f"seed {seed})")
+    return {f"{name}{CHANGE_CI_SUFFIX}": bounds[name].assign_attrs(
+        long_name=f"bootstrap interval of the change of {name} (variant - full input)",
+        units=bounds[name].attrs.get("units", ""), confidence=confidence) for name in bounds.data_vars}, described
 
 
 def frame_score_table(result: xr.Dataset, threshold: float = 1.0, scale_km: float = 16.0) -> pd.DataFrame:
@@ -238,7 +303,8 @@ def frame_score_table(result: xr.Dataset, threshold: float = 1.0, scale_km: floa
     pandas.DataFrame
         Index ``variant``; columns ``replaced frames``, ``mean |change| (mm/h)``, ``RMSE (mm/h)``,
         ``ΔRMSE (mm/h)``, ``CSI ≥ t``, ``ΔCSI``, ``FSS t, s km``, ``ΔFSS`` (differences: variant minus full
-        input); members averaged, times pooled.
+        input); members averaged, times pooled. When ``result`` has bootstrap intervals, each difference
+        is followed by its bounds, ``ΔRMSE 2.5%`` and ``ΔRMSE 97.5%`` (for 95 %) ...
     """
     def members_mean(da: xr.DataArray) -> xr.DataArray:
         return da.mean("member") if "member" in da.dims else da
@@ -249,22 +315,29 @@ def frame_score_table(result: xr.Dataset, threshold: float = 1.0, scale_km: floa
     }
     picked = []
     if "RMSE" in result:
-        picked.append(("RMSE (mm/h)", "ΔRMSE (mm/h)", members_mean(result["RMSE"])))
+        picked.append(("RMSE (mm/h)", "ΔRMSE (mm/h)", "RMSE", {}))
     t = preferred_level(result["threshold"].values, threshold) if "threshold" in result.coords else None
     if "CSI" in result and t is not None:
-        picked.append((f"CSI ≥ {t:g} mm/h", "ΔCSI", members_mean(result["CSI"]).sel(threshold=t)))
+        picked.append((f"CSI ≥ {t:g} mm/h", "ΔCSI", "CSI", {"threshold": t}))
     if "FSS" in result and t is not None:
         s = preferred_level(result["scale"].values, scale_km)
-        picked.append((f"FSS {t:g} mm/h, {s:g} km", "ΔFSS",
-                       members_mean(result["FSS"]).sel(threshold=t, scale=s)))
-    for name, delta, values in picked:
+        picked.append((f"FSS {t:g} mm/h, {s:g} km", "ΔFSS", "FSS", {"threshold": t, "scale": s}))
+    for name, delta, score, levels in picked:
+        values = members_mean(result[score]).sel(levels)
         columns[name] = values.values
         columns[delta] = (values - values.sel(variant=FULL)).values
+        bounds = result.get(f"{score}{CHANGE_CI_SUFFIX}")
+        if bounds is not None:
+            tail = 50.0 * (1.0 - float(bounds.attrs["confidence"]))
+            short = delta.split(" (")[0]
+            columns[f"{short} {tail:g}%"] = bounds.sel(levels).sel(bound="ci_low").values
+            columns[f"{short} {100 - tail:g}%"] = bounds.sel(levels).sel(bound="ci_high").values
     return pd.DataFrame(columns, index=pd.Index(result["variant"].values, name="variant"))
 
 
 __all__ = [
     "ALL_PAST",
+    "CHANGE_CI_SUFFIX",
     "FRAME_SCORE_FAMILIES",
     "FULL",
     "check_past_frames",
