@@ -11,15 +11,19 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import xarray as xr
 from test_cli_bad_inputs import assert_one_clean_error
 
+from qpe.cli import main
 from qpe.data.archive import (
+    BlockData,
     FileSource,
     StreamedVariable,
     SyntheticSource,
@@ -28,7 +32,8 @@ from qpe.data.archive import (
     read_records,
     records_path,
 )
-from qpe.data.paired import open_paired
+from qpe.data.paired import open_paired, summarize
+from qpe.data.provenance import dataset_sha256
 from qpe.data.samples import DIHEDRAL, PairedSamples, SampleConfig
 from qpe.data.synthetic import SynthConfig
 from qpe.errors import DatasetError, InputError
@@ -36,6 +41,8 @@ from qpe.errors import DatasetError, InputError
 REPO = Path(__file__).resolve().parents[1]
 #: A day of 32 x 32 pixels, two channels, in 12 blocks of 2 hours (8 steps; 7 simulated).
 PERIOD = ("2021-07-01", "2021-07-01")
+#: Two 2-hour blocks.
+FOUR_HOURS = ("2021-07-01T00:00", "2021-07-01T03:45")
 BLOCK_HOURS = 2
 CLI_SOURCE = ["--size", "32", "--channels", "WV_062", "IR_108"]
 
@@ -100,8 +107,7 @@ def test_killed_build_resumes_to_the_uninterrupted_archive(tmp_path, archive):
 def lz4_archive(tmp_path_factory) -> Path:
     """Four hours (two 2-hour scenarios) with LZ4-compressed chunks."""
     path = tmp_path_factory.mktemp("archive") / "lz4.zarr"
-    build_archive(path, synthetic_source(), "2021-07-01T00:00", "2021-07-01T03:45", block_hours=BLOCK_HOURS,
-                  workers=1, compression="lz4")
+    build_archive(path, synthetic_source(), *FOUR_HOURS, block_hours=BLOCK_HOURS, workers=1, compression="lz4")
     return path
 
 
@@ -171,6 +177,62 @@ def test_compressed_archive_streams_through_a_bounded_cache(lz4_archive):
     target = int(streamed.targets[item])
     streamed[item]
     assert streamed._ir.cached_chunks == [int(c) for c in ds["archive_index"].values[target - 3 : target + 1]]
+
+
+@dataclass(frozen=True)
+class WetterBlockSource(SyntheticSource):
+    """The synthetic source with twice the rain in the block that starts at ``wetter_from``: a source whose
+    inputs for one block changed between two builds (its settings, and so the archive's, are the same)."""
+
+    wetter_from: str = "2021-07-01T02:00"
+
+    def read_block(self, times: pd.DatetimeIndex) -> BlockData:
+        read = super().read_block(times)
+        if times[0] == pd.Timestamp(self.wetter_from):
+            read.pairs["rain"] = read.pairs["rain"] * 2
+        return read
+
+
+def _rebuild_block(tmp_path: Path, original: Path, name: str, source) -> Path:
+    """A copy of ``original`` whose second block is built again from ``source``."""
+    path = tmp_path / f"{name}.zarr"
+    shutil.copytree(original, path)
+    shutil.copytree(records_path(original), records_path(path))
+    (records_path(path) / "block_00001.json").unlink()
+    assert build_archive(path, source, *FOUR_HOURS, block_hours=BLOCK_HOURS, workers=1).built == 1
+    return path
+
+
+def test_archive_hash_and_info_come_from_the_block_records(tmp_path, lz4_archive, capsys):
+    raw = tmp_path / "raw.zarr"
+    build_archive(raw, synthetic_source(), *FOUR_HOURS, block_hours=BLOCK_HOURS, workers=1)
+    digest = dataset_sha256(open_paired(raw))
+    assert dataset_sha256(open_paired(lz4_archive)) == digest  # the values, whatever the compression
+    assert dataset_sha256(open_paired(_rebuild_block(tmp_path, raw, "same", synthetic_source()))) == digest
+    wetter = _rebuild_block(tmp_path, raw, "wetter", WetterBlockSource(synthetic_source().config))
+    changed = {k: r["sha256"] for k, r in read_records(wetter).items()}
+    assert changed == {k: {**r["sha256"], "rain": changed[k]["rain"]} for k, r in read_records(raw).items()}
+    assert changed[1]["rain"] != read_records(raw)[1]["sha256"]["rain"]  # one block's rain changed
+    np.testing.assert_array_equal(open_paired(wetter)["ir_mean"].values, open_paired(raw)["ir_mean"].values)
+    assert dataset_sha256(open_paired(wetter)) != digest
+
+    ds = open_paired(raw)
+    summary = summarize(ds)  # read from the values
+    assert main(["data", "info", str(raw), "--json"]) == 0
+    from_records = json.loads(capsys.readouterr().out)
+    assert from_records["channels"] == summary["channels"] and from_records["problems"] == summary["problems"]
+    for key in ("coverage", "wet_fraction_0.1", "mean_mm_h", "max_mm_h"):  # exact
+        assert from_records["rain"][key] == summary["rain"][key], key
+    for key in ("wet_p50_mm_h", "wet_p90_mm_h", "wet_p99_mm_h"):  # from a sample of the wet pixels
+        assert from_records["rain"][key] == pytest.approx(summary["rain"][key], rel=0.05), key
+    # neither reads a chunk: with every chunk but the first time's gone, both say the same
+    first = int(ds["archive_index"].values[0])
+    for chunk in [*raw.glob("ir/[0-9]*"), *raw.glob("rain/[0-9]*")]:
+        if not chunk.name.startswith(f"{first}."):
+            chunk.unlink()
+    assert main(["data", "info", str(raw), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == from_records
+    assert dataset_sha256(open_paired(raw)) == digest
 
 
 def test_manifest_names_missing_and_rejected_inputs(tmp_path, opera_files):

@@ -15,13 +15,14 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from qpe.data.archive import archive_summary
     from qpe.data.paired import open_paired, summarize
     from qpe.data.rain_statistics import RainUnitWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RainUnitWarning)  # listed below among the summary's problems
         ds = open_paired(args.path)
-    summary = summarize(ds)
+    summary = archive_summary(ds) or summarize(ds)  # an archive: from its block records, no chunk read
     print(json.dumps(summary, indent=2) if args.json else format_summary(args.path, summary))
     return 0
 
@@ -51,6 +52,8 @@ def format_summary(path: str, summary: dict) -> str:
                 f"            wet-pixel p50 {r['wet_p50_mm_h']}, p90 {r['wet_p90_mm_h']}, "
                 f"p99 {r['wet_p99_mm_h']}, max {r['max_mm_h']} mm/h"
             )
+        if "percentiles_from" in r:
+            lines.append(f"            (percentiles from {r['percentiles_from']})")
         if "qc_outliers_flagged" in r:
             lines.append(f"            QC: {r['qc_outliers_flagged']} outlier pixels above "
                          f"{r['qc_max_rate']} mm/h flagged")

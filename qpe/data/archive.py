@@ -583,9 +583,37 @@ def build_block(path: str | os.PathLike, source: ArchiveSource, block: int, firs
         "paired": np.flatnonzero(paired).tolist(), "rows": [dataclasses.asdict(r) for r in rows],
         "ir_sum": frames.sum(axis=(0, 2, 3)).tolist(), "ir_sum_sq": (frames**2).sum(axis=(0, 2, 3)).tolist(),
         "ir_count": counts.tolist(), "run": run,
+        "sha256": {name: hashlib.sha256(np.ascontiguousarray(values).data).hexdigest()
+                   for name, (_, values) in data.items()},
+        "summary": _block_summary(ir[paired], rain[paired]),
     }
     write_text(_record_path(path, block), json.dumps(record))
     return record
+
+
+#: Positive rain values a block's record keeps at most (every k-th one), for ``qpe data info``.
+RAIN_SAMPLE_SIZE = 2000
+
+
+def _block_summary(ir: np.ndarray, rain: np.ndarray) -> dict:
+    """What ``qpe data info`` says of a block's pairs (``ir`` (time, channel, y, x) K, ``rain`` (time, y,
+    x) mm/h), so that it reads the records, not the chunks: IR extremes per channel, rain counts, sum,
+    maximum, times without radar and a sample of the positive rain rates."""
+    known = np.isfinite(ir)
+    low = np.min(np.where(known, ir, np.inf), axis=(0, 2, 3), initial=np.inf)
+    high = np.max(np.where(known, ir, -np.inf), axis=(0, 2, 3), initial=-np.inf)
+    valid = np.isfinite(rain)
+    values = rain[valid]
+    positive = values[values > 0]
+    keep = max(1, -(-positive.size // RAIN_SAMPLE_SIZE))
+    return {
+        "ir_min": [float(v) if np.isfinite(v) else None for v in low],
+        "ir_max": [float(v) if np.isfinite(v) else None for v in high],
+        "rain_pixels": int(rain.size), "rain_valid": int(values.size), "rain_wet": int((values > 0.1).sum()),
+        "rain_sum": float(values.sum(dtype="float64")), "rain_max": float(values.max()) if values.size else None,
+        "rain_absent": np.flatnonzero(~valid.any(axis=(1, 2))).tolist(),
+        "rain_positive_sample": positive[::keep].tolist(), "rain_positive_stride": keep,
+    }
 
 
 def read_records(path: str | os.PathLike) -> dict[int, dict]:
@@ -743,6 +771,97 @@ def validate_view(ds: xr.Dataset, require: Sequence[str] = ()) -> xr.Dataset:
 def is_archive(ds: xr.Dataset) -> bool:
     """Whether ``ds`` was opened from a complete archive (and so streams, see :func:`streamed_arrays`)."""
     return PATH_ATTR in ds.attrs and INDEX_COORD in ds.coords
+
+
+def view_records(ds: xr.Dataset) -> list[dict] | None:
+    """The completion records, in block order, of the archive ``ds`` was opened from, when ``ds`` is all
+    of it (every paired time, the whole grid, every channel in stored order) and every record has what
+    was added to records later (values' SHA-256 and summary); None otherwise. Reads no chunk."""
+    if not is_archive(ds):
+        return None
+    store = Path(ds.attrs[PATH_ATTR])
+    settings = json.loads(ds.attrs.get(SETTINGS_ATTR, "{}"))
+    try:
+        blocks = len(plan_blocks(period_times(settings["start"], settings["end"]), settings["block_hours"]))
+        meta = json.loads((store / "rain" / ".zarray").read_text())
+    except (KeyError, OSError, ValueError, InputError):
+        return None
+    found = read_records(store)
+    records = [found.get(k) for k in range(blocks)]
+    if any(r is None or "sha256" not in r or "summary" not in r for r in records):
+        return None
+    paired = np.concatenate([r["first"] + np.asarray(r["paired"], dtype="int64") for r in records])
+    if tuple(meta["shape"][1:]) != (ds.sizes["y"], ds.sizes["x"]) or not np.array_equal(
+            paired, np.asarray(ds[INDEX_COORD].values)):
+        return None
+    if "channel" in ds.coords:
+        with xr.open_zarr(store, chunks=None) as opened:
+            if [str(c) for c in opened["channel"].values] != [str(c) for c in ds["channel"].values]:
+                return None
+    return records
+
+
+def archive_summary(ds: xr.Dataset) -> dict | None:
+    """:func:`~qpe.data.paired.summarize` of a whole opened archive from its completion records alone (no
+    chunk is read, so memory and time do not grow with its length); None when :func:`view_records` has
+    none (then summarise it as any dataset).
+
+    The IR minimum, mean and maximum per channel and the rain coverage, wet fraction, mean and maximum
+    are exact (over the paired times, as ``summarize``); the wet-pixel percentiles and the unit check
+    come from a sample of the positive rain rates (:data:`RAIN_SAMPLE_SIZE` per block), said in
+    ``rain.percentiles_from``.
+    """
+    from qpe.data.paired import rain_problems, summarize_layout
+
+    records = view_records(ds)
+    if records is None:
+        return None
+    parts = [r["summary"] for r in records]
+    info = summarize_layout(ds)
+    if "ir" in ds.data_vars:
+        count = np.sum([r["ir_count"] for r in records], axis=0)
+        total = np.sum([r["ir_sum"] for r in records], axis=0)
+        info["channels"] = {}
+        for k, channel in enumerate(str(c) for c in ds["channel"].values):
+            lows = [p["ir_min"][k] for p in parts if p["ir_min"][k] is not None]
+            highs = [p["ir_max"][k] for p in parts if p["ir_max"][k] is not None]
+            info["channels"][channel] = {
+                "min_K": round(min(lows), 1) if lows else float("nan"),
+                "mean_K": round(float(total[k] / count[k]), 1) if count[k] else float("nan"),
+                "max_K": round(max(highs), 1) if highs else float("nan"),
+            }
+    if "rain" in ds.data_vars:
+        valid = sum(p["rain_valid"] for p in parts)
+        wet = sum(p["rain_wet"] for p in parts)
+        sample = np.concatenate([np.asarray(p["rain_positive_sample"], dtype="float64") for p in parts])
+        stride = np.concatenate([np.full(len(p["rain_positive_sample"]), p["rain_positive_stride"]) for p in parts])
+        wet_sample, wet_weight = sample[sample > 0.1], stride[sample > 0.1]  # a value stands for ``stride``
+        highs = [p["rain_max"] for p in parts if p["rain_max"] is not None]
+
+        def wet_percentile(q: float) -> float | None:
+            if not wet_sample.size:
+                return None
+            return round(float(np.percentile(wet_sample, q, weights=wet_weight, method="inverted_cdf")), 3)
+
+        info["rain"] = {
+            "coverage": round(valid / max(sum(p["rain_pixels"] for p in parts), 1), 4),
+            "wet_fraction_0.1": round(wet / max(valid, 1), 4),
+            "mean_mm_h": round(sum(p["rain_sum"] for p in parts) / valid, 4) if valid else None,
+            "wet_p50_mm_h": wet_percentile(50), "wet_p90_mm_h": wet_percentile(90),
+            "wet_p99_mm_h": wet_percentile(99),
+            "max_mm_h": round(max(highs), 2) if highs else None,
+            "percentiles_from": f"a sample of {wet_sample.size} of the {wet} wet pixels (the completion records)",
+        }
+        present = np.ones(ds.sizes["time"], dtype=bool)
+        offset = 0
+        for record, part in zip(records, parts):  # a block's absent times count among its paired ones
+            present[offset + np.asarray(part["rain_absent"], dtype=int)] = False
+            offset += len(record["paired"])
+        info["problems"] = rain_problems(pd.DatetimeIndex(ds["time"].values), present, sample,
+                                         str(ds["rain"].attrs.get("units", "mm/h")).strip())
+    else:
+        info["problems"] = []
+    return info
 
 
 class StreamedVariable:

@@ -324,20 +324,36 @@ def dataset_problems(ds: xr.Dataset) -> list[str]:
     outage) and rain whose values look like another unit than mm/h
     (:func:`qpe.data.rain_statistics.rain_unit_problem`).
     """
+    if "rain" not in ds.data_vars:
+        return []
+    scan = _scan(ds["rain"], positive=True)
+    return rain_problems(pd.DatetimeIndex(ds["time"].values), scan.present, scan.positive,
+                         str(ds["rain"].attrs.get("units", "mm/h")).strip())
+
+
+def rain_problems(times: pd.DatetimeIndex, present: np.ndarray, positive: np.ndarray, units: str = "mm/h") -> list[str]:
+    """The rain lines of :func:`dataset_problems`, from what a scan of the rain found.
+
+    Parameters
+    ----------
+    times : pandas.DatetimeIndex
+        The dataset's times.
+    present : numpy.ndarray
+        Bool per time: the rain has a valid pixel then.
+    positive : numpy.ndarray
+        Rain rates above 0 (all of them or a sample), in ``units``.
+    """
     problems = []
-    if "rain" in ds.data_vars:
-        scan = _scan(ds["rain"], positive=True)
-        times = pd.DatetimeIndex(ds["time"].values)
-        if not scan.present.any():
-            problems.append(f"rain is entirely NaN: no radar value at any of the {times.size} times")
-        elif not scan.present.all():
-            problems.append(
-                f"rain has no valid pixel (no radar) at {(~scan.present).sum()} of {times.size} times: "
-                f"{describe_times(times[~scan.present])}"
-            )
-        unit_problem = rain_unit_problem(scan.positive, str(ds["rain"].attrs.get("units", "mm/h")).strip())
-        if unit_problem:
-            problems.append(unit_problem)
+    if not present.any():
+        problems.append(f"rain is entirely NaN: no radar value at any of the {times.size} times")
+    elif not present.all():
+        problems.append(
+            f"rain has no valid pixel (no radar) at {(~present).sum()} of {times.size} times: "
+            f"{describe_times(times[~present])}"
+        )
+    unit_problem = rain_unit_problem(positive, units)
+    if unit_problem:
+        problems.append(unit_problem)
     return problems
 
 
@@ -421,15 +437,12 @@ def _disk_chunks(ds: xr.Dataset) -> dict[str, int]:
 
 
 # -- summary -------------------------------------------------------------------------------------------
-def summarize(ds: xr.Dataset) -> dict:
-    """Key facts of a dataset: times, grid, channels, rain statistics and problems (``qpe data info``).
-
-    ``problems`` lists :func:`dataset_problems` (one line each; empty when there are none).
-    """
+def summarize_layout(ds: xr.Dataset) -> dict:
+    """The part of :func:`summarize` that reads no data: times, grid, crs, variables and source."""
     grid = Grid.from_dataset(ds)
     times = pd.DatetimeIndex(ds["time"].values)
     steps = np.unique(np.diff(times.values)) if times.size > 1 else np.array([])
-    info: dict = {
+    return {
         "times": {
             "count": int(times.size),
             "first": f"{times[0]:%Y-%m-%dT%H:%M}",
@@ -441,6 +454,14 @@ def summarize(ds: xr.Dataset) -> dict:
         "variables": sorted(ds.data_vars),
         "source": ds.attrs.get("source", "unknown"),
     }
+
+
+def summarize(ds: xr.Dataset) -> dict:
+    """Key facts of a dataset: times, grid, channels, rain statistics and problems (``qpe data info``).
+
+    ``problems`` lists :func:`dataset_problems` (one line each; empty when there are none).
+    """
+    info = summarize_layout(ds)
     if "ir" in ds.data_vars:
         ir = ds["ir"]
         info["channels"] = {
