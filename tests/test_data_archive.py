@@ -143,6 +143,16 @@ def test_streamed_samples_equal_loaded_ones(request, compression, channels, crop
             np.testing.assert_array_equal(batch[key].numpy(), stacked[key].numpy(), err_msg=key)
 
 
+def test_a_forked_data_loader_worker_reads_on_threads_of_its_own(archive):
+    ds = open_paired(archive, require=("ir", "rain"))
+    samples = PairedSamples(ds, SampleConfig(frames=4, crop=16))
+    want = samples.__getitems__([0, 1, 2, 3])  # the parent's threads exist now; a forked worker has none
+    loader = torch.utils.data.DataLoader(samples, batch_sampler=[[0, 1, 2, 3]], num_workers=1, timeout=60,
+                                         multiprocessing_context="fork")
+    batch = next(iter(loader))
+    np.testing.assert_array_equal(batch["ir"].numpy(), np.stack([w["ir"].numpy() for w in want]))
+
+
 def test_archive_chunks_are_raw_by_default_and_read_without_a_cache(archive):
     ds = open_paired(archive, require=("ir", "rain"))
     assert ds.sizes["time"] == 12 * 7

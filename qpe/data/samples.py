@@ -27,6 +27,7 @@ What each choice did to the study's T = 4 U-Net is measured in docs/calibration.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -256,7 +257,7 @@ class PairedSamples(torch.utils.data.Dataset):
         self.seed = seed
         self.epoch = 0
         self.read_threads = read_threads
-        self._pool = None
+        self._pool, self._pool_pid = None, 0
 
     def __getstate__(self) -> dict:  # a data-loader's worker processes make their own threads
         state = dict(self.__dict__)
@@ -311,10 +312,11 @@ class PairedSamples(torch.utils.data.Dataset):
         """
         if not isinstance(self._ir, StreamedVariable) or self.read_threads < 1 or len(items) < 2:
             return [self[item] for item in items]
-        if self._pool is None:
+        if self._pool is None or self._pool_pid != os.getpid():  # a forked worker has none of its parent's threads
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(self.read_threads, thread_name_prefix="qpe-archive-read")
+            self._pool_pid = os.getpid()
         keys = [item if isinstance(item, tuple) else (self.epoch, item) for item in items]
         if self._ir.raw:
             rains = [np.asarray(self._rain[int(self.targets[item])]) for _, item in keys]
