@@ -28,6 +28,7 @@ from dashboard.scores import ScoresPanel
 from dashboard.serving import quiet_closed_tabs
 from dashboard.session import DashboardSession, DashboardSettings, Messages
 from dashboard.sharing import URL_PARAMETERS, layout_query, sync_with_url
+from dashboard.slides import slides_download
 from dashboard.state import TABS, THRESHOLD_CHOICES
 from dashboard.text import markdown_code, plain_markdown
 from qpe.errors import QpeError
@@ -115,8 +116,9 @@ def build_app(settings: DashboardSettings):
                    active=TABS.index(state.tab), sizing_mode="stretch_width")
     tabs.param.watch(lambda e: setattr(state, "tab", TABS[e.new]), "active")
     state.param.watch(lambda e: setattr(tabs, "active", TABS.index(e.new)), "tab")
-    exports = pn.Row(png_download(session, lambda: maps.update_panels()), csv_download(session),
-                     sizing_mode="stretch_width")
+    exports = pn.Column(pn.Row(png_download(session, lambda: maps.update_panels()), csv_download(session),
+                               sizing_mode="stretch_width"),
+                        slides_download(session, lambda: maps.update_panels()), sizing_mode="stretch_width")
     sidebar = [
         pn.pane.Markdown("### Case"), case,
         pn.pane.Markdown("### Models"), models,

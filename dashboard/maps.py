@@ -11,7 +11,9 @@ The view rasterises every field with datashader to the pixels of the screen (the
 that fills the width with 2-4 columns by window size (:func:`grid_stylesheet`), links pan and zoom
 across maps through their shared x/y dimensions, draws coastlines and borders offline
 (:mod:`qpe.data.basemap`), shows lon/lat and the value with its unit on hover, and turns a box drawn
-with the box-select tool into the score region. One map can be enlarged (the case's ``focus``).
+with the box-select tool into the score region. One map can be enlarged (the case's ``focus``). The
+extent shown (pan and zoom) is the case's ``zoom`` (:func:`zoom_extent`): a shared link opens the maps at
+it, and the reset tool goes back to the whole grid.
 """
 
 from __future__ import annotations
@@ -282,6 +284,23 @@ def focus_label(panel: MapPanel) -> str:
     return panel.slot[: -len("-radar")] + " − radar" if panel.slot.endswith("-radar") else panel.slot
 
 
+def zoom_extent(x_range: Sequence[float] | None, y_range: Sequence[float] | None, grid: Grid) -> list[float] | None:
+    """The case's ``zoom`` for the maps' x and y ranges (m): ``[xmin, ymin, xmax, ymax]`` rounded to the
+    metre, ``[]`` when they show the whole grid (within a pixel), None when they are unusable (missing,
+    not finite, empty)."""
+    if x_range is None or y_range is None:
+        return None
+    x0, x1 = (float(v) for v in x_range)
+    y0, y1 = (float(v) for v in y_range)
+    if not (np.isfinite([x0, x1, y0, y1]).all() and x1 > x0 and y1 > y0):
+        return None
+    xmin, ymin, xmax, ymax = grid.bounds
+    dx, dy = abs(grid.dx), abs(grid.dy)
+    if x0 <= xmin + dx and x1 >= xmax - dx and y0 <= ymin + dy and y1 >= ymax - dy:
+        return []
+    return [float(round(v)) for v in (x0, y0, x1, y1)]
+
+
 def crs_text(grid: Grid) -> str:
     """The grid's projection in words: ``Lambert Azimuthal Equal Area (lat 55°, lon 10°)``."""
     crs = grid.pyproj_crs
@@ -464,6 +483,8 @@ class MapGrid(Viewer):
         self.width, self.columns, self.focusable = width, columns, focus
         self.layout = LAYOUTS[self.state.layout]
         self.panels: dict[str, MapPanel] = {}
+        #: The x/y range of each map drawn (pan and zoom: the case's ``zoom``).
+        self.range_streams: list[hv.streams.RangeXY] = []
         self._refresh = hv.streams.Stream.define("Refresh", revision=0)()
         self._region = hv.streams.Params(self.state, ["region"])
         self._lonlat = lonlat_table(session.grid)
@@ -569,6 +590,7 @@ class MapGrid(Viewer):
         def title(plot, element) -> None:  # runs on every update: the title follows the panel
             panel = self.panels.get(slot)
             figure = plot.handles["plot"]
+            self._reset_to_grid(figure)
             figure.title.text = panel.title_lines if panel is not None else ""
             figure.title.text_color = panel.colour if panel is not None else RADAR_COLOUR
             if style.levels is not None:
@@ -580,12 +602,30 @@ class MapGrid(Viewer):
         size = {"width": self.width, "height": max(round(self.width * ny / nx), 1)}
         raster = regrid(hv.DynamicMap(draw, streams=[self._refresh]), aggregator="mean", **size)
         options = style_options(style, self.session, self.state.channel, self.layout, self._lonlat, aspect)
+        zoom = self.state.zoom_box
+        if zoom is not None:  # open at the case's extent (a shared link's, or the one before a rebuild)
+            options.update(xlim=(zoom[0], zoom[2]), ylim=(zoom[1], zoom[3]))
         raster = raster.opts(**options, hooks=[title])
+        ranges = hv.streams.RangeXY(source=raster)
+        ranges.add_subscriber(self._on_range)
+        self.range_streams.append(ranges)
         bounds = hv.streams.BoundsXY(source=raster)
         bounds.add_subscriber(self._on_bounds)
         if self.focusable:
             hv.streams.DoubleTap(source=raster).add_subscriber(lambda x=None, y=None: self._toggle_focus(slot))
         return raster
+
+    def _reset_to_grid(self, figure) -> None:
+        """Let the reset tool show the whole grid, also when the map opened at a zoom."""
+        xmin, ymin, xmax, ymax = self.session.grid.bounds
+        for axis, low, high in ((figure.x_range, xmin, xmax), (figure.y_range, ymin, ymax)):
+            if hasattr(axis, "reset_start") and (axis.reset_start, axis.reset_end) != (low, high):
+                axis.reset_start, axis.reset_end = low, high
+
+    def _on_range(self, x_range=None, y_range=None) -> None:
+        zoom = zoom_extent(x_range, y_range, self.session.grid)
+        if zoom is not None and zoom != self.state.zoom:
+            self.state.zoom = zoom
 
     def _region_box(self, region: Sequence[float]) -> hv.Rectangles:
         boxes = [tuple(region)] if len(region) == 4 else []
@@ -614,7 +654,7 @@ class MapGrid(Viewer):
         # the width a map usually gets: a column of the grid, or the enlarged map on a laptop screen
         width = 700 if self.focused else self.layout.map_column_px + 80
         aspect = figure_aspect(self.session.grid.shape, width, self.layout)
-        panes = []
+        panes, self.range_streams = [], []
         for panel in panels:
             style = map_style(panel.kind, self.state.rain_scale)
             region = hv.DynamicMap(self._region_box, streams=[self._region])

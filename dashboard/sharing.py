@@ -3,7 +3,7 @@
 Opening a link applies its query to the state before the views are built; every later change of the
 state rewrites the query (``history.replaceState``, no reload), so the address bar is always a link
 that reopens the same case: time, models, sampling, view, thresholds, region, tab, rain colours,
-the enlarged map and the page layout (``layout=presentation``).
+the maps' extent (``zoom``, m), the enlarged map and the page layout (``layout=presentation``).
 """
 
 from __future__ import annotations
@@ -23,12 +23,14 @@ URL_PARAMETERS: dict[str, str] = {
     "time": "time", "models": "models", "members": "members", "steps": "steps", "seed": "seed",
     "view": "view", "member": "member", "threshold": "threshold", "thresholds": "thresholds",
     "channel": "channel", "difference": "diff", "region": "region", "ensemble_model": "ensemble",
-    "frames_model": "frames", "tab": "tab", "rain_scale": "rain", "focus": "focus", "layout": "layout",
+    "frames_model": "frames", "tab": "tab", "rain_scale": "rain", "zoom": "zoom", "focus": "focus", "layout": "layout",
 }
 
 
 #: List parameters whose entries are choices, each at most once.
 DISTINCT_LISTS = ("models", "thresholds")
+#: List parameters that are boxes ``[xmin, ymin, xmax, ymax]`` in m, or empty.
+BOXES = ("region", "zoom")
 
 
 def query_values(state: CaseState) -> dict[str, str]:
@@ -66,8 +68,8 @@ def check_link_value(state: CaseState, name: str, value) -> None:
     """Refuse what a parameter's own check lets through but no widget could set.
 
     Booleans where numbers are expected (``True == 1``), numbers that are not finite, repeated
-    entries in a list of choices, and a region that is not four finite numbers ``xmin, ymin, xmax,
-    ymax`` with ``xmin < xmax`` and ``ymin < ymax``.
+    entries in a list of choices, and a region or zoom that is not four finite numbers ``xmin, ymin,
+    xmax, ymax`` with ``xmin < xmax`` and ``ymin < ymax``.
 
     Raises
     ------
@@ -82,10 +84,10 @@ def check_link_value(state: CaseState, name: str, value) -> None:
         raise ValueError(f"{name}: numbers must be finite")
     if name in DISTINCT_LISTS and len(set(map(str, items))) < len(items):
         raise ValueError(f"{name}: repeated entries")
-    if name == "region" and value and not (
+    if name in BOXES and value and not (
         len(value) == 4 and all(_is_number(v) for v in value) and value[0] < value[2] and value[1] < value[3]
     ):
-        raise ValueError("region must be [] or [xmin, ymin, xmax, ymax] with xmin < xmax, ymin < ymax")
+        raise ValueError(f"{name} must be [] or [xmin, ymin, xmax, ymax] with xmin < xmax, ymin < ymax")
 
 
 def apply_query(state: CaseState, query: dict[str, str], messages: Messages | None = None) -> list[str]:

@@ -54,6 +54,8 @@ class CaseState(param.Parameterized):
     tab = param.Selector(default="maps", objects=list(TABS), doc="Tab of the main area.")
     rain_scale = param.Selector(default="log", objects=list(RAIN_SCALES),
                                 doc="Rain colours: continuous log scale, or pysteps' discrete levels.")
+    zoom = param.List(default=[], item_type=float, doc="Extent the maps show (xmin, ymin, xmax, ymax), m; "
+                                                       "empty: the whole grid.")
     focus = param.String(default="", doc="Map shown enlarged (its slot: ir, radar, <model>, <model>-radar); "
                                          "empty: all maps.")
     layout = param.Selector(default="normal", objects=list(LAYOUTS),
@@ -68,6 +70,11 @@ class CaseState(param.Parameterized):
     def region_box(self) -> tuple[float, float, float, float] | None:
         """The score region as a box in m, or None for the whole grid."""
         return tuple(self.region) if len(self.region) == 4 else None
+
+    @property
+    def zoom_box(self) -> tuple[float, float, float, float] | None:
+        """The extent the maps show, m, or None for the whole grid."""
+        return tuple(self.zoom) if len(self.zoom) == 4 else None
 
     def estimate_settings(self) -> dict:
         """Members, steps (None: the card's) and seed: what determines an estimate besides model and time."""

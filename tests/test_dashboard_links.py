@@ -65,9 +65,9 @@ def assert_valid_state(state: CaseState) -> None:
     assert len(set(state.thresholds)) == len(state.thresholds)
     assert isinstance(state.difference, bool) and isinstance(state.ensemble_model, str)
     assert state.rain_scale in RAIN_SCALES and state.layout in LAYOUTS and isinstance(state.focus, str)
-    region = state.region
-    assert region == [] or (len(region) == 4 and all(math.isfinite(v) for v in region)
-                            and region[0] < region[2] and region[1] < region[3])
+    for box in (state.region, state.zoom):
+        assert box == [] or (len(box) == 4 and all(math.isfinite(v) for v in box)
+                             and box[0] < box[2] and box[1] < box[3])
     apply_query(CaseState(), query_values(state))  # and it travels in a link again
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from dashboard.app import build_app
 from dashboard.checkpoints import CheckpointRegistry
-from dashboard.ensemble import ensemble_panels
+from dashboard.ensemble import ensemble_panels, stamp_layout, stamp_panels
 from dashboard.estimates import MEMORY
 from dashboard.export import map_grid_png, scores_csv
 from dashboard.maps import MapGrid, map_panels
@@ -324,6 +324,36 @@ def test_ensemble_browser_steps_through_members_and_wraps(session):
     assert session.state.member == 3  # wraps around the 4 members
 
 
+@pytest.mark.parametrize("count, rows_columns", [(1, (1, 1)), (4, (2, 2)), (6, (2, 3)), (10, (3, 4)), (18, (4, 5)),
+                                                 (66, (11, 6))])
+def test_postage_stamps_wrap_into_rows(count, rows_columns):
+    rows, columns = stamp_layout(count)
+    assert (rows, columns) == rows_columns and (rows - 1) * columns < count <= rows * columns
+
+
+def test_postage_stamps_show_radar_mean_and_every_member_on_the_rain_colours(session):
+    from dashboard.ensemble import EnsembleBrowser
+    from qpe.colours import RADAR_COLOUR, model_colour
+
+    EstimateRunner(session).run_blocking(["ddpm"], [TIME])
+    session.state.models = ["ddpm"]
+    browser = EnsembleBrowser(session)
+    rain = session.recall("ddpm")
+    panels = list(browser.stamps.panels.values())
+    assert [p.title for p in panels] == ["radar", "mean of 4", "member 0", "member 1", "member 2", "member 3"]
+    assert {p.kind for p in panels} == {"rain"}, "the rain maps' colours (log scale or pysteps levels)"
+    assert [p.colour for p in panels] == [RADAR_COLOUR] + [model_colour("ddpm")] * 5
+    assert panels[2].details == "ddpm · 2021-06-01T23:45 UTC"
+    np.testing.assert_allclose(panels[1].field.values, ensemble_mean(rain).values)
+    for i, panel in enumerate(panels[2:]):
+        np.testing.assert_array_equal(panel.field.values, rain.isel(member=i).values)
+    assert len(browser.stamps.maps.objects) == 6 and "repeat(3, minmax(0, 1fr))" in browser.stamps.maps.stylesheets[0]
+    session.state.members = 8  # another ensemble size: the stamps follow
+    EstimateRunner(session).run_blocking(["ddpm"], [TIME])
+    assert [p.slot for p in stamp_panels(session)][-1] == "member-7"
+    assert len(browser.stamps.maps.objects) == 10 and "repeat(4, minmax(0, 1fr))" in browser.stamps.maps.stylesheets[0]
+
+
 # -- maps for review meetings --------------------------------------------------------------------------------
 def test_map_titles_name_model_time_and_sampling_in_the_models_colour(session):
     from qpe.colours import RADAR_COLOUR, model_colour
@@ -431,3 +461,137 @@ def test_hover_table_gives_the_grid_longitude_and_latitude(session):
                                                     grid.nx // 2 - 1: grid.nx // 2 + 1].mean(), atol=0.01)
     np.testing.assert_allclose(table["lat"][2][2], lat[grid.ny // 2 - 1: grid.ny // 2 + 1,
                                                     grid.nx // 2 - 1: grid.nx // 2 + 1].mean(), atol=0.01)
+
+
+# -- the case for slides, and the zoom in the link -----------------------------------------------------------
+def test_slides_zip_holds_every_map_score_figure_curve_setting_and_the_animation(session, tmp_path):
+    import zipfile
+
+    import yaml
+
+    from dashboard.case_picker import times_on
+    from dashboard.slides import slides_name, write_slides
+
+    EstimateRunner(session).run_blocking(["ddpm", "unet"], [TIME, TIME - pd.Timedelta("15min")])
+    state = session.state
+    state.models, state.difference, state.steps = ["ddpm", "unet"], True, 3
+    EstimateRunner(session).run_blocking(["ddpm"], [TIME])  # K = 3 now
+    grid = session.grid
+    state.zoom = [float(grid.x[10]), float(grid.y[80]), float(grid.x[80]), float(grid.y[10])]
+    path = write_slides(session, map_panels(session), tmp_path)
+    assert path.name == slides_name(session) == "qpe_slides_data_20210601T2345.zip"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name], "written atomically: no temporary left"
+    archive = zipfile.ZipFile(path)
+    names = archive.namelist()
+    maps = ["maps/01_ir.png", "maps/02_radar.png", "maps/03_ddpm.png", "maps/04_ddpm-radar.png", "maps/05_unet.png",
+            "maps/06_unet-radar.png", "maps/all_maps.png"]
+    figures = [f"scores/{n}.png" for n in ("performance_diagram", "fss_vs_scale", "ensemble_fss",
+                                            "power_spectrum_ratio", "spectral_coherence", "exceedance_curves",
+                                            "histograms", "quantile_quantile", "rank_histogram",
+                                            "reliability_diagram")]
+    assert names == ["README.txt", *maps, *figures, "scores_and_curves.csv", "animation.gif", "settings.yaml"]
+    readme = archive.read("README.txt").decode()
+    assert all(name in readme for name in names) and "ddpm mean of 4 · 2021-06-01T23:45 UTC · 4 members, K = 3" in readme
+    for name in maps + figures:
+        image = Image.open(io.BytesIO(archive.read(name)))
+        image.load()
+        assert image.format == "PNG" and image.width >= 900 and image.height >= 500, name
+        assert image.info["dpi"][0] == pytest.approx(150, abs=1), name
+
+    table = pd.read_csv(io.BytesIO(archive.read("scores_and_curves.csv")))
+    assert list(table.columns) == ["model", "score", "threshold", "x", "x_unit", "value", "unit", "figure"]
+    radar = session.radar(TIME)
+    expected = verify(scored_field(session.recall("ddpm")), radar, thresholds=sorted(state.thresholds), model="ddpm")
+    rows = table.set_index(["model", "score"])
+    fss = rows.loc[("ddpm", "FSS")].query("threshold == 1.0")
+    assert (fss.x_unit == "km").all() and (fss.figure == "fss_vs_scale").all()
+    np.testing.assert_allclose(fss.value, expected["FSS"].mean("member").sel(threshold=1.0).values, rtol=1e-9)
+    np.testing.assert_allclose(fss.x, expected["scale"].values)
+    spectrum = rows.loc[("ddpm", "rapsd")]
+    assert (spectrum.x_unit == "km").all() and (spectrum.unit == "(mm/h)^2").all() and len(spectrum) > 5
+    assert len(rows.loc[("radar", "rapsd")]) == len(spectrum), "the radar's curve once"
+    histogram = rows.loc[("ddpm", "histogram")]
+    assert (histogram.x_unit == "mm/h").all() and (histogram.figure == "histograms").all()
+    np.testing.assert_allclose(histogram.value, expected["histogram"].mean("member").values, rtol=1e-9)
+    np.testing.assert_allclose(histogram.x, expected["bin"].values)
+    ranks = rows.loc[("ddpm", "rank_histogram")]
+    assert list(ranks.x) == [0, 1, 2, 3, 4] and (ranks.x_unit == "rank").all()
+    np.testing.assert_allclose(ranks.value, expected["rank_histogram"].values, rtol=1e-9)
+    pod = rows.loc[("unet", "POD")]
+    assert (pod.x == pod.threshold).all() and (pod.x_unit == "mm/h").all() and (pod.figure == "performance_diagram").all()
+    rmse = table.query("model == 'ddpm' and score == 'RMSE'")
+    assert len(rmse) == 1 and rmse.unit.iloc[0] == "mm/h" and rmse.x.isna().all() and rmse.threshold.isna().all()
+    assert rmse.value.iloc[0] == pytest.approx(float(expected["RMSE"].mean("member")), rel=1e-9)
+    assert ("unet", "rank_histogram") not in rows.index, "a deterministic model has no rank histogram"
+
+    settings = yaml.safe_load(archive.read("settings.yaml"))
+    assert settings["time_utc"] == "2021-06-01T23:45" and settings["data"] == str(session.data_path)
+    assert settings["thresholds_mm_h"] == sorted(state.thresholds) and settings["zoom_m"] == state.zoom
+    ddpm = settings["models"][0]
+    assert (ddpm["key"], ddpm["card_name"], ddpm["members"], ddpm["steps_K"], ddpm["sampler"]) == (
+        "ddpm", "ddpm", 4, 3, "ddim")
+    assert settings["models"][1] == {**settings["models"][1], "key": "unet", "members": 1} and "steps_K" not in settings["models"][1]
+    assert "zoom=" in settings["link_query"] and settings["layout"] == "normal"
+
+    gif = Image.open(io.BytesIO(archive.read("animation.gif")))
+    day = times_on(session.times, TIME.date())
+    assert gif.format == "GIF" and gif.n_frames == len(day) == settings["animation_period_utc"]["times"]
+    frames = []
+    for k in (0, len(day) - 1):  # 22:30 (no estimate: grey) and 23:45 (estimated)
+        gif.seek(k)
+        frames.append(np.asarray(gif.convert("RGB")))
+    assert frames[0].shape == frames[1].shape and not np.array_equal(frames[0], frames[1])
+
+
+def test_slide_figures_are_readable_and_plain_text(session):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    from dashboard.export import map_figure
+    from dashboard.maps import MapPanel
+    from qpe.evaluation.figures import fss_vs_scale, performance_diagram
+    from qpe.evaluation.slides import SMALLEST_PT, combine_models, readable
+
+    EstimateRunner(session).run_blocking(["ddpm", "unet"], [TIME])
+    session.state.models = ["ddpm", "unet"]
+    scores, _ = case_scores(session)
+    combined = combine_models(scores)  # two of the figures (the zip test draws them all): 8-pt text at first
+    figures = {draw.__name__: readable(draw(combined)) for draw in (performance_diagram, fss_vs_scale)}
+    figures["map"] = map_figure(MapPanel("x", "$x$ <b>model</b>", "rain", session.radar(TIME), details="K = 2"),
+                                session)
+    for name, fig in figures.items():
+        FigureCanvasAgg(fig).draw()
+        sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_text().strip() and t.get_visible()]
+        assert min(sizes) >= SMALLEST_PT, name
+    titles = [t.get_text() for t in figures["map"].findobj(Text)]
+    assert "$x$ <b>model</b>\nK = 2" in titles  # shown as written (no math, no markup)
+
+
+def test_zoom_goes_into_the_link_and_the_maps_open_at_it(setup, session):
+    from dashboard.maps import zoom_extent
+    from dashboard.sharing import apply_query, query_values
+
+    grid = session.grid
+    xmin, ymin, xmax, ymax = grid.bounds
+    assert zoom_extent((xmin, xmax), (ymin, ymax), grid) == []  # the whole grid: no zoom in the link
+    assert zoom_extent((xmin, float("nan")), (ymin, ymax), grid) is None
+    assert zoom_extent((5.0, 1.0), (ymin, ymax), grid) is None
+    maps = MapGrid(session, width=120)
+    pn.Column(maps).get_root()
+    zoom = [1_250_123.4, -3_010_000.0, 1_300_000.0, -2_980_000.6]
+    maps.range_streams[1].event(x_range=(zoom[0], zoom[2]), y_range=(zoom[1], zoom[3]))  # a zoom on the radar map
+    assert session.state.zoom == [1_250_123.0, -3_010_000.0, 1_300_000.0, -2_980_001.0]
+    query = query_values(session.state)
+    assert query["zoom"] == "[1250123.0, -3010000.0, 1300000.0, -2980001.0]"
+
+    opened = DashboardSession(setup)
+    assert apply_query(opened.state, query) == []
+    assert opened.state.zoom == session.state.zoom
+    root = pn.Column(MapGrid(opened, width=120)).get_root()
+    for fig in root.select({"type": figure}):
+        assert (fig.x_range.start, fig.x_range.end) == (1_250_123.0, 1_300_000.0)
+        assert (fig.y_range.start, fig.y_range.end) == (-3_010_000.0, -2_980_001.0)
+        assert (fig.x_range.reset_start, fig.x_range.reset_end) == (xmin, xmax)  # reset: the whole grid
+    for bad in ("[1, 2, 0, 3]", "[1, 2, 3]", '["a", 0, 1, 2]', "[0, 0, NaN, 1]"):
+        assert apply_query(opened.state, {"zoom": bad}) == [f"zoom={bad}"]
+        assert opened.state.zoom == session.state.zoom

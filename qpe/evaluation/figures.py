@@ -17,6 +17,7 @@ ensemble_fss           ensemble, ensemble-mean and member FSS of the ensembles a
 power_spectrum_ratio   RAPSD of each model and of the radar, and their ratio, vs wavelength
 spectral_coherence     coherence with the radar vs wavelength, effective resolution marked
 exceedance_curves      P(rain > r) of each model and of the radar
+histograms             fraction of valid pixels per rain-rate bin, each model and the radar
 quantile_quantile      wet-pixel quantiles of each model against the radar's
 rank_histogram         rank histograms of the ensembles, flat line of a reliable ensemble
 scorecard              paired differences of each pair of models per score, their significance
@@ -438,6 +439,42 @@ def exceedance_curves(scores: xr.Dataset) -> Figure:
     return fig
 
 
+def rain_histogram(scores: xr.Dataset) -> Figure:
+    """Fraction of the valid pixels in each rain-rate bin (log bins), of each model and of the radar
+    (log-log, steps over the bins; ensembles: member mean)."""
+    data = _data(scores, "histograms")
+    models = model_names(data)
+    colors = model_colours(models)
+    fig = Figure(figsize=(7.0, 5.2), layout="constrained")
+    ax = fig.add_subplot()
+    bins = data["bin"].values
+    drawn = []
+
+    def draw(values, **style):
+        values = np.where(values > 0, values, np.nan)  # an empty bin has no place on a log axis
+        drawn.append(values)
+        ax.step(bins, values, where="mid", **style)
+
+    for model in models:
+        if "histogram" in data:
+            draw(_member_mean(data["histogram"].sel(model=model)).values, color=colors[model], label=model)
+    if "histogram_radar" in data:
+        radar = _radar(data["histogram_radar"])
+        if radar is not None:
+            draw(radar.values, **RADAR_STYLE)
+    ax.set_title("Histogram of rain rate (fraction of valid pixels per bin)")
+    if not any(np.isfinite(v).any() for v in drawn):
+        _note(ax, "no rain in the radar or the estimates")
+        return fig
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"rain rate ({data['bin'].attrs.get('units', 'mm/h')}, bin centre)")
+    ax.set_ylabel("fraction of valid pixels")
+    ax.grid(alpha=0.3, which="both")
+    _legend_below(fig, ax.get_legend_handles_labels()[0], ncols=4)
+    return fig
+
+
 def quantile_quantile(scores: xr.Dataset) -> Figure:
     """Wet-pixel quantiles of each model against the radar's at the same levels (log-log, ensembles:
     member mean of each member's quantiles, as ``wet_p99`` in the table); on the diagonal, the radar's
@@ -690,6 +727,13 @@ FIGURES: dict[str, tuple[Callable[[xr.Dataset], Figure], str]] = {
         exceedance_curves,
         (
             "Fraction of valid pixels with rain above r: the rain-rate distribution of each model against "
+            "the radar's (black)."
+        ),
+    ),
+    "histograms": (
+        rain_histogram,
+        (
+            "Histogram of rain rate: the fraction of valid pixels in each logarithmic bin, each model against "
             "the radar's (black)."
         ),
     ),
