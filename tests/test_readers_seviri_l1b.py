@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import json
 import socket
 import subprocess
 import sys
@@ -521,3 +522,40 @@ def test_the_test_extra_installs_satpy_so_these_tests_run_in_ci():
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     names = {r.split(">")[0].split("=")[0].strip() for r in extras["test"]}
     assert {"satpy", "pyresample"} <= names
+
+
+# -- the archive builder: native files and OPERA composites into a paired archive ------------------------
+def test_archive_build_pairs_native_files_as_the_readers_and_pairing_do(tmp_path, folders, opera_files, capsys):
+    """``qpe data build --seviri '*.nat' --radar ...``: the archive holds what reading both and pairing
+    (the steps of ``qpe data radar``, ``qpe data seviri`` and ``qpe data pair``) gives, value for value."""
+    from qpe.data.pairing import pair
+    from qpe.data.readers.radar_sources import read_radar_source
+
+    radar = [p for p in opera_files if any(f"20180824{hhmm}" in p.name for hhmm in ("1800", "1815", "1830", "1845"))]
+    radar_dir = tmp_path / "opera"
+    radar_dir.mkdir()
+    for path in radar:
+        (radar_dir / path.name).symlink_to(path)
+    out = tmp_path / "native.zarr"
+    seviri = str(folders["seviri_l1b_native"] / "*.nat")
+    argv = ["data", "build", "--out", str(out), "--start", "2018-08-24T18:00", "--end", "2018-08-24T18:45",
+            "--seviri", seviri, "--radar", str(radar_dir / "*.hdf"), "--region", "france", "--pixel-km", "4",
+            "--method", "nearest", "--block-hours", "1", "--workers", "1"]
+    assert main(argv) == 0
+    assert "2 of 4 times paired" in capsys.readouterr().out
+    ir = _read(folders, "seviri_l1b_native", "nearest")  # all IR channels onto France at 4 km, as the build
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rain = read_radar_source(radar, grid=Grid.from_dataset(ir))
+    want = pair(ir, rain)
+    got = open_paired(out, require=("ir", "rain"))
+    # the 18:00 and 18:15 slots are seen over France ~11 min later: the 18:15 and 18:30 radar times
+    assert [f"{t:%H:%M}" for t in pd.DatetimeIndex(got["time"].values)] == ["18:15", "18:30"]
+    np.testing.assert_array_equal(got["time"].values, want["time"].values)
+    assert [str(c) for c in got["channel"].values] == list(L1B.IR_CHANNELS)
+    for name in ("ir", "rain"):
+        np.testing.assert_array_equal(got[name].values, want[name].sel(channel=list(L1B.IR_CHANNELS)).values
+                                      if name == "ir" else want[name].values, err_msg=name)
+    assert np.isfinite(got["ir"].values).mean() > 0.5 and np.isfinite(got["rain"].values).mean() > 0.5
+    rows = json.loads((tmp_path / "native.manifest.json").read_text())["rows"]
+    assert {(r["time"], r["input"]) for r in rows} >= {("2018-08-24T18:00", "seviri"), ("2018-08-24T18:45", "seviri")}
