@@ -40,7 +40,7 @@ from pysteps.verification import detcatscores, detcontscores, ensscores, probsco
 
 from qpe.verify import ScoreConfig, verify, window_sizes
 from qpe.verify.extremes import DEFAULT_EXTREME_THRESHOLDS
-from qpe.verify.regimes import regime_masks
+from qpe.verify.regimes import quality_weights, regime_masks
 from qpe.verify.testing import random_rain_fields
 
 THRESHOLDS = (0.1, 1.0, 5.0, 10.0)
@@ -283,6 +283,7 @@ def main() -> None:
     print(row(label, args.ensemble_fields, (q_wall, q_cpu), (r_wall, r_cpu), max_difference(ours, values)))
     new_families(ens, ens_rad, est, rad, args.repeat)
     regime_rows(ens, ens_rad, est, rad, args.repeat)
+    quality_weight_rows(ens, ens_rad, est, rad, args.repeat)
 
 
 def new_families(ens: xr.DataArray, ens_rad: xr.DataArray, est: xr.DataArray, rad: xr.DataArray, repeat: int):
@@ -379,6 +380,39 @@ def regime_rows(ens: xr.DataArray, ens_rad: xr.DataArray, est: xr.DataArray, rad
         n = radar.sizes["time"]
         reference = "unsplit RMSE (pooled over the cloud-top bins)"
         print(f"{label:44s} {1000 * wall / n:9.1f} {1000 * cpu / n:8.1f} {diff:11.1e}  {reference}", flush=True)
+
+
+#: The families that take a pixel weight (``ScoreConfig.quality_weight``).
+WEIGHTED_FAMILIES = ("categorical", "matched", "continuous", "distribution", "extremes", "ensemble")
+
+
+def quality_weight_rows(ens: xr.DataArray, ens_rad: xr.DataArray, est: xr.DataArray, rad: xr.DataArray,
+                        repeat: int):
+    """Cost per field of the pixel-wise families unweighted and weighted by a QIND field; weights of 1
+    against the unweighted scores (their largest relative difference)."""
+    print(f"\nweighting by radar quality: cost per {rad.sizes['y']} x {rad.sizes['x']} field of "
+          f"{', '.join(WEIGHTED_FAMILIES)} (fastest of {repeat})")
+    print(f"{'family':44s} {'ms/field':>9s} {'(cpu)':>8s} {'max |diff|':>11s}  reference")
+    config = ScoreConfig(thresholds=THRESHOLDS, families=WEIGHTED_FAMILIES)
+    for label, estimate, radar in (("ensemble", ens, ens_rad), ("deterministic", est, rad)):
+        qind = quality_weights(_masks_quality(radar))
+        n = radar.sizes["time"]
+        for mode, weight in (("unweighted", None), ("QIND-weighted", qind)):
+            wall, cpu, _ = timed(lambda e=estimate, r=radar, w=weight: verify(e, r, config=config, weight=w), repeat)
+            print(f"{f'{mode}, {label}':44s} {1000 * wall / n:9.1f} {1000 * cpu / n:8.1f} {'-':>11s}", flush=True)
+        plain = verify(estimate, radar, config=config)
+        ones = verify(estimate, radar, config=config, weight=xr.ones_like(radar))
+        with np.errstate(invalid="ignore"):
+            diff = max(float(np.nanmax(np.abs(ones[k].values - plain[k].values)
+                                       / np.maximum(np.abs(plain[k].values), 1e-12), initial=0.0))
+                       for k in plain.data_vars)
+        print(f"{f'weights of 1, {label}':44s} {'':>9s} {'':>8s} {diff:11.1e}  unweighted scores", flush=True)
+
+
+def _masks_quality(radar: xr.DataArray) -> xr.DataArray:
+    """The QIND field of :func:`_masks`: uniform 0..1 where the radar rains, none elsewhere."""
+    rng = np.random.default_rng(2)
+    return radar.copy(data=rng.uniform(0.0, 1.0, radar.shape)).where(radar > 0)
 
 
 if __name__ == "__main__":

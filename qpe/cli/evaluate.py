@@ -228,6 +228,8 @@ def run(args: argparse.Namespace) -> int:
     )
     cache = None if args.no_cache else EstimateCache(args.cache_dir)
     print(f"evaluating {', '.join(e.name for e in estimators)} on {data}", flush=True)
+    if config.scores.quality_weight:
+        print("pixel-wise scores weighted by the radar quality index (QIND; weight 1 where OPERA gives none)")
     accumulators, info = accumulate_period(
         data,
         estimators,

@@ -71,17 +71,18 @@ def continuous_statistics(pair: FieldPair) -> xr.Dataset:
 def _weighted_sums(w: np.ndarray, o: np.ndarray, estimates: np.ndarray) -> np.ndarray:
     """The sums of :data:`_SUMS` weighted by ``w`` (pixel,), for each member of ``estimates`` (member, y, x).
 
-    Returns (member, statistic).
+    Each is the unweighted expression with one factor multiplied by ``w`` (``(w * e).sum()`` for
+    ``e.sum()``), so weights of 1 give the unweighted sums bit for bit. Returns (member, statistic).
     """
     wo = w * o
-    n, sum_o, sum_oo = float(w.sum()), _dot(w, o), _dot(wo, o)
+    n, sum_o, sum_oo = float(w.sum()), float(wo.sum()), _dot(wo, o)
     out = []
     for field in estimates:
         e = np.asarray(field, dtype="float64").ravel()
         d = e - o
         we, wd = w * e, w * d
-        out.append((n, _dot(w, e), sum_o, _dot(we, e), sum_oo, _dot(we, o), _dot(w, d), _dot(wd, d),
-                    _dot(w, np.abs(d))))
+        out.append((n, we.sum(), sum_o, _dot(we, e), sum_oo, _dot(we, o), wd.sum(), _dot(wd, d),
+                    (w * np.abs(d)).sum()))
     return np.array(out)
 
 

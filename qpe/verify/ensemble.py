@@ -201,13 +201,14 @@ def ensemble_statistics(
         n_codes = thr.size * (n_members + 1) * 2
         if weight is not None:
             n[t], crps[t], crps_fair[t] = _weighted_crps_sums(x, y, weight)
+            # each unweighted expression with one factor times the weight: weights of 1 give it bit for bit
             mean = x.mean(axis=0)
-            sq_error_mean[t] = np.einsum("i,i,i->", weight, mean - y, mean - y)
+            sq_error_mean[t] = np.einsum("i,i->", weight * (mean - y), mean - y)
             if n_members > 1:
-                variance[t] = np.einsum("i,mi->", weight, (x - mean) ** 2) / (n_members - 1)
+                variance[t] = (weight * (x - mean) ** 2).sum() / (n_members - 1)
             error = x - y
-            sq_error_member[t] = np.einsum("i,mi,mi->m", weight, error, error)
-            gram = np.einsum("i,mi,ki->mk", weight, x, x)
+            sq_error_member[t] = np.einsum("mi,mi->m", weight * error, error)
+            gram = np.einsum("mi,ki->mk", weight * x, x)
             codes_weight = np.broadcast_to(weight, codes.shape).ravel()
             table[t] = np.bincount(codes.ravel(), codes_weight, minlength=n_codes).reshape(
                 thr.size, n_members + 1, 2
@@ -258,7 +259,7 @@ def _weighted_crps_sums(
 ) -> tuple[float, float, float]:
     """Sum of the weights, and the weighted sums of the empirical and of the fair CRPS over pixels, mm/h."""
     error, pair_sum = crps_terms(members, obs)
-    total_error, total_pairs = float(weight @ error), float(weight @ pair_sum)
+    total_error, total_pairs = float((weight * error).sum()), float((weight * pair_sum).sum())
     n_members = members.shape[0]
     return (
         float(weight.sum()),

@@ -78,7 +78,7 @@ def threshold_weighted_crps_sums(
     if weight is None:
         total_error, total_pairs = float(error.sum()), float(pair_sum.sum())
     else:
-        total_error, total_pairs = float(weight @ error), float(weight @ pair_sum)
+        total_error, total_pairs = float((weight * error).sum()), float((weight * pair_sum).sum())
     return (
         total_error - total_pairs / _pair_normaliser(n_members, fair=False),
         total_error - total_pairs / _pair_normaliser(n_members, fair=True),

@@ -78,7 +78,7 @@ def matched_statistics(
             continue
         events = pair.radar[t][valid][None, :] > radar_levels[:, None]  # (threshold, pixel)
         weight = None if pair.weight is None else pair.weight[t][valid]
-        n_events[t] = events.sum(axis=1) if weight is None else events @ weight
+        n_events[t] = events.sum(axis=1) if weight is None else (events * weight).sum(axis=1)
         for m in range(n_members):
             index = np.searchsorted(estimate_edges, pair.estimate[m, t][valid], side="left")
             counts[m, t] = np.bincount(index, weight, minlength=n_bins)
