@@ -143,6 +143,19 @@ def test_streamed_samples_equal_loaded_ones(request, compression, channels, crop
             np.testing.assert_array_equal(batch[key].numpy(), stacked[key].numpy(), err_msg=key)
 
 
+@pytest.mark.parametrize("fixture", ["archive", "lz4_archive"])
+def test_streamed_variable_indexes_as_numpy(request, fixture):
+    path = request.getfixturevalue(fixture)
+    ds = open_paired(path, require=("ir", "rain"))
+    rain, ir = ds["rain"].values, ds["ir"].values
+    streamed_rain = StreamedVariable(path, "rain", ds["archive_index"].values)
+    streamed_ir = StreamedVariable(path, "ir", ds["archive_index"].values, np.array([1, 0]))
+    for key in [(5, 3, 4), (slice(2, 7), slice(1, 5), slice(None, None, -1)), ([3, 1],), (4,), ([],)]:
+        np.testing.assert_array_equal(streamed_rain[key], rain[key], err_msg=str(key))
+    for key in [(4, slice(None), 2), (slice(1, 3), 0), (np.array([6, 2]), slice(None), slice(3, 9))]:
+        np.testing.assert_array_equal(streamed_ir[key], ir[:, ::-1][key], err_msg=str(key))
+
+
 def test_a_forked_data_loader_worker_reads_on_threads_of_its_own(archive):
     ds = open_paired(archive, require=("ir", "rain"))
     samples = PairedSamples(ds, SampleConfig(frames=4, crop=16))

@@ -29,8 +29,11 @@ Reading
     :func:`qpe.data.paired.open_paired` opens a complete archive at its paired times only (an unfinished
     one is refused) with an ``archive_index(time)`` coordinate; values were validated block by block
     when built, so opening checks the layout only. :func:`streamed_arrays` gives training arrays that
-    read chunk by chunk through a cache of bounded size (:class:`StreamedVariable`), so memory stays
-    flat with the archive's length.
+    read chunk by chunk (:class:`StreamedVariable`: raw chunks straight into the sample, compressed ones
+    through a cache of bounded size), so memory stays flat with the archive's length. Each block's
+    record also keeps the SHA-256 of its values and a summary of its pairs: :func:`archive_summary`
+    (``qpe data info``) and :func:`qpe.data.provenance.dataset_sha256` (training's data hash) of a whole
+    archive read those records, not its chunks.
 Sources
     :data:`ARCHIVE_SOURCES`: ``synthetic`` (the generator, one independent scenario per block) and
     ``files`` (SEVIRI files and radar files paired by :func:`qpe.data.pairing.pair`). A source says its
@@ -1037,8 +1040,9 @@ class StreamedVariable:
         if self.raw:
             shape = np.broadcast_to(np.empty((), dtype=self.dtype), self.shape[1:])[rest].shape
             out = np.empty((*positions.shape, *shape), dtype=self.dtype)
+            fields = out.reshape(-1, *shape)  # a view, one field per position
             for k, position in enumerate(positions.ravel()):
-                self._read_raw(int(position), rest, out.reshape(-1, *shape)[k])
+                self._read_raw(int(position), rest, fields[k : k + 1].reshape(shape))
             return out
         if positions.ndim == 0:
             return np.array(self.field(int(positions))[rest])

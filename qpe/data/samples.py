@@ -178,9 +178,10 @@ class PairedSamples(torch.utils.data.Dataset):
         Seed of the crop positions; with :meth:`set_epoch`, sample ``(epoch, index)`` is reproducible.
     in_memory : bool, optional
         Load the arrays once; by default when the dataset is under 2 GiB and not a paired archive. A
-        paired archive (:mod:`qpe.data.archive`) is otherwise read a chunk at a time through a cache of
-        bounded size (:func:`qpe.data.archive.streamed_arrays`), so memory does not grow with its
-        length; another dataset through xarray's lazy indexing.
+        paired archive (:mod:`qpe.data.archive`) is otherwise read a chunk at a time, raw chunks straight
+        into the sample, compressed ones through a cache of bounded size
+        (:func:`qpe.data.archive.streamed_arrays`), so memory does not grow with its length; another
+        dataset through xarray's lazy indexing.
     read_threads : int
         Threads that read and decode a streamed archive's chunks for a batch at once
         (:meth:`__getitems__`, what a :class:`torch.utils.data.DataLoader` calls); 0: one at a time on
