@@ -317,7 +317,7 @@ def test_ensemble_browser_steps_through_members_and_wraps(session):
     EstimateRunner(session).run_blocking(["ddpm"], [TIME])
     session.state.models = ["ddpm"]
     browser = EnsembleBrowser(session)
-    assert session.state.ensemble_model == "ddpm" and browser.model.options == ["ddpm"]
+    assert session.state.ensemble_model == "ddpm" and list(browser.model.options.values()) == ["ddpm"]
     browser.step(1)
     assert session.state.member == 1
     browser.step(-2)
