@@ -1,5 +1,10 @@
 """The models a dashboard offers: checkpoints found under the models folder, loaded once per server
-process, and folders of estimates made elsewhere (:mod:`qpe.inference.external`) found there too."""
+process, and folders of estimates made elsewhere (:mod:`qpe.inference.external`) found there too.
+
+A folder of estimates on another grid than the data's is refused unless a regridding method is chosen for
+it (:meth:`CheckpointRegistry.set_regrid`, per session): the choices are :data:`REGRID_CHOICES`, those of
+``qpe evaluate --estimates-regrid``, passed to the same :class:`~qpe.inference.external.ExternalEstimates`.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dashboard.text import plain_markdown
-from qpe.errors import CheckpointError, QpeError
-from qpe.inference.external import ExternalEstimates, find_estimate_folders
+from qpe.data.grid import Grid
+from qpe.errors import CheckpointError, InputError, QpeError
+from qpe.inference.external import REGRID_METHODS, ExternalEstimates, find_estimate_folders
 from qpe.models import FoundCheckpoint, LoadedModel, ModelCard, find_checkpoints, load
+
+#: What may be chosen for estimates on another grid than the data's: refuse them (the default, as
+#: ``qpe evaluate`` without ``--estimates-regrid``), or one of the CLI's regridding methods.
+REFUSE = "refuse"
+REGRID_CHOICES = (REFUSE, *REGRID_METHODS)
 
 _LOADED: dict[tuple[str, int], LoadedModel] = {}
 _LOCK = threading.Lock()
@@ -68,6 +79,20 @@ class ExternalModel:
     def is_ensemble(self) -> bool:
         return self.estimates.is_ensemble
 
+    @property
+    def regrid_choice(self) -> str:
+        """How estimates on another grid are brought onto the data's: :data:`REFUSE` or a regridding method."""
+        return self.estimates.regrid or REFUSE
+
+    def grid_note(self, target: Grid) -> str:
+        """One line on the files' grid against the data's ``target`` grid, and what is done about it."""
+        if self.estimates.grid.matches(target):
+            return "on the data's grid"
+        other = f"on another grid ({self.estimates.grid.describe()}) than the data ({target.describe()})"
+        if self.estimates.regrid is None:
+            return f"{other}: refused; choose a regridding method"
+        return f"{other}: regridded ({self.estimates.regrid})"
+
     def describe(self) -> str:
         """A few Markdown lines: what the folder holds (plain text, as for a card)."""
         est, text = self.estimates, plain_markdown
@@ -95,6 +120,8 @@ class CheckpointRegistry:
         self.checkpoints: dict[str, Checkpoint] = {}
         self.external: dict[str, ExternalModel] = {}
         self.problems: dict[str, str] = {}
+        #: Regridding method chosen per folder of external estimates (absent: refuse another grid).
+        self.regrid: dict[str, str] = {}
         self.refresh()
 
     def refresh(self) -> None:
@@ -115,9 +142,40 @@ class CheckpointRegistry:
             if key in self.checkpoints or key in self.problems:
                 continue  # a checkpoint folder that also holds files
             try:
-                self.external[key] = ExternalModel(key, folder, ExternalEstimates(folder, name=key))
+                self.external[key] = ExternalModel(key, folder,
+                                                   ExternalEstimates(folder, name=key, regrid=self.regrid.get(key)))
             except QpeError as err:
                 self.problems[key] = str(err)
+
+    def set_regrid(self, key: str, choice: str) -> ExternalModel:
+        """Choose how the external estimates ``key`` on another grid are brought onto the data's grid.
+
+        Parameters
+        ----------
+        key : str
+            A folder of external estimates offered by the registry.
+        choice : str
+            :data:`REFUSE` (another grid is an error, the default) or a method of
+            :data:`qpe.inference.external.REGRID_METHODS`, as ``qpe evaluate --estimates-regrid``.
+
+        Raises
+        ------
+        InputError
+            ``key`` is not a folder of external estimates, or ``choice`` is not one of :data:`REGRID_CHOICES`.
+        """
+        if key not in self.external:
+            raise InputError(f"{key!r} is not a folder of your own estimates; regridding applies to those only")
+        if choice not in REGRID_CHOICES:
+            raise InputError(f"unknown regridding choice {choice!r}; choose one of {', '.join(REGRID_CHOICES)}")
+        method = None if choice == REFUSE else choice
+        model = self.external[key]
+        if model.estimates.regrid != method:
+            self.external[key] = ExternalModel(key, model.path, ExternalEstimates(model.path, name=key, regrid=method))
+        if method is None:
+            self.regrid.pop(key, None)
+        else:
+            self.regrid[key] = method
+        return self.external[key]
 
     def _key(self, path: Path) -> str:
         try:

@@ -96,10 +96,10 @@ class Estimates:
         self.cache = cache
 
     def _memory_key(self, model: str, time: pd.Timestamp, settings: EstimateSettings) -> tuple:
-        if model in self.registry.external:  # settings do not apply; the files' sizes and times do
-            files = self.registry.external[model].estimates.files
-            stamps = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
-            return (str(self.registry.external[model].path), stamps, str(self.data_path),
+        if model in self.registry.external:  # settings do not apply; the files, their times and the regridding do
+            external = self.registry.external[model].estimates
+            stamps = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in external.files)
+            return (str(self.registry.external[model].path), stamps, external.regrid, str(self.data_path),
                     pd.Timestamp(time).isoformat())
         checkpoint = self.registry[model]
         card = checkpoint.card

@@ -21,7 +21,7 @@ from panel.viewable import Viewer
 from dashboard.maps import MapGrid, MapPanel
 from dashboard.session import DashboardSession
 from dashboard.state import format_time
-from dashboard.text import plain_html
+from dashboard.text import markdown_code, plain_html, plain_markdown
 from qpe.errors import QpeError
 from qpe.inference.engine import EstimateConfig
 from qpe.inference.frames import ALL_PAST, FRAME_SCORE_FAMILIES, FULL, frame_contributions, frame_score_table
@@ -37,10 +37,24 @@ _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qpe-frames")
 KEPT_RESULTS = 8
 
 
+#: Why a shown model has no input frames to replace, by kind: the line the tab shows for it.
+NOT_APPLICABLE = {
+    "external": "your own estimates, read from files: no IR inputs to replace",
+    "one frame": "reads one IR frame (T = 1): no past frame to replace",
+}
+
+
 def frames_models(session: DashboardSession) -> list[str]:
     """The shown models that read more than one IR frame (T > 1): those with past frames to replace."""
     registry = session.registry
     return [m for m in session.state.models if m in registry.checkpoints and registry[m].card.input.frames > 1]
+
+
+def frames_not_applicable(session: DashboardSession) -> dict[str, str]:
+    """The shown models the tab does not apply to, with why (:data:`NOT_APPLICABLE`)."""
+    registry = session.registry
+    return {m: NOT_APPLICABLE["external" if m in registry.external else "one frame"]
+            for m in session.state.models if registry.offers(m) and m not in frames_models(session)}
 
 
 def variant_title(result: xr.Dataset, variant: str) -> str:
@@ -95,6 +109,8 @@ class FramesPanel(Viewer):
             "past frame; the model runs again with the same seed. Maps: change of the (ensemble-mean) estimate, "
             "mm/h (blue: more rain without that frame's information). Scores over the whole grid; Δ = variant − "
             "full input.", styles={"font-size": "0.85em", "color": "#555"})
+        self.skipped = pn.pane.Markdown("", styles={"font-size": "0.85em", "color": "#555"},
+                                        css_classes=["qpe-frames-not-applicable"])
         self.table = pn.pane.DataFrame(sizing_mode="stretch_width", css_classes=["qpe-frames-table"], escape=True,
                                        index=True, bold_rows=True, visible=False)
         self._live = live
@@ -116,6 +132,8 @@ class FramesPanel(Viewer):
             self.state.frames_model = options[0] if options else ""
         self.model.value = self.state.frames_model or None
         self.compute.disabled = not options
+        self.skipped.object = "  \n".join(f"Not applicable to {markdown_code(m)}: {plain_markdown(why)}."
+                                          for m, why in frames_not_applicable(self.session).items())
         if not options:
             self.status.object = "Choose a model reading more than one IR frame (T > 1)."
 
@@ -190,5 +208,5 @@ class FramesPanel(Viewer):
             self.grid.rebuild()
 
     def __panel__(self):
-        return pn.Column(pn.Row(self.model, self.compute), self.status, self.note, self.table, self.grid,
+        return pn.Column(pn.Row(self.model, self.compute), self.status, self.skipped, self.note, self.table, self.grid,
                          sizing_mode="stretch_width")

@@ -22,6 +22,7 @@ import panel as pn
 from panel.viewable import Viewer
 
 from dashboard.case_picker import times_on
+from dashboard.checkpoints import REGRID_CHOICES
 from dashboard.session import DashboardSession
 from dashboard.state import format_time
 from dashboard.text import markdown_code, plain_html, plain_markdown
@@ -247,10 +248,36 @@ class ModelPicker(Viewer):
 
     def _show_cards(self) -> None:
         registry = self.session.registry
-        self.cards.objects = [
-            pn.pane.Markdown(registry.model(m).describe(), styles={"font-size": "0.85em"}, margin=(0, 5))
-            for m in self.state.models if registry.offers(m)
-        ]
+        self.cards.objects = [self._external_card(m) if m in registry.external else
+                              pn.pane.Markdown(registry.model(m).describe(), styles={"font-size": "0.85em"}, margin=(0, 5))
+                              for m in self.state.models if registry.offers(m)]
+
+    def _external_card(self, key: str) -> pn.Column:
+        """The card of a folder of your own estimates: what it holds, its grid, and how another grid is regridded."""
+        model = self.session.registry.external[key]
+        text = f"{model.describe()}\n- grid: {plain_markdown(model.grid_note(self.session.grid))}"
+        regrid = pn.widgets.Select(label="Another grid", options=list(REGRID_CHOICES), value=model.regrid_choice,
+                                   width=150, margin=(0, 5), css_classes=["qpe-regrid"],
+                                   description="estimates on another grid than the data's: refuse them, or regrid "
+                                               "them as qpe evaluate --estimates-regrid METHOD")
+        regrid.param.watch(lambda event: self.choose_regrid(key, event.new), "value")
+        return pn.Column(pn.pane.Markdown(text, styles={"font-size": "0.85em"}, margin=(0, 5)), regrid,
+                         sizing_mode="stretch_width")
+
+    def choose_regrid(self, key: str, choice: str) -> None:
+        """Regrid (or refuse) the external estimates ``key`` from now on: forget their failures and estimate again."""
+        registry, session = self.session.registry, self.session
+        if registry.external[key].regrid_choice == choice:
+            return
+        registry.set_regrid(key, choice)
+        for failed in [k for k in session.failures if k[0] == key]:
+            del session.failures[failed]
+        session.messages.clear(f"estimate:{key}")
+        self._show_cards()
+        if self.auto.value and key in self.state.models and self.state.timestamp is not None:
+            pn.state.execute(self._auto_run)
+        else:
+            session.revision += 1
 
     def _on_choice(self, event) -> None:
         if list(event.new) != list(self.state.models):

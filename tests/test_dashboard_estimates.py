@@ -1,5 +1,7 @@
 """Estimates on demand in the dashboard: a deterministic model is estimated once, whatever the seed; a folder
-of your own estimates is a model; a running estimate shows its sampler steps and can be cancelled."""
+of your own estimates is a model (in the ensemble tab with its members, not applicable in the input-frames
+tab, regridded from another grid only when chosen, as ``qpe evaluate --estimates-regrid``); a running
+estimate shows its sampler steps and can be cancelled."""
 
 from __future__ import annotations
 
@@ -7,22 +9,33 @@ import asyncio
 import re
 from pathlib import Path
 
+import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
 import pytest
+import xarray as xr
 from dashboard_testing import make_checkpoints, make_dataset, shown_text
 
+from dashboard.checkpoints import REGRID_CHOICES
+from dashboard.ensemble import ONE_MEMBER, EnsembleBrowser, ensemble_models, ensemble_panels, stamp_panels
 from dashboard.estimates import MEMORY, EstimateSettings
-from dashboard.model_picker import EstimateRunner
+from dashboard.frames import NOT_APPLICABLE, FramesPanel, frames_models, frames_not_applicable
+from dashboard.model_picker import EstimateRunner, ModelPicker
 from dashboard.session import DashboardSession, DashboardSettings
 from dashboard.text import plain_html
+from qpe.colours import model_colour
+from qpe.data.grid import GRID_MAPPING_NAME, Grid
 from qpe.data.paired import open_paired
+from qpe.data.regrid import Regridder
 from qpe.errors import DatasetError, InputError
-from qpe.inference.engine import estimate
+from qpe.inference.engine import EstimateConfig, estimate
+from qpe.inference.external import REGRID_METHODS, ExternalEstimates
 from qpe.models import load
 
 TIME = pd.Timestamp("2021-06-01T23:45")
+
+hv.extension("bokeh", logo=False)  # the tabs' maps are holoviews plots, as in the app
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +91,102 @@ def test_a_folder_of_estimates_is_offered_and_read_like_a_model(setup, external)
     assert session.recall("my_unet", TIME) is field, "remembered whatever the members and seed"
     with pytest.raises(DatasetError, match="estimates 'my_unet' lack 1 of the 1 time"):
         session.estimates.field("my_unet", TIME - pd.Timedelta("15min"), EstimateSettings())
+
+
+@pytest.fixture(scope="module")
+def external_ensemble(setup):
+    """Two members of the residual flow at TIME, written by the library into models/my_flow/."""
+    out = estimate(load(Path(setup.models) / "flow_residual"), open_paired(setup.data), [TIME],
+                   EstimateConfig(members=2, steps=2), progress=False)
+    folder = Path(setup.models) / "my_flow"
+    folder.mkdir()
+    out.to_netcdf(folder / "flow.nc")
+    return out
+
+
+@pytest.fixture(scope="module")
+def external_coarse(setup, external) -> tuple[Path, Grid, np.ndarray]:
+    """The U-Net's field at TIME averaged onto pixels twice as large, in models/my_coarse/: (folder, grid, values)."""
+    target = Grid.from_dataset(open_paired(setup.data))
+    coarse = Grid(target.crs, target.x0 + target.dx / 2, target.y0 - target.dy / 2, 2 * target.dx, 2 * target.dy,
+                  target.nx // 2, target.ny // 2)
+    rain = external["rain"].sel(time=[TIME])
+    halved = Regridder(target, coarse, "mean").apply(rain.values.astype("float64")).astype("float32")
+    field = xr.DataArray(halved, dims=rain.dims, attrs=rain.attrs, coords={
+        "member": rain["member"], "time": rain["time"], **coarse.coords(), GRID_MAPPING_NAME: coarse.grid_mapping()})
+    folder = Path(setup.models) / "my_coarse"
+    folder.mkdir()
+    field.to_dataset(name="rain").to_netcdf(folder / "coarse.nc")
+    return folder, coarse, halved
+
+
+def test_external_estimates_in_the_ensemble_and_input_frames_tabs(setup, external, external_ensemble):
+    MEMORY.clear()
+    session = DashboardSession(setup)
+    state = session.state
+    state.time, state.models = "2021-06-01T23:45", ["unet", "ddpm", "my_unet", "my_flow"]
+    assert ensemble_models(session) == ["ddpm", "my_unet", "my_flow"]
+    assert EstimateRunner(session).run_blocking(["my_unet", "my_flow"], [TIME]) == 0
+    browser = EnsembleBrowser(session)
+    assert list(browser.model.options.values()) == ["ddpm", "my_unet", "my_flow"]
+    # an ensemble read from files: its own two members, whatever the members asked of the checkpoints
+    state.ensemble_model = "my_flow"
+    stamps = {p.slot: p for p in stamp_panels(session)}
+    assert list(stamps) == ["radar", "mean", "member-0", "member-1"]
+    written = external_ensemble["rain"].isel(time=0)
+    np.testing.assert_array_equal(stamps["member-1"].field.values, written.isel(member=1).values)
+    assert stamps["member-1"].title == "member 1" and stamps["member-1"].colour == model_colour("my_flow")
+    assert browser.member.end == 1 and browser.note.object == ""
+    # one member: said so, no spread and no stamps beside radar
+    state.ensemble_model = "my_unet"
+    panels = ensemble_panels(session)
+    assert [p.slot for p in panels] == ["radar", "member"] and panels[1].note == ONE_MEMBER
+    np.testing.assert_array_equal(panels[1].field.values, external["rain"].sel(time=TIME).isel(member=0).values)
+    assert [p.slot for p in stamp_panels(session)] == ["radar"]
+    assert shown_text(browser.note) == "my_unet: 1 member: no ensemble view (its estimates are one deterministic field)."
+    # input frames: the checkpoints reading past frames are offered, the files are listed as not applicable
+    frames = FramesPanel(session)
+    assert frames_models(session) == ["unet", "ddpm"]
+    assert frames_not_applicable(session) == dict.fromkeys(["my_unet", "my_flow"], NOT_APPLICABLE["external"])
+    assert shown_text(frames.skipped) == " ".join(  # (tags become spaces here)
+        f"Not applicable to {m} : your own estimates, read from files: no IR inputs to replace." for m in
+        ("my_unet", "my_flow"))
+    assert session.messages.items == {}
+
+
+def test_another_grid_is_refused_until_a_regridding_is_chosen_as_in_the_cli(setup, external_coarse):
+    MEMORY.clear()
+    folder, coarse, values = external_coarse
+    session = DashboardSession(setup)
+    data = open_paired(setup.data)
+    state = session.state
+    state.time, state.models = "2021-06-01T23:45", ["my_coarse"]
+    picker = ModelPicker(session)
+    picker.auto.value = False
+    card = shown_text(picker.cards.objects[0].objects[0])
+    assert "grid: on another grid (48 x 48 pixels" in card and card.endswith("refused; choose a regridding method")
+    assert picker.cards.objects[0].objects[1].options == list(REGRID_CHOICES) == ["refuse", *REGRID_METHODS]
+    # refused by default, with the library's line
+    assert picker.runner.run_blocking(["my_coarse"], [TIME]) == 1
+    assert re.search(r"estimates 'my_coarse' are on another grid .* state a regridding method",
+                     session.messages.items["estimate:my_coarse"])
+    for method in ("nearest", "bilinear"):
+        picker.cards.objects[0].objects[1].value = method  # what a user picks in the card's select
+        assert session.failures == {} and session.messages.items == {}
+        assert picker.runner.run_blocking(["my_coarse"], [TIME]) == 0
+        shown = session.recall("my_coarse")
+        cli = ExternalEstimates(folder, regrid=method).estimate(data, [TIME])  # qpe evaluate --estimates-regrid
+        np.testing.assert_array_equal(shown.values, cli["rain"].isel(time=0).values)
+        np.testing.assert_array_equal(shown.values, Regridder(coarse, Grid.from_dataset(data), method)
+                                      .apply(values.astype("float64")).astype("float32")[:, 0])
+        assert shown_text(picker.cards.objects[0].objects[0]).endswith(f"regridded ({method})")
+    # back to refusing: the regridded field is not shown for it
+    picker.choose_regrid("my_coarse", "refuse")
+    assert session.recall("my_coarse") is None
+    with pytest.raises(DatasetError, match="on another grid"):
+        session.estimates.field("my_coarse", TIME, EstimateSettings())
+    with pytest.raises(InputError, match="unknown regridding choice 'cubic'; choose one of refuse, nearest"):
+        session.registry.set_regrid("my_coarse", "cubic")
 
 
 # -- progress and cancel of a running estimate ----------------------------------------------------------------
