@@ -53,15 +53,17 @@ def serve(
         A bad port or host name, the dataset cannot be found or opened, or the port cannot be
         listened on (before anything is served).
     """
+    from dashboard.serving import check_server_options, listen_error, refuse_other_hosts
+
+    hosts = check_server_options(address, port, allow_websocket_origin)  # before the seconds of imports
+
     import webbrowser
 
     import panel as pn
 
     from dashboard.app import build_app
-    from dashboard.serving import allowed_hosts, check_port, listen_error, refuse_other_hosts
     from dashboard.session import DEFAULT_MODELS, DashboardSettings, open_dataset
 
-    hosts = allowed_hosts(check_port(port), allow_websocket_origin)
     settings = DashboardSettings(str(data), Path(models) if models else DEFAULT_MODELS,
                                  Path(cache_dir) if cache_dir else None)
     path, dataset = open_dataset(settings.data)  # fail here with one line, and warm the shared copy

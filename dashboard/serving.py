@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import socket
 from collections.abc import Sequence
 
 from bokeh.server.util import check_allowlist, create_hosts_allowlist
@@ -121,6 +122,53 @@ def listen_error(address: str, port: int, err: OSError) -> InputError:
                           "choose another with --port")
     reason = err.strerror or str(err) or type(err).__name__
     return InputError(f"cannot listen on {address}:{port}: {reason} (check --address and --port)")
+
+
+def check_can_listen(address: str, port: int) -> None:
+    """Fail now, with one line, when ``address:port`` cannot be listened on (bound and released at once).
+
+    The server binds again when it starts (a port taken in between still fails there with the same
+    line); checking first spares the seconds of importing the app for a typing error.
+
+    Raises
+    ------
+    InputError
+        The address does not resolve to an interface of this machine, the port is in use, or it needs
+        privileges (see :func:`listen_error`).
+    """
+    try:
+        infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as err:
+        raise InputError(f"cannot listen on {address}:{port}: {err.strerror} (check --address)") from None
+    family, kind, proto, _, where = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as tornado does: TIME_WAIT is no error
+        try:
+            probe.bind(where)
+        except OSError as err:
+            raise listen_error(address, port, err) from None
+
+
+def check_server_options(address: str, port: int, names: Sequence[str] = ()) -> list[str]:
+    """Every server option checked before anything heavy is imported; the allowed ``host:port`` names.
+
+    Parameters
+    ----------
+    address : str
+        Interface to listen on.
+    port : int
+        HTTP port.
+    names : sequence of str
+        ``--allow-websocket-origin`` names (see :func:`allowed_hosts`).
+
+    Raises
+    ------
+    InputError
+        A bad port, host name or address, or a port that cannot be listened on.
+    """
+    hosts = allowed_hosts(check_port(port), names)
+    check_can_listen(address, port)
+    return hosts
 
 
 def _closed_tab_handler(loop: asyncio.AbstractEventLoop, context: dict) -> None:

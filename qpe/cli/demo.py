@@ -27,15 +27,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dashboard.serving import LOOPBACK, check_server_options
+
+    check_server_options(args.address or LOOPBACK, args.port, args.allow_websocket_origin)  # before imports
+
     import dashboard
-    from dashboard.serving import allowed_hosts, check_port
     from dashboard.sharing import share_query
     from dashboard.state import CaseState
     from qpe.data.catalog import REPO_ROOT, ensure_dataset
     from qpe.data.paired import open_paired, summarize
     from qpe.models import find_checkpoints
 
-    allowed_hosts(check_port(args.port), args.allow_websocket_origin)  # a bad option fails before the data
     path = ensure_dataset("demo", progress=True)
     times = summarize(open_paired(path))["times"]
     models = REPO_ROOT / "models" / "demo"
