@@ -33,6 +33,7 @@ from browser_testing import (
 from dashboard_testing import make_checkpoints, make_dataset
 from PIL import Image
 
+from dashboard.ensemble import stamp_layout
 from dashboard.scores import TEXT_COLUMNS
 from qpe.data.paired import open_paired
 from qpe.inference.engine import EstimateConfig, estimate
@@ -165,6 +166,25 @@ def wait_for_images(page, count: int) -> list[np.ndarray]:
             page.wait_for_timeout(500)
             return map_images(page)
         page.wait_for_timeout(300)
+
+
+def stamp_images(page, count: int) -> list[np.ndarray]:
+    """The postage stamps of the Ensemble tab once ``count`` are drawn, in reading order (one canvas each)."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        stamps = {}  # one canvas per figure, by its place on the page
+        for canvas in page.locator(".qpe-stamps canvas").all():
+            box = canvas.bounding_box()
+            if box is not None and box["width"] >= 100:
+                stamps.setdefault((round(box["y"]), round(box["x"])), canvas)
+        if len(stamps) >= count or time.monotonic() > deadline:
+            assert len(stamps) == count, f"{len(stamps)} postage stamps drawn, expected {count}"
+            break
+        page.wait_for_timeout(300)
+    page.wait_for_timeout(500)
+    rows, columns = stamp_layout(count)
+    assert len({y for y, _ in stamps}) == rows and len({x for _, x in stamps}) == columns, "rows and columns"
+    return [np.asarray(Image.open(io.BytesIO(stamps[key].screenshot())).convert("RGB")) for key in sorted(stamps)]
 
 
 def coloured_pixels(image: np.ndarray) -> int:
@@ -376,6 +396,12 @@ def test_reload_from_the_shared_url_restores_the_case(served, browser):
     assert not np.array_equal(first[1], second[1]), "the member map must change with the member"
     assert coloured_pixels(second[0]) > 100, "the radar map beside the members is blank"
     again.screenshot(path=ARTIFACTS / "dashboard_07_ensemble.png")
+    # the postage stamps below: radar, the mean and the 4 members, each drawn (3 columns x 2 rows)
+    wait_for_text(again, ".qpe-stamp-status", "member 3")
+    stamps = stamp_images(again, 6)
+    assert all(coloured_pixels(image) > 100 for image in stamps), "a postage stamp is blank"
+    assert not np.array_equal(stamps[2], stamps[3]), "member 0 and member 1 look the same"
+    again.locator(".qpe-stamps").first.screenshot(path=ARTIFACTS / "dashboard_08_postage_stamps.png")
     again.context.close()
 
 
