@@ -25,7 +25,7 @@ from typing import Any
 #: Public name -> the submodule that defines it.
 _EXPORTS = {
     **dict.fromkeys(
-        ("DiffusionConfig", "FileReference", "FlowConfig", "InputSpec", "ModelCard", "SamplingDefaults",
+        ("DiffusionConfig", "DistilledFrom", "FileReference", "FlowConfig", "InputSpec", "ModelCard", "SamplingDefaults",
          "TrainingInfo", "WeightsInfo", "current_code_revision"), "card"),
     **dict.fromkeys(("LoadedModel", "base_reference", "load", "save_checkpoint", "sha256_file"), "checkpoint"),
     **dict.fromkeys(("FoundCheckpoint", "find_checkpoints"), "discovery"),

@@ -18,6 +18,8 @@ A card sits next to the weights (``card.yaml`` beside ``weights.safetensors``)::
     validation: {crps: 0.41, ...}
     code_revision: 20269d9
     base_checkpoint: {path: ../unet, sha256: ...}   # residual flow only: the U-Net's weights file
+    distilled_from: {name: flow_residual, path: ../flow_residual, sha256: ..., sampler: midpoint, steps: 8}
+                                      # a distilled student only: its teacher (left out otherwise)
     weights: {file: weights.safetensors, sha256: ..., parameters: 1234567}
 
 Reading uses ``yaml.safe_load`` / ``json.loads`` (plain data only) and rejects unknown fields, unknown
@@ -53,6 +55,8 @@ CARD_FORMAT = "qpe-model-card"
 CARD_VERSION = 1
 #: Largest card file read, bytes (a card is a few kB).
 MAX_CARD_BYTES = 1 << 20
+#: Card records written only when present (cards of models without them read and hash as before).
+OPTIONAL_RECORDS = ("distilled_from",)
 
 
 @dataclass(frozen=True)
@@ -232,6 +236,38 @@ class FileReference:
 
 
 @dataclass(frozen=True)
+class DistilledFrom:
+    """The teacher of a distilled student (:mod:`qpe.training.distill`): whose endpoints it learnt.
+
+    Parameters
+    ----------
+    name : str
+        The teacher's card name.
+    path : str
+        The teacher's checkpoint folder, relative to the student's (as written at training).
+    sha256 : str
+        SHA-256 of the teacher's weights file.
+    sampler : str
+        The sampler that drew the teacher's endpoints (a row of :data:`qpe.models.sampling.SAMPLERS`).
+    steps : int
+        Its steps K (network evaluations: the sampler's per step times K).
+    """
+
+    name: str
+    path: str
+    sha256: str
+    sampler: str
+    steps: int
+
+    def __post_init__(self) -> None:
+        FileReference(self.path, self.sha256)
+        if not isinstance(self.name, str) or not self.name:
+            raise CheckpointError(f"distilled_from name must be the teacher's name, got {self.name!r}")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+            raise CheckpointError(f"distilled_from steps must be a positive integer, got {self.steps!r}")
+
+
+@dataclass(frozen=True)
 class TrainingInfo:
     """How the weights were trained: optimiser ``steps``, ``seed``, and the trainer's full settings."""
 
@@ -277,6 +313,7 @@ class ModelCard:
     validation: dict[str, Any] = field(default_factory=dict)
     code_revision: str = ""
     base_checkpoint: FileReference | None = None
+    distilled_from: DistilledFrom | None = None
     weights: WeightsInfo | None = None
     created: str = ""
     description: str = ""
@@ -313,6 +350,8 @@ class ModelCard:
                 self.sampling, sampler=resolved.sampler, steps=resolved.steps))
         if self.base_checkpoint is not None and not self.needs_base:
             raise CheckpointError("only a residual flow card names a base_checkpoint")
+        if self.distilled_from is not None and not is_ensemble(self.family):
+            raise CheckpointError(f"a {self.family} model is not a distilled student: it has no sampler")
 
     # -- what the card's model is -----------------------------------------------------------------
     @property
@@ -355,6 +394,8 @@ class ModelCard:
         out: dict[str, Any] = {"format": CARD_FORMAT, "version": self.version}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
+            if value is None and f.name in OPTIONAL_RECORDS:
+                continue
             out.setdefault(f.name, plain(value.to_dict() if isinstance(value, IRNormalization) else value))
         return out
 
@@ -394,6 +435,7 @@ class ModelCard:
             "data": FileReference,
             "training": TrainingInfo,
             "base_checkpoint": FileReference,
+            "distilled_from": DistilledFrom,
             "weights": WeightsInfo,
         }
         kwargs = {k: v for k, v in d.items() if k not in sections}

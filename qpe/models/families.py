@@ -463,15 +463,39 @@ class ConditionalFlow(RainModel):
         self, batch: Mapping[str, torch.Tensor], generator: torch.Generator | None = None
     ) -> torch.Tensor:
         y, mask = self.target(batch)
-        cond = self.conditioning(batch["ir"])
         mean = self.anchor(batch["ir"], batch.get("fold"))
         if mean is not None:  # missing radar: "as the U-Net says" (residual 0) rather than "dry"
             y = torch.where(mask[:, None], y, mean)
         x_1 = self.flow_target.encode(y, mean)
         x_0 = self.noise.sample(tuple(y.shape), generator=generator, device=y.device)
         t = sample_times(self.time_sampling, y.shape[0], generator=generator, device=y.device)
+        return self.path_loss(batch["ir"], x_0, x_1, t, mask, mean)
+
+    def path_loss(
+        self, ir: torch.Tensor, x_0: torch.Tensor, x_1: torch.Tensor, t: torch.Tensor, mask: torch.Tensor,
+        mean: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Masked MSE of the network's velocity at ``x_t = (1 - t) x_0 + t x_1`` against ``x_1 - x_0``.
+
+        The flow-matching objective on the straight path between given ends: :meth:`loss` draws ``x_0``
+        from the source and takes ``x_1`` from the radar; a distilled student
+        (:mod:`qpe.training.distill`) takes a teacher's source sample and its endpoint.
+
+        Parameters
+        ----------
+        ir : torch.Tensor
+            (B, T, C, H, W) normalised IR.
+        x_0, x_1 : torch.Tensor
+            (B, 1, H, W) ends of the path, in the flow's state space (``x_1`` encoded by its target).
+        t : torch.Tensor
+            (B,) times in [0, 1].
+        mask : torch.Tensor
+            (B, H, W) bool, the pixels scored.
+        mean : torch.Tensor, optional
+            (B, 1, H, W) the U-Net mean ``μ`` of a residual flow (:meth:`anchor`); None otherwise.
+        """
         point = self.path.sample(x_0, x_1, t)
-        return masked_mse(self._network(cond, point.x_t, mean, t), point.dx_t, mask)
+        return masked_mse(self._network(self.conditioning(ir), point.x_t, mean, t), point.dx_t, mask)
 
     def velocity(self, cond: torch.Tensor, mean: torch.Tensor | None) -> samplers.Velocity:
         """``velocity(x, t)`` for conditioning (B, T*C, H, W) and U-Net mean (B, 1, H, W) or None."""

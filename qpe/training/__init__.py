@@ -5,14 +5,16 @@
 
 Pieces: :mod:`~qpe.training.config` (settings), :mod:`~qpe.training.batches` (which samples each step
 sees), :mod:`~qpe.training.ema`, :mod:`~qpe.training.state` (resumable state),
-:mod:`~qpe.training.validation`, :mod:`~qpe.training.distributed` and :mod:`~qpe.training.loop`.
+:mod:`~qpe.training.validation`, :mod:`~qpe.training.distributed`, :mod:`~qpe.training.distill` (a few-step
+student of a teacher flow) and :mod:`~qpe.training.loop`.
 """
 
-from qpe.training.config import InputConfig, OptimConfig, TrainConfig, ValidationConfig
+from qpe.training.config import DistillConfig, InputConfig, OptimConfig, TrainConfig, ValidationConfig
 from qpe.training.loop import learning_rate, state_dir, train
 from qpe.training.state import TrainingState
 
 __all__ = [
+    "DistillConfig",
     "InputConfig",
     "OptimConfig",
     "TrainConfig",

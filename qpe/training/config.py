@@ -17,6 +17,12 @@ and how to train it::
     checkpoint_every: 250
     seed: 0
 
+A distilled student (:mod:`qpe.training.distill`) names its teacher flow and samples in one or two Euler
+steps::
+
+    distill: {teacher: models/demo/flow_residual, teacher_sampler: midpoint, teacher_steps: 8, pairs: 1024}
+    sampling: {sampler: euler, steps: 2}
+
 A fold U-Net (for ``cross_fit``) is trained with ``fold: {folds: 2, leave_out: i}``: it never sees the
 training days of fold ``i``, and gives the residuals of those days. Relative paths (``data``,
 ``base_checkpoint``, ``cross_fit``) are relative to the working directory, like the command line's.
@@ -192,6 +198,44 @@ class FoldConfig:
             raise InputError(f"fold needs folds >= 2 and 0 <= leave_out < folds, got {self.folds}, {self.leave_out}")
 
 
+#: Most steps of a distilled student: it exists to sample in one or two network evaluations.
+MAX_STUDENT_STEPS = 4
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Train a few-step student on a teacher flow's endpoints (reflow distillation, :mod:`qpe.training.distill`).
+
+    Parameters
+    ----------
+    teacher : str
+        Checkpoint folder of the trained teacher flow (relative to the working directory).
+    teacher_sampler : str, optional
+        The sampler that draws the teacher's endpoints; None: the teacher card's.
+    teacher_steps : int, optional
+        Its steps K; None: the teacher card's.
+    pairs : int
+        (source sample, teacher endpoint) pairs, one per training crop, drawn once per run and cached
+        beside the run state.
+    from_teacher : bool
+        Start from the teacher's weights (the student then has the teacher's architecture).
+    """
+
+    teacher: str
+    teacher_sampler: str | None = None
+    teacher_steps: int | None = None
+    pairs: int = 1024
+    from_teacher: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.teacher, str) or not self.teacher:
+            raise InputError(f"distill teacher must be a checkpoint folder, got {self.teacher!r}")
+        if isinstance(self.pairs, bool) or not isinstance(self.pairs, int) or self.pairs < 1:
+            raise InputError(f"distill pairs must be a positive integer, got {self.pairs!r}")
+        if not isinstance(self.from_teacher, bool):
+            raise InputError(f"distill from_teacher must be true or false, got {self.from_teacher!r}")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines a training run (see the module docstring for the YAML form)."""
@@ -208,6 +252,7 @@ class TrainConfig:
     base_checkpoint: str | None = None
     cross_fit: tuple[str, ...] = ()
     fold: FoldConfig | None = None
+    distill: DistillConfig | None = None
     sampling: SamplingDefaults | None = None
     optim: OptimConfig = OptimConfig()
     validation: ValidationConfig = ValidationConfig()
@@ -230,6 +275,26 @@ class TrainConfig:
             raise InputError(f"{self.name}: cross_fit names the fold U-Nets (2 or more) of a residual flow")
         if self.checkpoint_every < 1:
             raise InputError("checkpoint_every must be at least 1")
+        if self.distill is not None:
+            self._check_student()
+
+    def _check_student(self) -> None:
+        """A distilled student: a flow sampled with Euler in a few steps, trained on teacher pairs only."""
+        if self.family != "flow":
+            raise InputError(f"{self.name}: distill trains a flow student, not a {self.family} model")
+        sampling = self.sampling or SamplingDefaults()
+        if sampling.sampler != "euler" or not sampling.steps or sampling.steps > MAX_STUDENT_STEPS:
+            raise InputError(f"{self.name}: a distilled student samples with sampling: {{sampler: euler, steps: 1 "
+                             f"to {MAX_STUDENT_STEPS}}} (it learns the straight path on Euler's grid), "
+                             f"got {sampling.sampler} with {sampling.steps} steps")
+        if self.cross_fit or self.fold is not None:
+            raise InputError(f"{self.name}: a distilled student learns its teacher's endpoints: no cross_fit or fold")
+        if self.optim.data_on_device or self.optim.augment:
+            raise InputError(f"{self.name}: a distilled student trains on cached teacher pairs: "
+                             "no optim.data_on_device and no optim.augment")
+        if self.distill.pairs < self.optim.batch_size:
+            raise InputError(f"{self.name}: distill pairs ({self.distill.pairs}) must be at least the batch size "
+                             f"({self.optim.batch_size})")
 
     @property
     def uses_ema(self) -> bool:
@@ -252,6 +317,8 @@ class TrainConfig:
         may resume with other values and runs started before these settings existed keep their digest.
         """
         d = self.to_dict()
+        if d.get("distill") is None:  # runs started before distillation existed keep their digest
+            d.pop("distill", None)
         for dotted in (*exclude, *HOW_SETTINGS):
             section, _, key = dotted.rpartition(".")
             (d[section] if section else d).pop(key, None)

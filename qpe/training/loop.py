@@ -2,7 +2,9 @@
 
 ``train(config)`` trains one model of any family on a paired dataset and writes a checkpoint folder
 (``card.yaml`` + ``weights.safetensors``, usable by :func:`qpe.models.load` at every checkpoint) and,
-beside it, the resumable run state (``<out>.state/state.pt`` and ``history.csv``).
+beside it, the resumable run state (``<out>.state/state.pt`` and ``history.csv``). A config with a
+``distill`` section trains a few-step student on its teacher flow's endpoints instead of the radar
+(:mod:`qpe.training.distill`); everything else (validation, checkpoints, resuming) is the same.
 
 Everything random is a function of the seed and the step (which samples, which crops, which noise),
 and the state holds the rest (weights, EMA, optimiser moments, dropout's random state): a run stopped at
@@ -48,6 +50,16 @@ from qpe.models.paths import fit_residual_scale
 from qpe.training.batches import StepBatches, step_generator
 from qpe.training.config import TrainConfig
 from qpe.training.device_samples import DeviceSamples
+from qpe.training.distill import (
+    PAIRS_FILE,
+    PairsProvenance,
+    StudentObjective,
+    TeacherPairs,
+    load_teacher,
+    student_card,
+    teacher_pairs,
+    teacher_settings,
+)
 from qpe.training.distributed import Processes
 from qpe.training.ema import EMA
 from qpe.training.state import TrainingState, has_state
@@ -70,7 +82,8 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 
 
 def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    return {k: torch.stack([it[k] for it in items]) for k in ("ir", "rain", "mask", "index")}
+    """A batch of training items: each of their tensors stacked along a new first axis."""
+    return {k: torch.stack([it[k] for it in items]) for k in items[0]}
 
 
 def _evenly(targets: np.ndarray, n: int) -> np.ndarray:
@@ -130,7 +143,8 @@ class _Data:
 
     path: Path
     reference: FileReference
-    train: PairedSamples
+    #: The training items: crops (PairedSamples), or a distilled student's teacher pairs (TeacherPairs).
+    train: PairedSamples | TeacherPairs
     validation: PairedSamples
     pixel_m: float
     #: (time,) fold of every time of the data when training on cross-fitted residuals, else None.
@@ -151,6 +165,8 @@ class _Run:
     trained_on: dict[str, object]
     history: list[dict[str, float]] = field(default_factory=list)
     step: int = 0
+    #: What a step's loss is computed by: the model's own ``loss``, or a distilled student's objective.
+    objective: torch.nn.Module | None = None
 
     @property
     def state_dir(self) -> Path:
@@ -171,8 +187,11 @@ def _train(config, procs, device, data, out, resume, progress, log) -> Path:
         return out
     base = load(config.base_checkpoint) if config.base_checkpoint else None
     fold_bases = [load(path) for path in config.cross_fit]
+    teacher = load_teacher(config) if config.distill is not None else None
     samples = _samples(config, data, base, progress)
-    run = _start(config, samples, base, fold_bases, out, device, procs)
+    run = _start(config, samples, base, fold_bases, out, device, procs, teacher)
+    if teacher is not None:
+        samples = _distillation(run, samples, teacher, device, procs, progress)
     if state is not None:
         _resume(run, state, log)
 
@@ -218,10 +237,10 @@ def _steps(run: _Run, samples: _Data, procs: Processes, device: torch.device,
     with ``compile``), the gradient (DDP-averaged), clipping, the AdamW step and the EMA update.
     """
     config, model, optimizer, ema = run.config, run.model, run.optimizer, run.ema
-    net: torch.nn.Module = model
+    net: torch.nn.Module = run.objective if run.objective is not None else model
     if procs.distributed:
         net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+            net, device_ids=[device.index] if device.type == "cuda" else None)
     if config.optim.compile:  # the plain ``model`` is what is validated, averaged and saved
         net = torch.compile(net)
     batches = StepBatches(len(samples.train), config.optim.batch_size, config.seed, run.step, stop,
@@ -320,6 +339,9 @@ def measure_training(
     TrainingSpeed
         Steps, seconds and setup seconds.
     """
+    if config.distill is not None:
+        raise InputError(f"{config.name}: timing a distillation run is not supported (its teacher pairs are drawn "
+                         "first); time the teacher's config")
     start = time.perf_counter()
     procs = Processes()
     dev = procs.device(device)
@@ -378,9 +400,10 @@ def _samples(config: TrainConfig, data, base: LoadedModel | None, progress: bool
 
 
 def _start(config: TrainConfig, samples: _Data, base: LoadedModel | None, fold_bases: list[LoadedModel],
-           out: Path, device, procs) -> _Run:
+           out: Path, device, procs, teacher: LoadedModel | None = None) -> _Run:
     """The card (with the fitted residual scale), the freshly initialised (seeded) model, its EMA and its
-    optimiser."""
+    optimiser. A distilled student takes its teacher's flow section (residual scale included) and, with
+    ``distill.from_teacher``, starts from the teacher's weights."""
     spec = samples.train
     card = ModelCard(
         name=config.name, family=config.family, description=config.description,
@@ -393,10 +416,14 @@ def _start(config: TrainConfig, samples: _Data, base: LoadedModel | None, fold_b
     for i, fold_base in enumerate(fold_bases):
         _check_fold_base(fold_base, i, card, config)
         fold_base.to(device)
+    if teacher is not None:
+        card = student_card(card, teacher, base.sha256 if base is not None else None, config, out)
     if card.flow is not None and card.flow.residual_scale != "none" and not card.flow.residual_std:
         card = dataclasses.replace(card, flow=_fitted_scale(card.flow, samples, base, fold_bases, device))
     torch.manual_seed(config.seed)
     model = build_model(card, base.model if base is not None else None).to(device)
+    if teacher is not None and config.distill.from_teacher:
+        model.load_state_dict(teacher.model.checkpoint_state(), strict=False)
     if fold_bases:
         model.attach_fold_bases([b.model for b in fold_bases])
     ema = EMA(model, config.optim.ema_decay) if config.uses_ema else None
@@ -404,6 +431,24 @@ def _start(config: TrainConfig, samples: _Data, base: LoadedModel | None, fold_b
     optimizer = torch.optim.AdamW(params, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
     return _Run(config, card, model, ema, optimizer, base, out,
                 trained_on={"device": str(device), "processes": procs.world})
+
+
+def _distillation(run: _Run, samples: _Data, teacher: LoadedModel, device, procs: Processes,
+                  progress: bool) -> _Data:
+    """A distilled student's run: its teacher pairs (drawn by the main process, or read from the run's
+    cache) as the training items, and its objective as the loss."""
+    config = run.config
+    settings = teacher_settings(teacher, config.distill)
+    provenance = PairsProvenance(teacher.sha256, settings.sampler, settings.steps, samples.reference.sha256,
+                                 config.optim.crop, config.seed, config.distill.pairs)
+    cache = run.state_dir / PAIRS_FILE
+    pairs = teacher_pairs(teacher, settings, samples.train, provenance, cache, device, progress) if procs.is_main else None
+    procs.barrier()
+    if pairs is None:  # the other processes read what the main one drew
+        pairs = teacher_pairs(teacher, settings, samples.train, provenance, cache, device, progress=False)
+    teacher.model.cpu()
+    run.objective = StudentObjective(run.model, config.sampling.steps)
+    return dataclasses.replace(samples, train=TeacherPairs(samples.train, pairs))
 
 
 def _check_fold_base(fold_base: LoadedModel, i: int, card: ModelCard, config: TrainConfig) -> None:
