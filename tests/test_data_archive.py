@@ -294,3 +294,18 @@ def test_manifest_names_missing_and_rejected_inputs(tmp_path, opera_files):
 def test_bad_archive_options_give_one_error_line(tmp_path, argv, expect):
     argv = ["data", "build", *(a.format(tmp=tmp_path) for a in argv)]
     assert_one_clean_error(argv, tmp_path / "a.zarr", expect)
+
+
+def test_training_streams_an_archive_and_its_card_names_the_archive_hash(tmp_path, archive,
+                                                                       one_torch_thread_per_module):
+    from test_training import tiny_config
+
+    from qpe.models import load
+    from qpe.training import train
+
+    out = train(tiny_config("unet", steps=2), data=archive, out=tmp_path / "unet", progress=False,
+                log=lambda _: None)
+    card = load(out).card
+    assert card.training.steps == 2
+    assert card.data.sha256 == dataset_sha256(open_paired(archive))  # from the block records
+    assert card.data.sha256 != dataset_sha256(open_paired(archive).load().drop_attrs())  # not a plain dataset's
