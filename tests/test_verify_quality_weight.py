@@ -179,6 +179,7 @@ def test_evaluate_weights_real_opera_scores_by_qind(opera_paired, tmp_path, caps
     assert main([*args, "--out", str(out), "--quality-weight"]) == 0
     printed = capsys.readouterr().out
     assert "scored 2 times" in printed and "weighted by the radar quality index (QIND" in printed
+    assert "weighted by the radar quality index QIND" in (out / "report.html").read_text()
     settings = yaml.safe_load((out / "evaluation.yaml").read_text())["evaluation"]
     assert settings["scores"]["quality_weight"] is True
     written = split_scores(open_scores(out / "scores.nc"))[0].sel(model="unet")

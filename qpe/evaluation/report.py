@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -245,6 +246,14 @@ REGIME_METRICS = (("CSI_regime", True), ("BIAS_regime", True), ("RMSE_regime", F
                   ("CRPS_fair_regime", False), ("n_regime", False))
 
 
+def _quality_weighted(attrs: Mapping) -> bool:
+    """Whether the scores were weighted by radar quality (their saved ``ScoreConfig.quality_weight``)."""
+    try:
+        return bool(json.loads(attrs.get("qpe_score_config", "{}")).get("quality_weight", False))
+    except ValueError:
+        return False
+
+
 def regime_frame(table: pd.DataFrame) -> pd.DataFrame:
     """Rows: regimes (:mod:`qpe.verify.regimes`), columns: each model's scores of :data:`REGIME_METRICS`,
     cells: value [CI]; empty when the scores are not split by regime."""
@@ -353,9 +362,10 @@ def write_report(
         ),
         "UTC days": attrs.get("days", ""),
         "confidence intervals": attrs.get("confidence_interval", "none" if ci is None else ""),
-        "pixels scored": "the same for every model (radar and every member valid)"
-        if int(attrs.get("common_mask", 1))
-        else "each model where it and the radar are valid",
+        "pixels scored": ("the same for every model (radar and every member valid)"
+                          if int(attrs.get("common_mask", 1)) else "each model where it and the radar are valid")
+        + ("; pixel-wise scores weighted by the radar quality index QIND (1 where OPERA gives none; not FSS, "
+           "spectra, SAL, displacement, energy/variogram)" if _quality_weighted(attrs) else ""),
         "qpe": f"{attrs.get('qpe_version', '')}, {attrs.get('created', '')}",
     }
     meta_html = (
