@@ -98,18 +98,17 @@ def stamp_layout(count: int, most_columns: int = STAMP_COLUMNS) -> tuple[int, in
 
 def stamp_panels(session: DashboardSession) -> list[MapPanel]:
     """The postage stamps of the browsed model: radar, the ensemble mean, then every member (``member i``), titled
-    in the model's colour; only radar while the model has no estimate or has one member."""
+    in the model's colour; none while the model has no estimate or has one member."""
     state = session.state
-    when = format_time(state.timestamp)
-    panels = [MapPanel("radar", "radar", "rain", session.radar(state.timestamp), details=f"{when} UTC")]
     model = state.ensemble_model
     estimate = session.recall(model) if model else None
     if estimate is None or estimate.sizes["member"] == 1:
-        return panels
+        return []
+    when = format_time(state.timestamp)
     colour, details = model_colour(model), f"{model} · {when} UTC"
-    panels.append(MapPanel("mean", f"mean of {estimate.sizes['member']}", "rain", ensemble_mean(estimate),
-                           details=details, colour=colour))
-    return panels + [MapPanel(f"member-{i}", f"member {i}", "rain", estimate.isel(member=i, drop=True),
+    return [MapPanel("radar", "radar", "rain", session.radar(state.timestamp), details=f"{when} UTC"),
+            MapPanel("mean", f"mean of {estimate.sizes['member']}", "rain", ensemble_mean(estimate), details=details,
+                     colour=colour)] + [MapPanel(f"member-{i}", f"member {i}", "rain", estimate.isel(member=i, drop=True),
                               details=details, colour=colour) for i in range(estimate.sizes["member"])]
 
 
@@ -130,6 +129,16 @@ class StampGrid(MapGrid):
         self.legend.object = ("Every member at once, radar and the ensemble mean first; colours as the rain maps "
                               "above, zoom linked.")
 
+    def update_panels(self) -> list[MapPanel]:
+        panels = super().update_panels()
+        if not panels:
+            model = self.state.ensemble_model
+            why = "no ensemble model shown" if not model else (
+                f"{model}: {ONE_MEMBER}" if member_count(self.session, model) == 1 else
+                f"{model}: {_missing_note(self.session, model)}")
+            self.status.object = plain_html(f"No postage stamps ({why}).")
+        return panels
+
     def _slot_map(self, slot, style, aspect):
         return super()._slot_map(slot, style, aspect).opts(colorbar=False, xaxis=None, yaxis=None, min_height=120)
 
@@ -137,7 +146,7 @@ class StampGrid(MapGrid):
         # the stamps' aspect and fonts: the page layout's fonts, margins without axes and colour bar
         self.layout = dataclasses.replace(LAYOUTS[self.state.layout], map_margins=STAMP_MARGINS)
         super().rebuild()
-        self.maps.stylesheets = [stamp_stylesheet(stamp_layout(len(self.shown()))[1])]
+        self.maps.stylesheets = [stamp_stylesheet(stamp_layout(max(len(self.shown()), 1))[1])]
 
 
 class EnsembleBrowser(Viewer):

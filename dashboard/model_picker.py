@@ -259,7 +259,8 @@ class ModelPicker(Viewer):
         regrid = pn.widgets.Select(label="Another grid", options=list(REGRID_CHOICES), value=model.regrid_choice,
                                    width=150, margin=(0, 5), css_classes=["qpe-regrid"],
                                    description="estimates on another grid than the data's: refuse them, or regrid "
-                                               "them as qpe evaluate --estimates-regrid METHOD")
+                                               "them as qpe evaluate --estimates-regrid METHOD",
+                                   visible=not model.estimates.grid.matches(self.session.grid))  # else nothing to choose
         regrid.param.watch(lambda event: self.choose_regrid(key, event.new), "value")
         return pn.Column(pn.pane.Markdown(text, styles={"font-size": "0.85em"}, margin=(0, 5)), regrid,
                          sizing_mode="stretch_width")

@@ -142,7 +142,8 @@ def test_external_estimates_in_the_ensemble_and_input_frames_tabs(setup, externa
     panels = ensemble_panels(session)
     assert [p.slot for p in panels] == ["radar", "member"] and panels[1].note == ONE_MEMBER
     np.testing.assert_array_equal(panels[1].field.values, external["rain"].sel(time=TIME).isel(member=0).values)
-    assert [p.slot for p in stamp_panels(session)] == ["radar"]
+    assert stamp_panels(session) == []
+    assert browser.stamps.status.object == plain_html("No postage stamps (my_unet: 1 member: no ensemble view).")
     assert shown_text(browser.note) == "my_unet: 1 member: no ensemble view (its estimates are one deterministic field)."
     # input frames: the checkpoints reading past frames are offered, the files are listed as not applicable
     frames = FramesPanel(session)
@@ -165,7 +166,8 @@ def test_another_grid_is_refused_until_a_regridding_is_chosen_as_in_the_cli(setu
     picker.auto.value = False
     card = shown_text(picker.cards.objects[0].objects[0])
     assert "grid: on another grid (48 x 48 pixels" in card and card.endswith("refused; choose a regridding method")
-    assert picker.cards.objects[0].objects[1].options == list(REGRID_CHOICES) == ["refuse", *REGRID_METHODS]
+    regrid = picker.cards.objects[0].objects[1]
+    assert regrid.visible and regrid.options == list(REGRID_CHOICES) == ["refuse", *REGRID_METHODS]
     # refused by default, with the library's line
     assert picker.runner.run_blocking(["my_coarse"], [TIME]) == 1
     assert re.search(r"estimates 'my_coarse' are on another grid .* state a regridding method",
