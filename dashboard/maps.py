@@ -483,7 +483,7 @@ class MapGrid(Viewer):
         self.width, self.columns, self.focusable = width, columns, focus
         self.layout = LAYOUTS[self.state.layout]
         self.panels: dict[str, MapPanel] = {}
-        #: The x/y range of each map drawn (pan and zoom: the case's ``zoom``).
+        #: The x/y range of each map drawn (the first one's is the case's ``zoom``, see :meth:`_on_range`).
         self.range_streams: list[hv.streams.RangeXY] = []
         self._refresh = hv.streams.Stream.define("Refresh", revision=0)()
         self._region = hv.streams.Params(self.state, ["region"])
@@ -607,7 +607,7 @@ class MapGrid(Viewer):
             options.update(xlim=(zoom[0], zoom[2]), ylim=(zoom[1], zoom[3]))
         raster = raster.opts(**options, hooks=[title])
         ranges = hv.streams.RangeXY(source=raster)
-        ranges.add_subscriber(self._on_range)
+        ranges.add_subscriber(functools.partial(self._on_range, ranges))
         self.range_streams.append(ranges)
         bounds = hv.streams.BoundsXY(source=raster)
         bounds.add_subscriber(self._on_bounds)
@@ -622,7 +622,12 @@ class MapGrid(Viewer):
             if hasattr(axis, "reset_start") and (axis.reset_start, axis.reset_end) != (low, high):
                 axis.reset_start, axis.reset_end = low, high
 
-    def _on_range(self, x_range=None, y_range=None) -> None:
+    def _on_range(self, stream: hv.streams.RangeXY, x_range=None, y_range=None) -> None:
+        """The first map's x/y range is the case's zoom. Panel links the maps' axes by giving every map the
+        first one's range; the streams of the other maps of a rebuilt grid can still report their own
+        earlier ranges (seen in Chromium), so only the first map's stream counts."""
+        if not self.range_streams or stream is not self.range_streams[0]:
+            return
         zoom = zoom_extent(x_range, y_range, self.session.grid)
         if zoom is not None and zoom != self.state.zoom:
             self.state.zoom = zoom

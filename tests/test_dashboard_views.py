@@ -579,7 +579,9 @@ def test_zoom_goes_into_the_link_and_the_maps_open_at_it(setup, session):
     maps = MapGrid(session, width=120)
     pn.Column(maps).get_root()
     zoom = [1_250_123.4, -3_010_000.0, 1_300_000.0, -2_980_000.6]
-    maps.range_streams[1].event(x_range=(zoom[0], zoom[2]), y_range=(zoom[1], zoom[3]))  # a zoom on the radar map
+    maps.range_streams[1].event(x_range=(zoom[0], zoom[2]), y_range=(zoom[1], zoom[3]))
+    assert session.state.zoom == [], "the other maps' own ranges do not count (they follow the first map's)"
+    maps.range_streams[0].event(x_range=(zoom[0], zoom[2]), y_range=(zoom[1], zoom[3]))  # the shared range
     assert session.state.zoom == [1_250_123.0, -3_010_000.0, 1_300_000.0, -2_980_001.0]
     query = query_values(session.state)
     assert query["zoom"] == "[1250123.0, -3010000.0, 1300000.0, -2980001.0]"

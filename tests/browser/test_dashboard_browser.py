@@ -367,6 +367,18 @@ def test_reload_from_the_shared_url_restores_the_case(served, browser):
         label="0.5 mm/h")
     page.locator(".bk-input-group", has_text="IR channel").locator("select").select_option("WV_062")
     wait_for_maps(page, "ddpm P(≥ 0.5 mm/h)", f"WV_062 {TIME}")
+    # zoom in on the radar map's western rain with the mouse wheel: the extent goes into the link
+    radar = by_title(map_figures(page, 4), "radar")
+    x0, y0, x1, y1 = radar["frame"]
+    page.mouse.move(radar["left"] + 0.8 * x0 + 0.2 * x1, radar["top"] + 0.55 * y0 + 0.45 * y1)
+    page.mouse.wheel(0, -200)
+    page.wait_for_function("() => /zoom=%5B[-0-9]/.test(window.location.href)")
+    zoom = None
+    while zoom != (zoom := json.loads(query_of(page)["zoom"])):  # until the last wheel event is in
+        page.wait_for_timeout(700)
+    zoomed = by_title(map_figures(page, 4), "radar")
+    assert zoomed["x"] == pytest.approx([zoom[0], zoom[2]], abs=1) and zoomed["y"] == pytest.approx([zoom[1], zoom[3]], abs=1)
+    assert zoom[2] - zoom[0] < 0.9 * (radar["x"][1] - radar["x"][0]), "the wheel zoomed in"
     shared = href(page)
     status = deep_text(page.locator(".qpe-map-status").first)
     page.context.close()
@@ -383,6 +395,9 @@ def test_reload_from_the_shared_url_restores_the_case(served, browser):
     assert sorted(c.get_attribute("data-value") for c in chips.all()) == sorted(MODELS)
     images = map_images(again)
     assert coloured_pixels(images[2]) > 100, "the probability map is blank"
+    for restored in map_figures(again, 4):  # every map opens at the link's zoom (linked axes)
+        assert restored["x"] == pytest.approx([zoom[0], zoom[2]], abs=1), restored["title"]
+        assert restored["y"] == pytest.approx([zoom[1], zoom[3]], abs=1), restored["title"]
     again.screenshot(path=ARTIFACTS / "dashboard_06_restored_from_link.png")
     # the ensemble browser of the restored case: step through the members next to radar and spread
     again.locator(".bk-tab", has_text="Ensemble").click()
