@@ -115,7 +115,7 @@ def _overlaps(a, b) -> bool:
 
 
 @pytest.mark.parametrize("name", ["performance_diagram", "fss_vs_scale", "ensemble_fss", "power_spectrum_ratio",
-                                  "spectral_coherence", "exceedance_curves", "quantile_quantile", "rank_histogram",
+                                  "spectral_coherence", "exceedance_curves", "histograms", "quantile_quantile", "rank_histogram",
                                   "reliability_diagram"])
 def test_evaluate_figures_keep_legends_off_the_axes_and_colours_by_name(period_scores, name):
     drawn = {}
