@@ -173,7 +173,7 @@ def map_grid_figure(
         columns = 2 if any(p.kind == "difference" for p in panels) else 3
     columns = max(1, min(columns, len(panels)))
     rows = -(-len(panels) // columns)
-    scale = 1.0 if text == "grid" else 1.3
+    scale = 1.0 if text == "grid" else 1.6  # slide text: room for the two-line titles over each map
     figure = Figure(figsize=(4.4 * scale * columns, 4.2 * scale * rows + 0.4), dpi=dpi, layout="constrained")
     for i, panel in enumerate(panels):
         ax = figure.add_subplot(rows, columns, i + 1)
