@@ -555,7 +555,8 @@ def test_slide_figures_are_readable_and_plain_text(session):
     EstimateRunner(session).run_blocking(["ddpm", "unet"], [TIME])
     session.state.models = ["ddpm", "unet"]
     scores, _ = case_scores(session)
-    combined = combine_models(scores)  # two of the figures (the zip test draws them all): 8-pt text at first
+    combined = combine_models({r"$\frac$": scores["ddpm"], "unet": scores["unet"]})  # a name that is bad math
+    # two of the figures (the zip test draws them all), with 8-pt text at first
     figures = {draw.__name__: readable(draw(combined)) for draw in (performance_diagram, fss_vs_scale)}
     figures["map"] = map_figure(MapPanel("x", "$x$ <b>model</b>", "rain", session.radar(TIME), details="K = 2"),
                                 session)
@@ -565,6 +566,8 @@ def test_slide_figures_are_readable_and_plain_text(session):
         assert min(sizes) >= SMALLEST_PT, name
     titles = [t.get_text() for t in figures["map"].findobj(Text)]
     assert "$x$ <b>model</b>\nK = 2" in titles  # shown as written (no math, no markup)
+    legend = [t.get_text() for t in figures["performance_diagram"].legends[0].get_texts()]
+    assert r"$\frac$" in legend  # drawn above as written: as math it would not draw at all
 
 
 def test_zoom_goes_into_the_link_and_the_maps_open_at_it(setup, session):

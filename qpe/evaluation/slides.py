@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from qpe.evaluation.figures import FIGURES as FIGURE_MAKERS
 from qpe.evaluation.summary import _concat_models
@@ -52,13 +53,15 @@ def combine_models(scores: Mapping[str, xr.Dataset]) -> xr.Dataset:
 
 
 def readable(fig: Figure, smallest: float = SMALLEST_PT) -> Figure:
-    """Raise every text of ``fig`` (titles, labels, ticks, legends, notes) to at least ``smallest`` points.
+    """Raise every text of ``fig`` (titles, labels, ticks, legends, notes) to at least ``smallest`` points,
+    each drawn as plain text (no math: a model named ``$\\frac$`` is drawn as written).
 
     Larger text keeps its size (tick labels all take ``smallest``); the constrained layout makes room when
     the figure is drawn. Returns ``fig``.
     """
     fig.set_layout_engine("constrained")  # room for the larger text, legends still outside the axes
-    for text in fig.findobj(lambda artist: hasattr(artist, "get_fontsize") and hasattr(artist, "set_fontsize")):
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)  # names from folders and cards as written: "$" is no formula
         if text.get_fontsize() < smallest:
             text.set_fontsize(smallest)
     for ax in fig.axes:  # tick labels are made when drawn: set the size they are made with
@@ -136,7 +139,7 @@ def _rows(model: str, variable: str, da: xr.DataArray, coords: xr.Dataset) -> pd
     if axis is not None:
         source = da[axis] if axis in da.coords else coords.get(axis)
         x_unit = str(source.attrs.get("units", "")) if source is not None else ""
-        x_unit = x_unit or ("rank" if axis == "rank" else "")
+        x_unit = x_unit or ("rank" if axis == "rank" else "1")  # e.g. the quantile level: a fraction
     out.insert(0, "score", variable[: -len(RADAR_SUFFIX)] if is_radar else variable)
     out.insert(0, "model", "radar" if is_radar else model)
     out["x_unit"], out["unit"], out["figure"] = x_unit, unit, _figure_of(variable)
