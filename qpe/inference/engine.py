@@ -2,7 +2,13 @@
 
 ``estimate`` gathers the T successive IR frames each time needs, cuts large grids into overlapping
 tiles, batches tiles through the model with all ensemble members at once (bf16 autocast on a GPU,
-float32 on the CPU), blends the tiles back and caches each (model, time) result on disk.
+float32 on the CPU, unless ``EstimateConfig.precision`` says otherwise), blends the tiles back and caches
+each (model, time) result on disk.
+
+Speed on a CPU (measured by ``benchmarks/bench_inference.py --engine-options``, docs/performance.md)
+    bf16 autocast on a CPU (``precision="bfloat16"``) is opt-in: about 2.2x faster where the CPU has bf16
+    units (AMX), but it changes the numbers. Fewer fields per call (``batch_fields=1``) is about 1.2x faster
+    on a CPU and changes only the last bits; channels-last weights and ``torch.compile`` gained nothing.
 
 Progress and cancel
     ``estimate(..., on_progress=, cancel=)`` reports an :class:`EstimateProgress` after every sampler
@@ -35,7 +41,7 @@ from qpe.data.paired import rain_attrs, validate_paired
 from qpe.data.times import has_frames, utc_naive
 from qpe.errors import CheckpointError, DatasetError, EstimateCancelled, InputError
 from qpe.inference.cache import EstimateCache, array_digest, cache_key
-from qpe.inference.device import autocast, exclusive, resolve_device
+from qpe.inference.device import autocast, autocast_dtype, check_precision, exclusive, resolve_device
 from qpe.inference.tiling import check_tiling, plan_tiles, tile_weights
 from qpe.models.sampling import SamplingSettings
 
@@ -66,6 +72,11 @@ class EstimateConfig:
     batch_fields : int
         Most fields (tiles x members) per network call: what bounds the memory of a call (about
         0.4 GiB per 256 x 256 field for the demo flows on a CPU); members beyond it are drawn in turns.
+    precision : str
+        Precision of the network passes (:data:`qpe.inference.device.PRECISIONS`): ``"auto"`` (bf16
+        autocast on a GPU, float32 on a CPU), ``"float32"``, or ``"bfloat16"`` (bf16 autocast on a CPU too:
+        faster where the CPU has bf16 units, but rain differs from float32 by up to a few tenths of a mm/h;
+        docs/performance.md). Estimates of another precision are cached apart.
     """
 
     members: int = 1
@@ -77,9 +88,11 @@ class EstimateConfig:
     overlap: int = 32
     batch_tiles: int = 4
     batch_fields: int = 16
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         check_tiling(self.tile, self.overlap)
+        check_precision(self.precision)
         for name in ("batch_tiles", "batch_fields"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -284,7 +297,7 @@ def _predict_field(
             call += 1
             if progress is not None:
                 progress.start_call(call, (tile_first, tile_first + len(batch) - 1), (first + 1, first + turn.members))
-            with autocast(device):
+            with autocast(device, config.precision):
                 parts.append(model.predict(ir, turn, generator, callback).float().cpu().numpy())
             if progress is not None and callback is None:  # a deterministic model: one step per call
                 progress.step_done(1, 1)
@@ -365,6 +378,9 @@ def estimate(
     card = model.card
     with exclusive(device):  # a first move to a GPU must not overlap another session's forward pass
         model.to(device)
+    dtype = autocast_dtype(device, config.precision)
+    # float32 estimates keep the keys they always had; reduced precision is cached apart.
+    numerics = {} if dtype is None else {"precision": str(dtype).removeprefix("torch.")}
     fields = []
     tracker = None
     if on_progress is not None or cancel is not None:
@@ -380,7 +396,7 @@ def estimate(
             tracker.time = number
         stack = input_stack(ds, int(index), card.input.frames, card.input.channels)
         key = cache_key(model=model.sha256, inputs=array_digest(stack), sampling=settings.to_dict(),
-                        seed=settings.seed(config.seed), tile=config.tile, overlap=config.overlap)
+                        seed=settings.seed(config.seed), tile=config.tile, overlap=config.overlap, **numerics)
         cached = cache.get(key) if cache is not None else None
         if cached is not None:
             fields.append(cached["rain"].values)
@@ -404,6 +420,7 @@ def estimate(
         "model": card.name, "family": card.family, "checkpoint_sha256": model.sha256,
         "members": settings.members, "steps": -1 if settings.steps is None else settings.steps,
         "sampler": settings.sampler or "none", "seed": config.seed, "device": str(device),
+        "precision": "float32" if dtype is None else str(dtype).removeprefix("torch."),
         "network_evaluations": model.network_evaluations(settings),
         "qpe_version": __version__,
     })
