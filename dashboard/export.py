@@ -1,10 +1,12 @@
-"""Export of the shown case: the scores as CSV and the map grid as a PNG.
+"""Export of the shown case: the scores as CSV, the map grid as a PNG, each map for a slide and an animation.
 
 The CSV holds the rows of :func:`qpe.verify.scores_to_frame` (the ``scores.csv`` layout, full
 precision) for every shown model, preceded by the case's time and region. The PNG draws the same
 :class:`~dashboard.maps.MapPanel` list as the browser, with the same titles (model, time, sampling;
 model colour), colour maps, levels and limits, through matplotlib (no browser needed), at the full
-resolution of the grid, with axes in km and the projection named once.
+resolution of the grid, with axes in km and the projection named once, at the maps' zoom.
+:func:`map_figure` draws one map for a slide (text of 11 pt or more) and :func:`animation_gif` the
+radar and each model at every time of the shown date (:mod:`dashboard.slides` packs them).
 """
 
 from __future__ import annotations
@@ -306,7 +308,8 @@ def png_download(session: DashboardSession, panels):
 
     def content() -> io.BytesIO:
         download.filename = export_name(session, "png")
-        return io.BytesIO(map_grid_png(panels(), session, region=session.state.region_box))
+        return io.BytesIO(map_grid_png(panels(), session, region=session.state.region_box,
+                                       zoom=session.state.zoom_box))
 
     download = pn.widgets.FileDownload(callback=content, filename=export_name(session, "png"),
                                        label="Maps PNG", color="default", sizing_mode="stretch_width")
