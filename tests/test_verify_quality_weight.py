@@ -6,8 +6,10 @@ qpe.verify with the same weights."""
 from __future__ import annotations
 
 import glob
+import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 import yaml
@@ -197,3 +199,17 @@ def test_evaluate_weights_real_opera_scores_by_qind(opera_paired, tmp_path, caps
         np.testing.assert_allclose(written[name], expected[name], rtol=1e-6, err_msg=name)
     assert not np.allclose(expected["RMSE"], plain["RMSE"])
     np.testing.assert_array_equal(expected["FSS"], plain["FSS"])
+
+
+def test_the_regime_table_says_its_pixel_columns_are_sums_of_weights_when_weighted():
+    from qpe.evaluation.report import regime_section
+
+    table = pd.DataFrame({"model": ["unet"] * 3, "metric": ["CSI", "CSI_regime", "n_regime"],
+                          "threshold": [1.0, 1.0, np.nan], "scale": [np.nan] * 3, "regime": ["", "night", "night"],
+                          "value": [0.5, 0.4, 12.5], "ci_low": [np.nan] * 3, "ci_high": [np.nan] * 3})
+    scores = xr.Dataset(coords={"regime_group": ("regime", ["radar_quality"])})
+    for weighted in (False, True):
+        scores.attrs["qpe_score_config"] = json.dumps({"quality_weight": weighted})
+        section = regime_section(table, scores)
+        assert "unet pixels" in section and "night" in section
+        assert ("sums of weights, not counts" in section) is weighted

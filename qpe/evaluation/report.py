@@ -286,12 +286,14 @@ def regime_section(table: pd.DataFrame, scores: xr.Dataset) -> str:
     groups = {str(g) for g in scores["regime_group"].values} if "regime_group" in scores.coords else set()
     skipped = "" if "radar_quality" in groups else (
         " Radar quality is not split: the paired data have no <code>rain_quality</code> (OPERA QIND).")
+    weighted = (" The scores are weighted by QIND: the 'pixels' columns are sums of weights, not counts."
+                if _quality_weighted(scores.attrs) else "")
     return (
         "<h2>Scores by regime</h2>"
         "<p>The pixel-wise scores on the pixels of each regime: 10.8 µm cloud-top temperature of the valid "
         "time, daylight from the solar zenith angle (day &lt; 90°, twilight 90–96°, night ≥ 96°), radar rain "
         "type by Steiner et al. (1995) (convective, stratiform, dry), and OPERA's quality index where the "
-        f"data have it.{skipped} The classes of each group partition the scored pixels; FSS is not split "
+        f"data have it.{skipped}{weighted} The classes of each group partition the scored pixels; FSS is not split "
         "(see docs/verification.md). Every regime score, also POD, FAR, ETS, MAE, CORR, CRPS, is in "
         '<a href="scores.csv">scores.csv</a> (column <code>regime</code>) and scores.nc (<code>*_regime</code>).'
         f"</p><div class='wide'>{_table_html(frame, 'regime')}</div>"
