@@ -15,13 +15,14 @@ channels; timing does not depend on the values), for each family and K:
 - on the full OPERA grid (2200 x 1900 pixels of 2 km, 90 tiles of 256 overlapping by 32, batched
   ``batch_tiles`` tiles x members per call): the U-Net, and the residual flow (K = 4, 8 members);
 
-in each *setting*: ``fp32`` (no autocast), ``bf16`` (bf16 autocast) and ``bf16+compile`` (the networks
-compiled in place by ``torch.compile``; its first call, with the compilation, is the ``first call s``
-column). ``fields/s`` counts member fields of one time (a full OPERA field is one field); ``s/time`` is
-the latency of one estimate (one time, all members), the median of ``repeats`` calls after a warm-up
-call; ``peak MiB``: ``torch.cuda.max_memory_allocated`` over the row's calls on a GPU, the process's
-peak resident set (VmHWM, reset before the row) on a CPU; ``TFLOP/s``: what the row achieves of the
-network FLOP it computes (:func:`bench_training.forward_flops`).
+in each *setting*: ``fp32`` (no autocast), ``bf16`` (bf16 autocast) and, for the three target rows only
+(a compilation costs about a minute per network and shape), ``bf16+compile`` (the networks compiled in
+place by ``torch.compile``; its first call, with the compilation, is the ``first call s`` column).
+``fields/s`` counts member fields of one time (a full OPERA field is one field); ``s/time`` is the latency
+of one estimate (one time, all members), the median of ``repeats`` calls after a warm-up call;
+``peak MiB``: ``torch.cuda.max_memory_allocated`` over the row's calls on a GPU, the process's peak
+resident set (VmHWM, reset before the row) on a CPU; ``TFLOP/s``: what the row achieves of the network
+FLOP it computes (:func:`bench_training.forward_flops`).
 
 **Training** steps per second (:func:`qpe.training.loop.measure_training`: data, loss, backward, AdamW,
 EMA) of every family with the demo architecture (``configs/train/demo_*.yaml``) and with the GPU study's
@@ -175,7 +176,7 @@ class TrainingRow:
 def inference_cases(profile: Profile) -> list[InferenceCase]:
     """Every inference row of ``profile``, most important first: the issue's targets (the U-Net and the
     residual flow on the tiled grid, the dashboard's estimate: the residual flow at its card's K), then
-    every family and K on one tile, then the targets in the other eager settings, then the compiled rows."""
+    every family and K on one tile, then the targets in the other eager settings, then the targets compiled."""
     settings = [SETTINGS[name] for name in profile.settings]
     eager = [s for s in settings if not s.compile]
     compiled = [s for s in settings if s.compile]
@@ -186,10 +187,8 @@ def inference_cases(profile: Profile) -> list[InferenceCase]:
     small = [InferenceCase(f, k, "small", 1 if f == "unet" else profile.members, s)
              for s in eager for f in FAMILIES for k in profile.steps[f]]
     large = [dataclasses.replace(c, setting=s) for s in eager for c in targets if s != first]
-    dashboard = {f: profile.steps[f][len(profile.steps[f]) // 2] for f in FAMILIES}  # a middle K each
-    late = [InferenceCase(f, dashboard[f], "small", 1 if f == "unet" else profile.members, s)
-            for s in compiled for f in FAMILIES]
-    late += [dataclasses.replace(c, setting=s) for s in compiled for c in targets]
+    # Compiling costs about a minute per network and shape: the targets only.
+    late = [dataclasses.replace(c, setting=s) for s in compiled for c in targets]
     return targets + small + large + late
 
 
@@ -516,9 +515,11 @@ def main(argv: list[str] | None = None) -> int:
             total += seconds
             print(f"{case.grid:<6} {case.family:<14} K={case.steps!s:<5} M={case.members:<3} {case.setting.name:<13} "
                   f"{tiles:>3} tiles {gflop:>10.1f} GFLOP/time x {calls} calls: {seconds:6.1f} s")
-        print(f"projected inference: {total:.0f} s ({args.assume_tflops:g} TFLOP/s bf16, "
-              f"{args.assume_tflops / 2:g} fp32, {args.assume_compile_s:g} s per first compile); training: "
-              f"8 rows x (setup + {profile.train_warmup} + {profile.train_seconds:g} s)")
+        training = TRAINING_ROWS * (TRAINING_ALLOWANCE_S + profile.train_seconds)
+        print(f"projected: inference {total:.0f} s ({args.assume_tflops:g} TFLOP/s bf16, {args.assume_tflops / 2:g} "
+              f"fp32, {args.assume_compile_s:g} s per first compile) + training {training:.0f} s ({TRAINING_ROWS} rows "
+              f"x {TRAINING_ALLOWANCE_S:g} s set-up + {profile.train_seconds:g} s timed) = {total + training:.0f} s; "
+              f"rows that would end past --budget-s {args.budget_s:g} s are skipped")
         return 0
 
     log(f"bench_gpu ({'quick' if args.quick else 'full'}) on {device_line(device)}")
