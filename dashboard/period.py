@@ -13,11 +13,13 @@ second open is immediate. Nothing here computes a score.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import holoviews as hv
 import numpy as np
@@ -38,6 +40,7 @@ from qpe.evaluation.figures import _VERDICT_COLORS, VERDICT_MARKS
 from qpe.evaluation.reading import PeriodScores, open_evaluation
 from qpe.inference.engine import EstimateConfig
 from qpe.inference.estimators import find_estimators
+from qpe.inference.external import ExternalEstimates, estimate_files
 from qpe.verify import ScoreConfig
 from qpe.verify.bootstrap import UNIT_NAMES
 from qpe.verify.comparison import verdicts
@@ -65,11 +68,25 @@ class PeriodRequest:
     start: str
     end: str
     config: EvaluationConfig
+    #: Folders of your own estimates: (model key, folder, regridding method or "" to refuse another grid).
+    estimates: tuple[tuple[str, str, str], ...] = ()
+    #: What each folder held when asked (:func:`folder_version`): new files make another computation.
+    estimate_versions: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple:
         settings = {**self.config.to_dict(), "compare_to": None}
-        return (self.data, self.checkpoints, self.weights, self.start, self.end, repr(sorted(settings.items())))
+        return (self.data, self.checkpoints, self.weights, self.estimates, self.estimate_versions,
+                self.start, self.end, repr(sorted(settings.items())))
+
+
+def folder_version(folder: str | Path) -> str:
+    """A digest of the estimate files in ``folder`` (names, sizes, modification times)."""
+    digest = hashlib.sha256()
+    for path in estimate_files(folder):
+        stat = path.stat()
+        digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 @dataclass
@@ -107,9 +124,12 @@ def compute_period(request: PeriodRequest, cache=None, progress: Progress | None
     QpeError
         No model, a bad period, a checkpoint that cannot run on the data: one line, before any estimate.
     """
-    if not request.checkpoints:
+    if not request.checkpoints and not request.estimates:
         raise InputError("no model shown: choose models to score over the period")
-    estimators = find_estimators([path for _, path in request.checkpoints])  # named as qpe evaluate names them
+    # named as qpe evaluate names them; your own estimates under their keys, as the other tabs show them
+    estimators = find_estimators([path for _, path in request.checkpoints]) if request.checkpoints else []
+    estimators += [ExternalEstimates(folder, name=key, regrid=regrid or None)
+                   for key, folder, regrid in request.estimates]
     accumulators, info = accumulate_period(
         request.data, estimators, request.start, request.end, request.config, cache=cache, progress=False,
         on_progress=None if progress is None else progress.update)
@@ -308,23 +328,27 @@ class PeriodPanel(Viewer):
         Raises
         ------
         QpeError
-            No day chosen, or a shown model that is not a checkpoint of the models folder.
+            No day chosen, or a shown model that is neither a checkpoint nor a folder of estimates.
         """
         if self.start is None or self.end is None:
             raise InputError("choose the first and last day of the period")
         state, registry = self.session.state, self.session.registry
         settings = self.session.estimate_settings()
-        checkpoints = tuple((m, str(registry[m].path)) for m in state.models)
-        cards = [registry[m].card for m in state.models]
+        own = [registry.external[m] for m in state.models if m in registry.external]
+        checkpoints = tuple((m, str(registry[m].path)) for m in state.models if m not in registry.external)
+        cards = [registry[m].card for m, _ in checkpoints]
         weights = tuple(card.weights.sha256 if card.weights else "" for card in cards)
+        estimates = tuple((e.key, str(e.path), e.estimates.regrid or "") for e in own)
+        names = [card.name for card in cards] + [e.key for e in own]
         config = EvaluationConfig(
             scores=ScoreConfig(thresholds=tuple(sorted(state.thresholds))),
             estimate=EstimateConfig(members=settings.members, steps=settings.steps, seed=settings.seed),
             n_resamples=self.resamples, bootstrap_unit=self.unit,
-            compare_to=self.reference if [card.name for card in cards].count(self.reference) == 1 else None)
+            compare_to=self.reference if names.count(self.reference) == 1 else None)
         last = pd.Timestamp(self.end) + pd.Timedelta(days=1) - pd.Timedelta(minutes=1)
         return PeriodRequest(str(self.session.data_path), checkpoints, weights, f"{pd.Timestamp(self.start):%Y-%m-%dT%H:%M}",
-                             f"{last:%Y-%m-%dT%H:%M}", config)
+                             f"{last:%Y-%m-%dT%H:%M}", config, estimates,
+                             tuple(folder_version(folder) for _, folder, _ in estimates))
 
     async def _on_compute(self, event=None) -> None:
         try:

@@ -155,3 +155,33 @@ def test_the_app_has_the_period_tab(evaluated):
     assert "Period" in tabs._names
     page.session.state.tab = "period"
     assert tabs.active == tabs._names.index("Period")
+
+
+def test_your_own_estimates_are_scored_over_the_period_as_qpe_evaluate_scores_them(evaluated, tmp_path):
+    """A folder of estimates made elsewhere (here: 0.8 x radar), shown beside a checkpoint, is scored by the
+    tab exactly as ``qpe evaluate --estimates`` scores it."""
+    import shutil
+
+    from dashboard.period import compute_period
+    from qpe.data.paired import open_paired
+
+    settings = evaluated[0]
+    models = shutil.copytree(settings.models, tmp_path / "models")
+    own = models / "their_rain"
+    own.mkdir()
+    rain = (open_paired(settings.data)["rain"].fillna(0.0) * 0.8).astype("float32")
+    rain.to_dataset(name="rain").to_netcdf(own / "rain.nc")
+    session = DashboardSession(DashboardSettings(settings.data, models, tmp_path / "cache"))
+    session.state.param.update(models=["their_rain", "unet"], members=2, time="2021-06-01T23:00")
+    panel = PeriodPanel(session, start=pd.Timestamp("2021-06-01").date(), end=pd.Timestamp("2021-06-02").date(),
+                        resamples=50)
+    panel.reference = "unet"
+    request = panel.request()
+    assert request.estimates == (("their_rain", str(own), ""),) and [m for m, _ in request.checkpoints] == ["unet"]
+    computed = compute_period(request)
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--data", str(settings.data), "--checkpoints", str(models / "unet"),
+                 "--estimates", str(own), "--out", str(out), *RUN]) == 0
+    xr.testing.assert_equal(computed.scores, xr.open_dataset(out / "scores.nc").load())
+    rain.isel(time=[0]).to_dataset(name="rain").to_netcdf(own / "more.nc")  # new files: another computation
+    assert panel.request().key != request.key
