@@ -107,6 +107,8 @@ def apply_query(state: CaseState, query: dict[str, str], messages: Messages | No
             if isinstance(value, str) and not isinstance(state.param[name], param.String):
                 value = state.param[name].deserialize(_json_or_text(value))
             check_link_value(state, name, value)
+            if name in BOXES:  # metres written as whole numbers by hand: [1100000, ...]
+                value = [float(v) for v in value]
             setattr(state, name, value)
         except (ValueError, TypeError, OverflowError):  # an unusable value: keep the default
             refused.append(f"{key}={excerpt(query[key], 40)}")

@@ -573,6 +573,7 @@ def test_slide_figures_are_readable_and_plain_text(session):
 def test_zoom_goes_into_the_link_and_the_maps_open_at_it(setup, session):
     from dashboard.maps import zoom_extent
     from dashboard.sharing import apply_query, query_values
+    from dashboard.state import CaseState
 
     grid = session.grid
     xmin, ymin, xmax, ymax = grid.bounds
@@ -597,6 +598,7 @@ def test_zoom_goes_into_the_link_and_the_maps_open_at_it(setup, session):
         assert (fig.x_range.start, fig.x_range.end) == (1_250_123.0, 1_300_000.0)
         assert (fig.y_range.start, fig.y_range.end) == (-3_010_000.0, -2_980_001.0)
         assert (fig.x_range.reset_start, fig.x_range.reset_end) == (xmin, xmax)  # reset: the whole grid
-    for bad in ("[1, 2, 0, 3]", "[1, 2, 3]", '["a", 0, 1, 2]', "[0, 0, NaN, 1]"):
+    assert apply_query(CaseState(), {"zoom": "[1100000, -3200000, 1400000, -2900000]"}) == [], "whole metres"
+    for bad in ("[1, 2, 0, 3]", "[1, 2, 3]", '["a", 0, 1, 2]', "[0, 0, NaN, 1]", "[true, 0, 1, 1]"):
         assert apply_query(opened.state, {"zoom": bad}) == [f"zoom={bad}"]
         assert opened.state.zoom == session.state.zoom
