@@ -549,7 +549,7 @@ def test_slide_figures_are_readable_and_plain_text(session):
 
     from dashboard.export import map_figure
     from dashboard.maps import MapPanel
-    from qpe.evaluation.figures import fss_vs_scale, performance_diagram
+    from qpe.evaluation.figures import fss_vs_scale, performance_diagram, rain_histogram
     from qpe.evaluation.slides import SMALLEST_PT, combine_models, readable
 
     EstimateRunner(session).run_blocking(["ddpm", "unet"], [TIME])
@@ -557,7 +557,7 @@ def test_slide_figures_are_readable_and_plain_text(session):
     scores, _ = case_scores(session)
     combined = combine_models({r"$\frac$": scores["ddpm"], "unet": scores["unet"]})  # a name that is bad math
     # two of the figures (the zip test draws them all), with 8-pt text at first
-    figures = {draw.__name__: readable(draw(combined)) for draw in (performance_diagram, fss_vs_scale)}
+    figures = {draw.__name__: readable(draw(combined)) for draw in (performance_diagram, fss_vs_scale, rain_histogram)}
     figures["map"] = map_figure(MapPanel("x", "$x$ <b>model</b>", "rain", session.radar(TIME), details="K = 2"),
                                 session)
     for name, fig in figures.items():
@@ -568,6 +568,9 @@ def test_slide_figures_are_readable_and_plain_text(session):
     assert "$x$ <b>model</b>\nK = 2" in titles  # shown as written (no math, no markup)
     legend = [t.get_text() for t in figures["performance_diagram"].legends[0].get_texts()]
     assert r"$\frac$" in legend  # drawn above as written: as math it would not draw at all
+    ax = figures["rain_histogram"].axes[0]
+    powers = [t for t in ax.get_xticklabels() + ax.get_yticklabels() if "$" in t.get_text()]
+    assert powers and all(t.get_parse_math() for t in powers), "log-axis ticks (10^-3) stay math"
 
 
 def test_zoom_goes_into_the_link_and_the_maps_open_at_it(setup, session):

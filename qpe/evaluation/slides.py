@@ -37,6 +37,8 @@ from qpe.verify.tables import RADAR_SUFFIX
 PROJECTOR_DPI = 150
 #: Smallest text on a slide figure, points (readable from the back of a meeting room).
 SMALLEST_PT = 11.0
+#: Smallest height of a slide figure, inches (an axis label of 11 pt such as the power spectra's fits).
+SMALLEST_HEIGHT_IN = 5.6
 #: Columns of :func:`scores_and_curves`.
 COLUMNS = ("model", "score", "threshold", "x", "x_unit", "value", "unit", "figure")
 #: Dimensions written in the ``threshold`` column, mm/h.
@@ -57,11 +59,17 @@ def readable(fig: Figure, smallest: float = SMALLEST_PT) -> Figure:
     each drawn as plain text (no math: a model named ``$\\frac$`` is drawn as written).
 
     Larger text keeps its size (tick labels all take ``smallest``); the constrained layout makes room when
-    the figure is drawn. Returns ``fig``.
+    the figure is drawn, and a figure is at least :data:`SMALLEST_HEIGHT_IN` tall. Returns ``fig``.
     """
     fig.set_layout_engine("constrained")  # room for the larger text, legends still outside the axes
+    width, height = fig.get_size_inches()
+    fig.set_size_inches(width, max(height, SMALLEST_HEIGHT_IN))  # long axis labels fit beside one row of panels
+    # tick labels keep their math ($10^{-3}$ on log axes); titles, legends and notes, where names from
+    # folders and cards appear, are drawn as written ("$" is no formula)
+    on_axes = {id(t) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis) for t in axis.findobj(Text)}
     for text in fig.findobj(Text):
-        text.set_parse_math(False)  # names from folders and cards as written: "$" is no formula
+        if id(text) not in on_axes:
+            text.set_parse_math(False)
         if text.get_fontsize() < smallest:
             text.set_fontsize(smallest)
     for ax in fig.axes:  # tick labels are made when drawn: set the size they are made with
