@@ -74,6 +74,9 @@ def readable(fig: Figure, smallest: float = SMALLEST_PT) -> Figure:
             text.set_fontsize(smallest)
     for ax in fig.axes:  # tick labels are made when drawn: set the size they are made with
         ax.tick_params(which="both", labelsize=smallest)
+        ax.title.set_wrap(True)  # a long title on two lines rather than past the figure's edge
+    if fig.get_suptitle():
+        fig._suptitle.set_wrap(True)
     return fig
 
 
