@@ -372,7 +372,7 @@ def _print_table(timings: list[FamilyTiming], jobs: int) -> None:
         print(f"{t.run.spec.name:<16}{optim.batch_size:>6}{optim.crop:>5}{t.gflop_per_step:>11.1f} | "
               f"{t.plain.steps_per_second:>13.2f}{t.plain.ms_per_step:>9.1f}{t.plain.setup_seconds:>8.1f} | "
               f"{t.study.steps_per_second:>13.2f}{t.study.ms_per_step:>9.1f}{t.study.setup_seconds:>8.1f}"
-              f"{t.gflop_per_step * t.study.steps_per_second / 1000:>8.3g}"
+              f" {t.gflop_per_step * t.study.steps_per_second / 1000:>7.3g}"
               f"{t.study.steps_per_second / t.plain.steps_per_second:>7.2f}")
     together = sum(t.study.steps_per_second for t in timings[:jobs])
     print(f"{'all at once':<16}{'':>22} | {'':>30} | {together:>13.2f} steps/s together")
