@@ -186,6 +186,9 @@ class PairedSamples(torch.utils.data.Dataset):
         Threads that read and decode a streamed archive's chunks for a batch at once
         (:meth:`__getitems__`, what a :class:`torch.utils.data.DataLoader` calls); 0: one at a time on
         the calling thread. The samples are the same either way.
+    validate : bool
+        Check the dataset (:func:`qpe.data.paired.validate_paired`, which reads every value of one that
+        is not an archive); False only for one :func:`~qpe.data.paired.open_paired` has just validated.
 
     Each item is a dict: ``ir`` (T, C, h, w) float32 normalised; ``rain`` (h, w) float32 mm/h with
     NaN replaced by 0; ``mask`` (h, w) bool, True where radar is valid; ``index`` the target time index.
@@ -208,8 +211,10 @@ class PairedSamples(torch.utils.data.Dataset):
         seed: int = 0,
         in_memory: bool | None = None,
         read_threads: int = READ_THREADS,
+        validate: bool = True,
     ) -> None:
-        validate_view(ds, require=("ir", "rain"))  # an archive: its layout (values checked when built)
+        if validate:
+            validate_view(ds, require=("ir", "rain"))  # an archive: its layout (values checked when built)
         self.config = config
         self.channels = tuple(config.channels or (str(c) for c in ds["channel"].values))
         missing = sorted(set(self.channels) - {str(c) for c in ds["channel"].values})

@@ -29,10 +29,17 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from qpe.data.archive import is_archive, validate_view
 from qpe.data.catalog import display_path, resolve_data
 from qpe.data.paired import open_paired
 from qpe.data.provenance import dataset_sha256
-from qpe.data.samples import PairedSamples, SampleConfig, chronological_split, target_indices
+from qpe.data.samples import (
+    IN_MEMORY_LIMIT_BYTES,
+    PairedSamples,
+    SampleConfig,
+    chronological_split,
+    target_indices,
+)
 from qpe.data.times import day_folds
 from qpe.errors import CheckpointError, InputError
 from qpe.files import atomic_write
@@ -377,7 +384,10 @@ def _samples(config: TrainConfig, data, base: LoadedModel | None, progress: bool
     """A chronological split of the data: random crops of the earlier block for training, fixed crops of
     the later one for validation, normalised with the base U-Net's statistics when there is one."""
     data_path = resolve_data(data if data is not None else config.data, progress=progress)
-    ds = open_paired(data_path, require=("ir", "rain"))
+    ds = open_paired(data_path, validate=False)
+    if not is_archive(ds) and ds.nbytes < IN_MEMORY_LIMIT_BYTES:
+        ds = ds.load()  # read once: validated, hashed and sampled from memory
+    validate_view(ds, require=("ir", "rain"))  # here, once (an archive: its layout, checked when built)
     frames = config.input.frames
     channels = config.input.channels or tuple(str(c) for c in ds["channel"].values)
     targets = target_indices(ds["time"].values, frames)
@@ -388,11 +398,11 @@ def _samples(config: TrainConfig, data, base: LoadedModel | None, progress: bool
     train_config = SampleConfig(frames, config.optim.crop, channels, augment=config.optim.augment)
     train_set = PairedSamples(ds, train_config, targets=train_targets,
                               normalization=base.card.normalization if base is not None else None,
-                              seed=config.seed)
+                              seed=config.seed, validate=False)
     val_crop = min(config.validation.crop, *train_set.shape)
     val_set = PairedSamples(ds, SampleConfig(frames, val_crop, channels, random_crop=False),
                             targets=_evenly(val_targets, config.validation.samples),
-                            normalization=train_set.normalization, seed=config.seed + 1)
+                            normalization=train_set.normalization, seed=config.seed + 1, validate=False)
     reference = FileReference(display_path(data_path), dataset_sha256(ds))
     folds = torch.from_numpy(day_folds(ds["time"].values, len(config.cross_fit))) if config.cross_fit else None
     pixel_m = float(abs(ds["x"].values[1] - ds["x"].values[0]))
