@@ -6,7 +6,8 @@ set ``holdout``, 96 times every 75 minutes of 6 days, 4 members, 200 bootstrap r
 through the evaluation of ``qpe evaluate`` and ``qpe study`` (``accumulate_period``, ``summarize_scores``
 and the study's headline): the teacher at its card's sampler and K, the teacher with plain Euler at the
 student's network evaluations and below (what one gets without distillation), and the student. Each
-headline score of the student is checked against the teacher's interval.
+headline score of the student is checked against the teacher's interval, and its paired difference from
+the teacher's is given with its interval.
 
 Speed: 4 members of a 256 x 256 field of the demo data (``model.sample``, as the dashboard's estimate
 runs it: ``LoadedModel.predict``), torch on ``--threads`` threads, median of ``--repeats`` runs after one
@@ -82,6 +83,8 @@ def score(student: Path, teacher: Path, study: str, benchmark: str, members: int
     inside = {c: _inside(headline.interval(candidate, c), headline.interval(reference, c)) for c in COLUMNS}
     print(f"{candidate} inside {reference}'s intervals: "
           + ", ".join(f"{COLUMNS[c]} {'yes' if ok else 'NO'}" for c, ok in inside.items()))
+    print(f"paired differences {candidate} - {reference} (same resampled days): "
+          + ", ".join(f"{COLUMNS[c]} {headline.compare(candidate, reference, c).format('{:+.3f}')}" for c in COLUMNS))
 
 
 def _inside(value, interval) -> bool:

@@ -102,7 +102,7 @@ def test_bad_configs_give_one_clear_error(tmp_path, spec, message):
 def test_committed_demo_configs_parse():
     configs = sorted(Path(__file__).parents[1].glob("configs/train/demo_*.yaml"))
     names = {TrainConfig.from_yaml(p).name for p in configs}
-    assert names == {"unet", "ddpm", "flow_gaussian", "flow_residual"}
+    assert names == {"unet", "ddpm", "flow_gaussian", "flow_residual", "flow_residual_student"}
 
 
 def test_learning_rate_warms_up_then_decays_to_its_floor():
