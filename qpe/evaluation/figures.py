@@ -416,13 +416,7 @@ def exceedance_curves(scores: xr.Dataset) -> Figure:
         curves.append(values)
         ax.plot(intensity, values, **style)
 
-    for model in models:
-        if "exceedance" in data:
-            draw(_member_mean(data["exceedance"].sel(model=model)).values, color=colors[model], label=model)
-    if "exceedance_radar" in data:
-        radar = _radar(data["exceedance_radar"])
-        if radar is not None:
-            draw(radar.values, **RADAR_STYLE)
+    _each_curve(data, "exceedance", models, colors, draw)
     ax.set_xscale("log")
     ax.set_yscale("log")
     top = np.nanmax([np.nanmax(c) if np.isfinite(c).any() else np.nan for c in curves] + [1e-6])
@@ -437,6 +431,17 @@ def exceedance_curves(scores: xr.Dataset) -> Figure:
     ax.grid(alpha=0.3, which="both")
     _legend_below(fig, ax.get_legend_handles_labels()[0], ncols=4)
     return fig
+
+
+def _each_curve(data: xr.Dataset, name: str, models: list[str], colors: dict[str, str], draw) -> None:
+    """``draw(values, **style)`` each model's member-mean curve ``name``, then the radar's ``<name>_radar``."""
+    if name in data:
+        for model in models:
+            draw(_member_mean(data[name].sel(model=model)).values, color=colors[model], label=model)
+    if f"{name}_radar" in data:
+        radar = _radar(data[f"{name}_radar"])
+        if radar is not None:
+            draw(radar.values, **RADAR_STYLE)
 
 
 def rain_histogram(scores: xr.Dataset) -> Figure:
@@ -455,13 +460,7 @@ def rain_histogram(scores: xr.Dataset) -> Figure:
         drawn.append(values)
         ax.step(bins, values, where="mid", **style)
 
-    for model in models:
-        if "histogram" in data:
-            draw(_member_mean(data["histogram"].sel(model=model)).values, color=colors[model], label=model)
-    if "histogram_radar" in data:
-        radar = _radar(data["histogram_radar"])
-        if radar is not None:
-            draw(radar.values, **RADAR_STYLE)
+    _each_curve(data, "histogram", models, colors, draw)
     ax.set_title("Histogram of rain rate (fraction of valid pixels per bin)")
     if not any(np.isfinite(v).any() for v in drawn):
         _note(ax, "no rain in the radar or the estimates")
