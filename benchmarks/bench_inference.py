@@ -24,8 +24,8 @@ one time, one member, one call (no warm-up: it is long enough), 256-pixel tiles 
 ``--engine-options``: the options of the engine on a CPU, timed on one dashboard estimate (one time of
 the demo data, 256 x 256, ``--members`` (default 4) members of ``--only`` (default ``flow_residual``) at
 its card's sampler and K unless ``--steps``), every variant in this one process, in interleaved rounds
-(a warm-up call each, then ``--repeats`` rounds over all variants, so that a shared machine's load falls
-on all alike): the engine's default (main's), 1 and 2 intra-op threads, the weights in channels-last layout (as
+(a warm-up call each, then ``--repeats`` rounds over all variants, each round starting at the next
+variant, so that a shared machine's load falls on all alike): the engine's default (main's), 1 and 2 intra-op threads, the weights in channels-last layout (as
 the activations are), bf16 autocast (``precision="bfloat16"``, where the CPU has bf16 units), the
 members drawn one per network call (``batch_fields=1``) and ``torch.compile`` of the networks (its first
 call, with the compilation, reported apart). Each row gives seconds per estimate, the ratio against
@@ -246,8 +246,8 @@ def engine_options(args: argparse.Namespace) -> None:
         for run in runs:  # warm-up (and compilation)
             out, run["first"] = call(run)
             run["rain"], run["attrs"] = out["rain"].values, out.attrs
-        for _ in range(args.repeats):
-            for run in runs:
+        for round_ in range(args.repeats):  # each round starts at another variant: a drifting load falls on all
+            for run in runs[round_ % len(runs) :] + runs[: round_ % len(runs)]:
                 run["walls"].append(call(run)[1])
 
     first = runs[0]
