@@ -149,7 +149,8 @@ def run_case(case: tuple, args: argparse.Namespace, grid: str, queue: mp.Queue) 
         std = [float(ds["ir"].sel(channel=c).isel(time=0).std()) for c in CHANNELS]
         est, weights = _estimator(name, Path(tmp), mean, std)
         times = ds["time"].values[frames - 1 :]
-        config = EstimateConfig(members=args.members, steps=steps, sampler=sampler, device=args.device)
+        config = EstimateConfig(members=args.members, steps=steps, sampler=sampler, device=args.device,
+                                precision=args.precision)
         rss_before = _peak_rss_mib()
         sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
         walls = []
@@ -301,6 +302,8 @@ def main() -> None:
                         help="members per time of stochastic models (default 1; 4 with --engine-options)")
     parser.add_argument("--repeats", type=int, default=2, help="timed calls per 256 x 256 row (default 2)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--precision", default="auto", help="EstimateConfig.precision: auto (default), float32, "
+                        "bfloat16 (bf16 autocast on a CPU too)")
     parser.add_argument("--skip-opera", action="store_true", help="leave out the full OPERA grid rows")
     parser.add_argument("--only-opera", action="store_true", help="only the full OPERA grid rows")
     parser.add_argument("--only", nargs="*", help="model names to run (unet ddpm flow_gaussian flow_residual)")
@@ -321,7 +324,8 @@ def main() -> None:
     where = (torch.cuda.get_device_name(0) if args.device.startswith("cuda")
              else f"CPU, {args.threads or torch.get_num_threads()} torch threads")
     print(f"qpe inference through the engine (CheckpointEstimator.estimate), T=4 x C=7 IR, {where}, "
-          f"torch {torch.__version__}; members per time: {args.members} (U-Net: 1); cache off")
+          f"torch {torch.__version__}; members per time: {args.members} (U-Net: 1); precision {args.precision}; "
+          "cache off")
     header = (f"{'grid':<11} {'model':<14} {'weights':<18} {'sampler':<7} {'K':>3} {'NFE':>4} {'ms/field':>10} "
               f"{'ms/NFE':>8} {'wall s':>7} {'RSS before':>10} {'peak RSS MiB':>12}")
     print(header)
