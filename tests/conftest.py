@@ -91,3 +91,14 @@ def one_torch_thread_per_module():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def demo_reference() -> tuple:
+    """The fixed 48 x 48 case of ``tests/data/demo_estimates_reference.npz`` as a paired dataset, and the
+    file's arrays (the demo checkpoints' estimates on it; ``tests/data/make_demo_estimates_reference.py``)."""
+    with np.load(REPO / "tests" / "data" / "demo_estimates_reference.npz") as f:
+        ref = {k: f[k] for k in f.files}
+    grid = Grid.from_coords(OPERA_CRS, ref["x"], ref["y"])
+    ds = make_paired_dataset(grid, pd.to_datetime(ref["time"]), ir=ref["ir"], channels=list(ref["channels"]))
+    return ds, ref

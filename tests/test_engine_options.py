@@ -7,12 +7,9 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
-from qpe.data.grid import OPERA_CRS, Grid
-from qpe.data.paired import make_paired_dataset
 from qpe.errors import InputError
 from qpe.inference.cache import EstimateCache
 from qpe.inference.device import PRECISIONS, autocast_dtype
@@ -20,18 +17,14 @@ from qpe.inference.engine import EstimateConfig, estimate
 from qpe.models import load
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO / "tests" / "data" / "demo_estimates_reference.npz"
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread_per_module")
 
 
 @pytest.fixture(scope="module")
-def case():
+def case(demo_reference):
     """The 48 x 48 case of the demo reference (rains), and the residual flow's demo checkpoint."""
-    with np.load(REFERENCE) as f:
-        ref = {k: f[k] for k in f.files}
-    grid = Grid.from_coords(OPERA_CRS, ref["x"], ref["y"])
-    ds = make_paired_dataset(grid, pd.to_datetime(ref["time"]), ir=ref["ir"], channels=list(ref["channels"]))
+    ds, _ = demo_reference
     return ds, [ds["time"].values[-1]], load(REPO / "models" / "demo" / "flow_residual")
 
 

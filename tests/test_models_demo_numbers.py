@@ -14,29 +14,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
-from qpe.data.grid import OPERA_CRS, Grid
-from qpe.data.paired import make_paired_dataset
 from qpe.inference.engine import EstimateConfig, estimate
 from qpe.models import load
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO / "tests" / "data" / "demo_estimates_reference.npz"
 #: (checkpoint, members, sampler, steps): as in tests/data/make_demo_estimates_reference.py.
 CASES = (("unet", 1, None, None), ("flow_gaussian", 2, "euler", 2), ("flow_residual", 2, "euler", 2),
          ("ddpm", 2, "ddim", 4))
-
-
-@pytest.fixture(scope="module")
-def reference():
-    with np.load(REFERENCE) as f:
-        ref = {k: f[k] for k in f.files}
-    grid = Grid.from_coords(OPERA_CRS, ref["x"], ref["y"])
-    ds = make_paired_dataset(grid, pd.to_datetime(ref["time"]), ir=ref["ir"], channels=list(ref["channels"]))
-    return ds, ref
 
 
 @pytest.fixture
@@ -48,8 +35,8 @@ def one_thread():
 
 
 @pytest.mark.parametrize("name, members, sampler, steps", CASES, ids=[c[0] for c in CASES])
-def test_demo_checkpoint_estimates_are_unchanged(reference, one_thread, name, members, sampler, steps):
-    ds, ref = reference
+def test_demo_checkpoint_estimates_are_unchanged(demo_reference, one_thread, name, members, sampler, steps):
+    ds, ref = demo_reference
     config = EstimateConfig(members=members, steps=steps, sampler=sampler, seed=0, device="cpu")
     rain = estimate(load(REPO / "models" / "demo" / name), ds, [ds["time"].values[-1]], config,
                     progress=False)["rain"].values[:, 0]
