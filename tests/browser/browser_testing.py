@@ -36,30 +36,38 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_server(command: list[str], url: str, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start a server process (from the repository, one torch thread, the repository on the path), its
+    output to ``log``, and wait until ``url`` answers 200; fails the test when it exits or never answers."""
+    env = {**os.environ, **(env or {}), "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    for _ in range(240):
+        if process.poll() is not None:
+            pytest.fail(f"server exited: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                if response.status == 200:
+                    return process
+        except OSError:
+            time.sleep(0.5)
+    process.terminate()
+    pytest.fail(f"server did not answer: {log.read_text()[-2000:]}")
+
+
 @contextlib.contextmanager
 def served_dashboard(root: Path, data: Path, models: Path) -> Iterator[tuple[str, Path]]:
     """``panel serve dashboard/app.py`` on ``data`` and ``models`` (cache and log under ``root``), on
     loopback at a free port; yields the app's URL and the server's log, and stops the server on exit."""
     port = free_port()
     log = root / "panel.log"
-    env = {**os.environ, "QPE_CACHE_DIR": str(root / "cache"), "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     command = [sys.executable, "-m", "panel", "serve", "dashboard/app.py", "--port", str(port),
                "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}",
                "--args", "--data", str(data), "--models", str(models), "--cache-dir", str(root / "cache")]
-    with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/app"
+    process = start_server(command, url, log, env={"QPE_CACHE_DIR": str(root / "cache")})
     try:
-        for _ in range(120):
-            if process.poll() is not None:
-                pytest.fail(f"panel serve exited: {log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=10) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
         yield url, log
     finally:
         process.terminate()

@@ -15,19 +15,24 @@ an estimate leaves no traceback in the server log.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import yaml
-from browser_testing import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, REPO, WAIT_MS, free_port, require_chromium
+from browser_testing import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    WAIT_MS,
+    free_port,
+    require_chromium,
+    start_server,
+)
 from dashboard_testing import make_dataset
 from models_testing import tiny_card
 
@@ -68,25 +73,6 @@ def make_models(root: Path, data: Path) -> Path:
     return root
 
 
-def start(command: list[str], url: str, log: Path) -> subprocess.Popen:
-    """Start a server process and wait until ``url`` answers 200."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    for _ in range(240):
-        if process.poll() is not None:
-            pytest.fail(f"server exited: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=10) as response:
-                if response.status == 200:
-                    return process
-        except OSError:
-            time.sleep(0.5)
-    process.terminate()
-    pytest.fail(f"server did not answer: {log.read_text()[-2000:]}")
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     require_chromium()
@@ -105,7 +91,7 @@ def dashboard(files):
                "--cache-dir", str(cache), "--no-browser", "--port", str(port),
                "--allow-websocket-origin", f"{TEAM}:{port}"]
     log = root / "dashboard.log"
-    process = start(command, f"http://localhost:{port}/", log)
+    process = start_server(command, f"http://localhost:{port}/", log)
     yield Server(port, f"http://localhost:{port}/", log, cache)
     process.terminate()
     process.wait(timeout=30)
@@ -255,7 +241,7 @@ def short_sessions(files):
                "--unused-session-lifetime", "500", "--check-unused-sessions", "500", "--log-level", "debug",
                "--args", "--data", str(data), "--models", str(models), "--cache-dir", str(cache)]
     log = root / "short_sessions.log"
-    process = start(command, f"http://127.0.0.1:{port}/app", log)
+    process = start_server(command, f"http://127.0.0.1:{port}/app", log)
     yield Server(port, f"http://127.0.0.1:{port}/app", log, cache)
     process.terminate()
     process.wait(timeout=30)
