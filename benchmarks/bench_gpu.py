@@ -72,7 +72,7 @@ TRAINING_ALLOWANCE_S = 12.0
 
 @dataclass(frozen=True)
 class Setting:
-    """How the networks run: ``precision`` of :data:`qpe.inference.device.PRECISIONS`, and compiled or not."""
+    """How the networks run: ``precision`` of :data:`qpe.inference.precision.PRECISIONS`, and compiled or not."""
 
     name: str
     precision: str

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import torch
 
 from qpe.errors import InputError
+from qpe.inference.precision import PRECISIONS, check_precision
 
 _GPU_LOCKS: dict[str, threading.Lock] = {}
 _GPU_LOCKS_GUARD = threading.Lock()
@@ -50,27 +51,11 @@ def exclusive(device: torch.device) -> Iterator[None]:
         yield
 
 
-#: Precision of the network passes: the autocast dtype each name gives on each device type (None: float32,
-#: no autocast). ``auto`` is bf16 on a GPU and float32 on a CPU; ``bfloat16`` on a CPU is opt-in: it is
-#: about 2.5x faster where the CPU has bf16 matrix units (AMX, AVX512-BF16) but changes the numbers
-#: (docs/performance.md).
-PRECISIONS: dict[str, dict[str, torch.dtype | None]] = {
-    "auto": {"cuda": torch.bfloat16, "cpu": None},
-    "float32": {"cuda": None, "cpu": None},
-    "bfloat16": {"cuda": torch.bfloat16, "cpu": torch.bfloat16},
-}
-
-
-def check_precision(precision: str) -> None:
-    """Raise one clear error unless ``precision`` is a name of :data:`PRECISIONS`."""
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
-
-
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
     """The autocast dtype of ``precision`` on ``device`` (None: float32)."""
     check_precision(precision)
-    return PRECISIONS[precision][device.type]
+    name = PRECISIONS[precision][device.type]
+    return None if name is None else getattr(torch, name)
 
 
 def autocast(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:

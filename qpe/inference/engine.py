@@ -73,7 +73,7 @@ class EstimateConfig:
         Most fields (tiles x members) per network call: what bounds the memory of a call (about
         0.4 GiB per 256 x 256 field for the demo flows on a CPU); members beyond it are drawn in turns.
     precision : str
-        Precision of the network passes (:data:`qpe.inference.device.PRECISIONS`): ``"auto"`` (bf16
+        Precision of the network passes (:data:`qpe.inference.precision.PRECISIONS`): ``"auto"`` (bf16
         autocast on a GPU, float32 on a CPU), ``"float32"``, or ``"bfloat16"`` (bf16 autocast on a CPU too:
         faster where the CPU has bf16 units, but rain differs from float32 by up to a few tenths of a mm/h;
         docs/performance.md). Estimates of another precision are cached apart.
