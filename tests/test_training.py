@@ -178,6 +178,32 @@ def test_residual_flow_trains_on_its_unet_and_names_it_by_hash(tmp_path, tiny_da
     assert flow.card.normalization == load(unet).card.normalization
 
 
+def test_a_residual_flow_moved_with_its_unet_resumes_and_refuses_another_unet(tmp_path, tiny_data):
+    """A study copied to another folder: the flow's config names its U-Net by a new path, but the same
+    weights, so the run resumes; a different U-Net at that path is a different run."""
+    quiet = {"data": tiny_data, "progress": False, "log": lambda _: None}
+
+    def flow(base: Path, steps: int) -> TrainConfig:
+        return tiny_config("flow_gaussian", steps=steps, name="flow_residual", flow={"source": "residual"},
+                           base_checkpoint=str(base))
+
+    unet = train(tiny_config("unet", steps=2), out=tmp_path / "a" / "unet", **quiet)
+    train(flow(unet, 2), out=tmp_path / "a" / "flow", **quiet)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    moved = train(flow(tmp_path / "b" / "unet", 4), out=tmp_path / "b" / "flow", resume=True, **quiet)
+    assert load(moved).card.training.steps == 4
+    assert load(moved).card.base_checkpoint == load(tmp_path / "a" / "flow").card.base_checkpoint
+    # a state saved before checkpoints were named by hash carries the digest of the config's paths
+    state = TrainingState.load(state_dir(tmp_path / "a" / "flow"))
+    dataclasses.replace(state, config_digest=flow(unet, 2).digest()).save(state_dir(tmp_path / "a" / "flow"))
+    old = train(flow(unet, 4), out=tmp_path / "a" / "flow", resume=True, **quiet)
+    assert load(old).card.training.steps == 4
+
+    other = train(tiny_config("unet", steps=2, seed=5), out=tmp_path / "c" / "unet", **quiet)
+    with pytest.raises(InputError, match="the config differs"):
+        train(flow(other, 6), out=tmp_path / "b" / "flow", resume=True, **quiet)
+
+
 # -- resuming -------------------------------------------------------------------------------------------
 class Interrupt(KeyboardInterrupt):
     pass

@@ -353,6 +353,15 @@ def _find_card(directory: Path) -> Path:
     raise CheckpointError(f"{directory} has no model card ({' or '.join(CARD_FILES)})")
 
 
+def weights_sha256(directory: str | os.PathLike) -> str:
+    """SHA-256 of a saved checkpoint's weights as its card records it: what names the checkpoint whatever
+    folder it is in (:func:`load` checks the file against it)."""
+    card = ModelCard.read(_find_card(Path(directory)))
+    if card.weights is None:
+        raise CheckpointError(f"{directory} is not a saved checkpoint: its card names no weights file")
+    return card.weights.sha256
+
+
 def load(path: str | os.PathLike, *, _chain: tuple[Path, ...] = ()) -> LoadedModel:
     """Load a checkpoint folder (or its card file) safely; never unpickles.
 

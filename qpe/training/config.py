@@ -34,6 +34,7 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -308,17 +309,34 @@ class TrainConfig:
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=110)
 
-    def digest(self, exclude: tuple[str, ...] = ("optim.steps", "validation.every", "checkpoint_every")) -> str:
+    def digest(self, exclude: tuple[str, ...] = ("optim.steps", "validation.every", "checkpoint_every"),
+               identify: Callable[[str], str] | None = None) -> str:
         """Hash of the settings that make a run what it is (a resumed run must match it).
 
         By default the total number of steps and the validation / checkpoint periods may change
         between an interrupted run and its resumption (to extend a run). How the steps are computed
         (:data:`HOW_SETTINGS`: where the batches are cut, compiled or not) never enters it, so a run
         may resume with other values and runs started before these settings existed keep their digest.
+
+        Parameters
+        ----------
+        exclude : tuple of str
+            Dotted settings left out.
+        identify : callable, optional
+            Maps each checkpoint the config names by path (``base_checkpoint``, ``cross_fit``,
+            ``distill.teacher``) to what identifies it (its weights hash), so that a run moved to another
+            folder with the checkpoints it reads keeps its digest. None: the paths as written (the digest
+            of runs started before this existed).
         """
         d = self.to_dict()
         if d.get("distill") is None:  # runs started before distillation existed keep their digest
             d.pop("distill", None)
+        if identify is not None:
+            if d.get("base_checkpoint"):
+                d["base_checkpoint"] = identify(d["base_checkpoint"])
+            d["cross_fit"] = [identify(path) for path in d.get("cross_fit", ())]
+            if d.get("distill"):
+                d["distill"]["teacher"] = identify(d["distill"]["teacher"])
         for dotted in (*exclude, *HOW_SETTINGS):
             section, _, key = dotted.rpartition(".")
             (d[section] if section else d).pop(key, None)

@@ -51,6 +51,7 @@ from qpe.models.checkpoint import (
     check_checkpoint_target,
     load,
     save_checkpoint,
+    weights_sha256,
 )
 from qpe.models.families import RainModel, build_model
 from qpe.models.paths import fit_residual_scale
@@ -505,7 +506,8 @@ def _fitted_scale(flow: FlowConfig, samples: _Data, base: LoadedModel, fold_base
 def _resumable(config: TrainConfig, out: Path) -> TrainingState:
     """The training state at ``out``, checked to continue ``config``'s run."""
     state = TrainingState.load(state_dir(out))
-    if state.config_digest != config.digest():
+    # runs saved before checkpoints were named by their weights hash carry the digest of their paths
+    if state.config_digest not in (config.digest(identify=weights_sha256), config.digest()):
         raise InputError(f"cannot resume {out}: the config differs from the interrupted run's "
                          "(only optim.steps, validation.every and checkpoint_every may change)")
     return state
@@ -542,8 +544,8 @@ def _checkpoint(run: _Run) -> None:
     """Write the resumable state, then the usable checkpoint (card with the latest validation)."""
     config = run.config
     TrainingState(
-        step=run.step, config_digest=config.digest(), model=run.model.checkpoint_state(),
-        optimizer=run.optimizer.state_dict(), rng=torch.get_rng_state(),
+        step=run.step, config_digest=config.digest(identify=weights_sha256),
+        model=run.model.checkpoint_state(), optimizer=run.optimizer.state_dict(), rng=torch.get_rng_state(),
         ema=run.ema.state_dict() if run.ema is not None else None, history=run.history,
     ).save(run.state_dir)
     _write_history(run.history, run.state_dir / "history.csv")
