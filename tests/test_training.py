@@ -193,15 +193,23 @@ def test_a_residual_flow_moved_with_its_unet_resumes_and_refuses_another_unet(tm
     moved = train(flow(tmp_path / "b" / "unet", 4), out=tmp_path / "b" / "flow", resume=True, **quiet)
     assert load(moved).card.training.steps == 4
     assert load(moved).card.base_checkpoint == load(tmp_path / "a" / "flow").card.base_checkpoint
-    # a state saved before checkpoints were named by hash carries the digest of the config's paths
-    state = TrainingState.load(state_dir(tmp_path / "a" / "flow"))
-    dataclasses.replace(state, config_digest=flow(unet, 2).digest()).save(state_dir(tmp_path / "a" / "flow"))
-    old = train(flow(unet, 4), out=tmp_path / "a" / "flow", resume=True, **quiet)
-    assert load(old).card.training.steps == 4
+    # a state saved before checkpoints were named by hash carries the digest of the config's paths: it
+    # resumes where it was, and moved with its U-Net (the path its card recorded, the same weights)
+    for folder in ("a", "c"):
+        if folder == "c":
+            shutil.copytree(tmp_path / "a", tmp_path / "c")
+        state = TrainingState.load(state_dir(tmp_path / folder / "flow"))
+        legacy = dataclasses.replace(state, config_digest=flow(unet, 2).digest())  # the path of a/unet
+        legacy.save(state_dir(tmp_path / folder / "flow"))
+        old = train(flow(tmp_path / folder / "unet", 6), out=tmp_path / folder / "flow", resume=True, **quiet)
+        assert load(old).card.training.steps == 6
 
-    other = train(tiny_config("unet", steps=2, seed=5), out=tmp_path / "c" / "unet", **quiet)
+    other = train(tiny_config("unet", steps=2, seed=5), out=tmp_path / "d" / "unet", **quiet)
     with pytest.raises(InputError, match="the config differs"):
         train(flow(other, 6), out=tmp_path / "b" / "flow", resume=True, **quiet)
+    legacy.save(state_dir(tmp_path / "c" / "flow"))  # an old state beside another U-Net: refused as well
+    with pytest.raises(InputError, match="the config differs"):
+        train(flow(other, 8), out=tmp_path / "c" / "flow", resume=True, **quiet)
 
 
 # -- resuming -------------------------------------------------------------------------------------------

@@ -353,10 +353,15 @@ def _find_card(directory: Path) -> Path:
     raise CheckpointError(f"{directory} has no model card ({' or '.join(CARD_FILES)})")
 
 
+def read_card(directory: str | os.PathLike) -> ModelCard:
+    """The model card of the checkpoint folder ``directory``, without loading its weights."""
+    return ModelCard.read(_find_card(Path(directory)))
+
+
 def weights_sha256(directory: str | os.PathLike) -> str:
     """SHA-256 of a saved checkpoint's weights as its card records it: what names the checkpoint whatever
     folder it is in (:func:`load` checks the file against it)."""
-    card = ModelCard.read(_find_card(Path(directory)))
+    card = read_card(directory)
     if card.weights is None:
         raise CheckpointError(f"{directory} is not a saved checkpoint: its card names no weights file")
     return card.weights.sha256

@@ -50,6 +50,7 @@ from qpe.models.checkpoint import (
     check_base,
     check_checkpoint_target,
     load,
+    read_card,
     save_checkpoint,
     weights_sha256,
 )
@@ -506,11 +507,27 @@ def _fitted_scale(flow: FlowConfig, samples: _Data, base: LoadedModel, fold_base
 def _resumable(config: TrainConfig, out: Path) -> TrainingState:
     """The training state at ``out``, checked to continue ``config``'s run."""
     state = TrainingState.load(state_dir(out))
-    # runs saved before checkpoints were named by their weights hash carry the digest of their paths
-    if state.config_digest not in (config.digest(identify=weights_sha256), config.digest()):
+    if state.config_digest not in _digests(config, out):
         raise InputError(f"cannot resume {out}: the config differs from the interrupted run's "
                          "(only optim.steps, validation.every and checkpoint_every may change)")
     return state
+
+
+def _digests(config: TrainConfig, out: Path) -> set[str]:
+    """The digests a saved run of ``config`` at ``out`` may carry: its checkpoints named by weights hash;
+    for runs saved before that, the digest of the config's paths or, for a residual flow moved with its
+    U-Net, of the U-Net path its card recorded when its card also names the same U-Net weights."""
+    digests = {config.digest(identify=weights_sha256), config.digest()}
+    if config.base_checkpoint and not config.cross_fit and config.distill is None:
+        try:
+            card = read_card(out)
+        except CheckpointError:
+            return digests
+        recorded = card.training.settings.get("base_checkpoint") if card.training is not None else None
+        if (isinstance(recorded, str) and card.base_checkpoint is not None
+                and card.base_checkpoint.sha256 == weights_sha256(config.base_checkpoint)):
+            digests.add(config.replace(base_checkpoint=recorded).digest())
+    return digests
 
 
 def _resume(run: _Run, state: TrainingState, log: Callable[[str], None]) -> None:
