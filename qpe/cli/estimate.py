@@ -29,9 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="sampler (default: the card's)")
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda")
     p.add_argument("--precision", choices=tuple(PRECISIONS), default="auto",
-                   help="numerics of the networks: auto (bf16 autocast on a GPU, float32 on the CPU), float32, or "
-                   "bfloat16 (about 2x faster on a CPU with bf16 units, rain differs by up to ~0.3 mm/h; "
-                   "docs/performance.md)")
+                   help="numerics of the networks: auto (bf16 autocast on a GPU, float32 on the CPU), "
+                   "float32, or bfloat16 (about 2x faster on a CPU with bf16 units, rain differs by up to "
+                   "~0.3 mm/h; docs/performance.md)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling noise (default 0)")
     p.add_argument("--tile", type=int, default=256, help="tile side in pixels for large grids (default 256)")
     p.add_argument("--cache-dir", default=None, help="estimate cache (default $QPE_CACHE_DIR or ~/.cache/qpe)")
