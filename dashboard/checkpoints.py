@@ -100,7 +100,7 @@ class ExternalModel:
         return "\n".join([
             f"**{text(self.key)}** — your own estimates (read from files)",
             f"- {text(len(est.files))} file(s), {text(est.times.size)} time(s): {text(span)}",
-            f"- {text(est.members)} member(s); members, steps and seed do not apply",
+            f"- {text(est.members)} member(s); members, steps, seed and precision do not apply",
         ])
 
 

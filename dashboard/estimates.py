@@ -30,11 +30,16 @@ MEMORY_BYTES = 1 << 30
 
 @dataclass(frozen=True)
 class EstimateSettings:
-    """Members, sampler steps (None: the card's default) and seed of the estimates."""
+    """Members, sampler steps (None: the card's default), seed and precision of the estimates."""
 
     members: int = 4
     steps: int | None = None
     seed: int = 0
+    precision: str = "auto"
+
+    def config(self) -> EstimateConfig:
+        """The engine settings of these estimates."""
+        return EstimateConfig(members=self.members, steps=self.steps, seed=self.seed, precision=self.precision)
 
 
 class _FieldMemory:
@@ -106,7 +111,7 @@ class Estimates:
         sampling = card.sampling_settings(members=settings.members, steps=settings.steps)
         weights = card.weights.sha256 if card.weights is not None else ""
         return (str(checkpoint.path), weights, str(self.data_path), pd.Timestamp(time).isoformat(),
-                sampling, sampling.seed(settings.seed))
+                sampling, sampling.seed(settings.seed), settings.precision)
 
     def recall(self, model: str, time, settings: EstimateSettings) -> xr.DataArray | None:
         """The field if it is in memory already (no disk, no model); None otherwise (also when the
@@ -146,11 +151,12 @@ class Estimates:
             out = self.registry.external[model].estimates.estimate(self.dataset, [pd.Timestamp(time)])
         else:
             loaded = self.registry.load(model)
-            config = EstimateConfig(members=settings.members, steps=settings.steps, seed=settings.seed)
-            out = estimate(loaded, self.dataset, [pd.Timestamp(time)], config, cache=self.cache, progress=False,
+            out = estimate(loaded, self.dataset, [pd.Timestamp(time)], settings.config(), cache=self.cache,
+                           progress=False,
                            on_progress=on_progress, cancel=cancel)
         field = out["rain"].isel(time=0)
-        field.attrs.update({k: out.attrs[k] for k in ("model", "family", "members", "steps", "sampler")})
+        field.attrs.update({k: out.attrs[k] for k in ("model", "family", "members", "steps", "sampler", "precision")
+                            if k in out.attrs})
         field.name = model
         MEMORY.put(key, field)
         return field

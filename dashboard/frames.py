@@ -20,10 +20,9 @@ from panel.viewable import Viewer
 
 from dashboard.maps import MapGrid, MapPanel
 from dashboard.session import DashboardSession
-from dashboard.state import format_time
+from dashboard.state import ESTIMATE_PARAMETERS, format_time
 from dashboard.text import markdown_code, plain_html, plain_markdown
 from qpe.errors import QpeError
-from qpe.inference.engine import EstimateConfig
 from qpe.inference.frames import ALL_PAST, FRAME_SCORE_FAMILIES, FULL, frame_contributions, frame_score_table
 from qpe.inference.products import ensemble_mean
 from qpe.verify import ScoreConfig
@@ -122,7 +121,7 @@ class FramesPanel(Viewer):
         self.model.param.watch(self._on_model, "value")
         self.compute.on_click(self._on_compute)
         self.state.param.watch(lambda *events: self._sync_models(), ["models"])
-        self.state.param.watch(lambda *events: self.show(), ["time", "frames_model", "members", "steps", "seed",
+        self.state.param.watch(lambda *events: self.show(), ["time", "frames_model", *ESTIMATE_PARAMETERS,
                                                               "thresholds", "threshold"])
 
     def _sync_models(self) -> None:
@@ -151,10 +150,9 @@ class FramesPanel(Viewer):
         key = self.key()
         if key not in self._results:
             state, settings = self.state, self.session.estimate_settings()
-            config = EstimateConfig(members=settings.members, steps=settings.steps, seed=settings.seed)
             scores = ScoreConfig(families=FRAME_SCORE_FAMILIES, thresholds=tuple(sorted(state.thresholds)))
             self._results[key] = frame_contributions(
-                self.session.registry.load(state.frames_model), self.session.dataset, [state.timestamp], config,
+                self.session.registry.load(state.frames_model), self.session.dataset, [state.timestamp], settings.config(),
                 scores, cache=self.session.estimates.cache)
             while len(self._results) > KEPT_RESULTS:
                 self._results.popitem(last=False)

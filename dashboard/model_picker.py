@@ -24,7 +24,7 @@ from panel.viewable import Viewer
 from dashboard.case_picker import times_on
 from dashboard.checkpoints import REGRID_CHOICES
 from dashboard.session import DashboardSession
-from dashboard.state import format_time
+from dashboard.state import ESTIMATE_PARAMETERS, format_time
 from dashboard.text import markdown_code, plain_html, plain_markdown
 from qpe.errors import CheckpointError, EstimateCancelled, QpeError
 from qpe.inference.engine import EstimateProgress
@@ -218,6 +218,7 @@ class ModelPicker(Viewer):
         self.members = pn.widgets.IntInput.from_param(self.state.param.members, label="Members", width=90)
         self.steps = pn.widgets.IntInput.from_param(self.state.param.steps, label="Steps (0: card)", width=100)
         self.seed = pn.widgets.IntInput.from_param(self.state.param.seed, label="Seed", width=80)
+        self.precision = pn.widgets.Select.from_param(self.state.param.precision, label="Precision", width=110)
         self.auto = pn.widgets.Checkbox(label="estimate when the case changes", value=True)
         self.scope = pn.widgets.RadioButtonGroup(options=["shown time", "whole day"], value="shown time",
                                                  color="light", sizing_mode="stretch_width")
@@ -228,7 +229,7 @@ class ModelPicker(Viewer):
         self._show_problems()
         self.choice.param.watch(self._on_choice, "value")
         self.state.param.watch(self._on_state_models, "models")
-        self.state.param.watch(self._on_case, ["time", "models", "members", "steps", "seed"])
+        self.state.param.watch(self._on_case, ["time", "models", *ESTIMATE_PARAMETERS])
         self.run_button.on_click(self._on_run)
         self._show_cards()
 
@@ -317,7 +318,7 @@ class ModelPicker(Viewer):
 
     def __panel__(self):
         return pn.Column(
-            self.problems, self.choice, pn.Row(self.members, self.steps, self.seed), self.auto,
+            self.problems, self.choice, pn.Row(self.members, self.steps, self.seed), self.precision, self.auto,
             self.scope, self.run_button, self.runner.progress, self.runner.status, self.runner.cancel_button,
             pn.Card(self.cards, title="Model cards", collapsed=False, sizing_mode="stretch_width"),
             sizing_mode="stretch_width",

@@ -38,7 +38,6 @@ from qpe.errors import InputError, QpeError
 from qpe.evaluation import EvaluationConfig, accumulate_period, summarize_scores
 from qpe.evaluation.figures import _VERDICT_COLORS, VERDICT_MARKS
 from qpe.evaluation.reading import PeriodScores, open_evaluation
-from qpe.inference.engine import EstimateConfig
 from qpe.inference.estimators import find_estimators
 from qpe.inference.external import ExternalEstimates, estimate_files
 from qpe.verify import ScoreConfig
@@ -342,7 +341,7 @@ class PeriodPanel(Viewer):
         names = [card.name for card in cards] + [e.key for e in own]
         config = EvaluationConfig(
             scores=ScoreConfig(thresholds=tuple(sorted(state.thresholds))),
-            estimate=EstimateConfig(members=settings.members, steps=settings.steps, seed=settings.seed),
+            estimate=settings.config(),
             n_resamples=self.resamples, bootstrap_unit=self.unit,
             compare_to=self.reference if names.count(self.reference) == 1 else None)
         last = pd.Timestamp(self.end) + pd.Timedelta(days=1) - pd.Timedelta(minutes=1)
@@ -454,7 +453,7 @@ class PeriodPanel(Viewer):
 
     def __panel__(self):
         note = pn.pane.Markdown(
-            "Scores of the shown models over whole days (thresholds, members, steps and seed as shown), "
+            "Scores of the shown models over whole days (thresholds, members, steps, seed and precision as shown), "
             "computed with qpe evaluate's code — or read from its output folder. Figures: each model's score "
             "per day (or time), and the score-card of paired differences against the reference.",
             styles={"font-size": "0.85em", "color": "#555"})

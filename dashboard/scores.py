@@ -24,6 +24,7 @@ from panel.io import hold
 from panel.viewable import Viewer
 
 from dashboard.session import DashboardSession
+from dashboard.state import ESTIMATE_PARAMETERS
 from dashboard.text import plain_markdown
 from qpe.colours import RADAR_COLOUR, model_colours
 from qpe.verify import DEFAULT_FAMILIES, figure_data, scores_to_frame, verify
@@ -428,7 +429,7 @@ class ScoresPanel(Viewer):
         self.scores: dict[str, xr.Dataset] = {}
         self.refresh()
         self.state.param.watch(lambda *events: self.refresh(), ["time", "models", "thresholds", "region", "threshold",
-                                                          "members", "steps", "seed", "tab"])
+                                                          *ESTIMATE_PARAMETERS, "tab"])
         session.param.watch(lambda e: self.refresh(), "revision")
 
     def signature(self) -> tuple:

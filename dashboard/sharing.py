@@ -21,8 +21,8 @@ from dashboard.text import excerpt
 #: State parameter -> query parameter.
 URL_PARAMETERS: dict[str, str] = {
     "time": "time", "models": "models", "members": "members", "steps": "steps", "seed": "seed",
-    "view": "view", "member": "member", "threshold": "threshold", "thresholds": "thresholds",
-    "channel": "channel", "difference": "diff", "region": "region", "ensemble_model": "ensemble",
+    "precision": "precision", "view": "view", "member": "member", "threshold": "threshold",
+    "thresholds": "thresholds", "channel": "channel", "difference": "diff", "region": "region", "ensemble_model": "ensemble",
     "frames_model": "frames", "tab": "tab", "rain_scale": "rain", "zoom": "zoom", "focus": "focus", "layout": "layout",
 }
 

@@ -71,7 +71,8 @@ def model_settings(session: DashboardSession, model: str) -> dict:
     settings = {"key": model, "card_name": card.name, "family": card.family, "checkpoint": str(checkpoint.path),
                 "members": state.members if ensemble else 1}
     if ensemble:
-        settings.update(steps_K=state.steps or card.sampling.steps, sampler=card.sampling.sampler, seed=state.seed)
+        settings.update(steps_K=state.steps or card.sampling.steps, sampler=card.sampling.sampler, seed=state.seed,
+                        precision=state.precision)
     if card.weights is not None:
         settings["weights_sha256"] = card.weights.sha256
     return settings

@@ -100,7 +100,7 @@ def test_a_link_to_a_time_without_data_shows_the_nearest_and_says_so(session):
 
 def test_url_round_trip_restores_every_parameter():
     state = CaseState(time="2021-06-01T23:45", models=["unet", "demo/flow"], members=8, steps=4, seed=3,
-                      view="probability", member=2, threshold=5.0, thresholds=[1.0, 2.0], channel="WV_062",
+                      precision="bfloat16", view="probability", member=2, threshold=5.0, thresholds=[1.0, 2.0], channel="WV_062",
                       difference=True, region=[1.0e6, -3.1e6, 1.2e6, -2.9e6], ensemble_model="demo/flow",
                       tab="scores")
     query = query_values(state)
@@ -114,9 +114,10 @@ def test_url_round_trip_restores_every_parameter():
 
 def test_unusable_link_values_keep_defaults_and_are_reported():
     state, messages = CaseState(), Messages()
-    refused = apply_query(state, {"members": "many", "view": "sideways", "threshold": "1.0"}, messages)
-    assert refused == ["members=many", "view=sideways"]
-    assert state.members == 4 and state.view == "mean" and state.threshold == 1.0
+    refused = apply_query(state, {"members": "many", "view": "sideways", "threshold": "1.0",
+                                  "precision": "float16"}, messages)
+    assert refused == ["members=many", "precision=float16", "view=sideways"]
+    assert state.members == 4 and state.view == "mean" and state.threshold == 1.0 and state.precision == "auto"
     assert "members=many" in messages.items["link"]
 
 

@@ -56,6 +56,18 @@ def test_a_unet_is_not_estimated_again_when_only_the_seed_changes(setup):
     assert estimates.recall("flow_residual", TIME, EstimateSettings(members=2, seed=0)) is flow
 
 
+def test_the_precision_chosen_in_the_sidebar_reaches_the_engine_and_is_kept_apart(setup):
+    MEMORY.clear()
+    session = DashboardSession(setup)
+    auto = session.estimates.field("flow_residual", TIME, session.estimate_settings())
+    session.state.precision = "bfloat16"
+    assert session.estimate_settings() == EstimateSettings(members=4, precision="bfloat16")
+    assert session.recall("flow_residual", TIME) is None  # not the float32 field from memory
+    bf16 = session.estimates.field("flow_residual", TIME, session.estimate_settings())
+    assert (auto.attrs["precision"], bf16.attrs["precision"]) == ("float32", "bfloat16")
+    assert session.recall("flow_residual", TIME) is bf16
+
+
 def test_settings_a_model_cannot_take_are_not_in_memory_and_say_why(setup):
     MEMORY.clear()
     estimates = DashboardSession(setup).estimates
