@@ -231,14 +231,20 @@ def rain_field(estimate: xr.DataArray, state: CaseState) -> tuple[xr.DataArray, 
 
 
 def sampling_text(session: DashboardSession, model: str) -> str:
-    """How a model's estimates are sampled: ``4 members, K = 8 heun`` (empty for a deterministic model)."""
+    """How a model's estimates are sampled: ``4 members, K = 8 heun``, with ``bf16`` when chosen (empty for
+    a deterministic model in float32, and for estimates read from files)."""
     checkpoint = session.registry.checkpoints.get(model)
-    if checkpoint is None or not checkpoint.is_ensemble:
+    if checkpoint is None:
         return ""
-    sampling = checkpoint.card.sampling
-    steps = session.state.steps or sampling.steps
-    sampler = f" {sampling.sampler}" if sampling.sampler else ""
-    return f"{session.state.members} members, K = {steps}{sampler}"
+    parts = []
+    if checkpoint.is_ensemble:
+        sampling = checkpoint.card.sampling
+        steps = session.state.steps or sampling.steps
+        sampler = f" {sampling.sampler}" if sampling.sampler else ""
+        parts.append(f"{session.state.members} members, K = {steps}{sampler}")
+    if session.state.precision == "bfloat16":
+        parts.append("bf16")
+    return ", ".join(parts)
 
 
 def map_panels(session: DashboardSession) -> list[MapPanel]:

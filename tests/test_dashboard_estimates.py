@@ -21,6 +21,7 @@ from dashboard.checkpoints import REGRID_CHOICES
 from dashboard.ensemble import ONE_MEMBER, EnsembleBrowser, ensemble_models, ensemble_panels, stamp_panels
 from dashboard.estimates import MEMORY, EstimateSettings
 from dashboard.frames import NOT_APPLICABLE, FramesPanel, frames_models, frames_not_applicable
+from dashboard.maps import sampling_text
 from dashboard.model_picker import EstimateRunner, ModelPicker
 from dashboard.session import DashboardSession, DashboardSettings
 from dashboard.text import plain_html
@@ -66,6 +67,8 @@ def test_the_precision_chosen_in_the_sidebar_reaches_the_engine_and_is_kept_apar
     bf16 = session.estimates.field("flow_residual", TIME, session.estimate_settings())
     assert (auto.attrs["precision"], bf16.attrs["precision"]) == ("float32", "bfloat16")
     assert session.recall("flow_residual", TIME) is bf16
+    assert sampling_text(session, "flow_residual") == "4 members, K = 2 heun, bf16"  # the card's K
+    assert sampling_text(session, "unet") == "bf16"  # a deterministic model's numbers change too
 
 
 def test_settings_a_model_cannot_take_are_not_in_memory_and_say_why(setup):
