@@ -48,7 +48,7 @@ def test_project_study_benchmark_has_many_held_out_times():
 
     holdout = read_catalog(default_catalog_path())["holdout"].synth_config()
     usable = target_indices(holdout.times.values, 4)
-    for study in ("demo", "gpu"):
+    for study in ("demo", "gpu", "ablation", "realrain"):
         spec = next(b for b in read_yaml_mapping(REPO / "studies" / f"{study}.yaml", "study")["benchmarks"]
                     if b["name"] == "synthetic")
         times = usable[:: spec.get("stride", 1)]
