@@ -172,6 +172,8 @@ class _Run:
     base: LoadedModel | None
     out: Path
     trained_on: dict[str, object]
+    #: The config's digest, its checkpoints named by weights hash (what the saved state carries).
+    digest: str = ""
     history: list[dict[str, float]] = field(default_factory=list)
     step: int = 0
     #: What a step's loss is computed by: the model's own ``loss``, or a distilled student's objective.
@@ -442,7 +444,8 @@ def _start(config: TrainConfig, samples: _Data, base: LoadedModel | None, fold_b
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
     return _Run(config, card, model, ema, optimizer, base, out,
-                trained_on={"device": str(device), "processes": procs.world})
+                trained_on={"device": str(device), "processes": procs.world},
+                digest=config.digest(identify=weights_sha256))
 
 
 def _distillation(run: _Run, samples: _Data, teacher: LoadedModel, device, procs: Processes,
@@ -561,8 +564,8 @@ def _checkpoint(run: _Run) -> None:
     """Write the resumable state, then the usable checkpoint (card with the latest validation)."""
     config = run.config
     TrainingState(
-        step=run.step, config_digest=config.digest(identify=weights_sha256),
-        model=run.model.checkpoint_state(), optimizer=run.optimizer.state_dict(), rng=torch.get_rng_state(),
+        step=run.step, config_digest=run.digest, model=run.model.checkpoint_state(),
+        optimizer=run.optimizer.state_dict(), rng=torch.get_rng_state(),
         ema=run.ema.state_dict() if run.ema is not None else None, history=run.history,
     ).save(run.state_dir)
     _write_history(run.history, run.state_dir / "history.csv")
