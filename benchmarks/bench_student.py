@@ -33,7 +33,7 @@ from qpe.inference.cache import EstimateCache
 from qpe.inference.engine import EstimateConfig
 from qpe.inference.estimators import CheckpointEstimator
 from qpe.models import load
-from qpe.study.config import load_study
+from qpe.study.config import BenchmarkSpec, StudyConfig, load_study
 from qpe.study.metrics import measure_headline
 from qpe.study.plan import SampledEstimator
 from qpe.study.run import benchmark_times, bootstrap_unit, open_benchmark
@@ -44,24 +44,25 @@ COLUMNS = {"csi_1": "CSI 1 mm/h", "fss_5_32": "FSS 5 mm/h 32 km", "psd_ratio": "
            "wet_fraction_ratio": "wet fraction / radar", "p99_ratio": "p99 / radar", "crps": "fair CRPS (mm/h)"}
 
 
-def estimators(student: Path, teacher: Path) -> list[SampledEstimator]:
-    """The teacher at its card's K, the teacher with Euler at K = 1 .. the student's K, and the student."""
-    s_card, t_card = load(student).card, load(teacher).card
-    t_inner, s_inner = CheckpointEstimator(teacher), CheckpointEstimator(student)
+def estimators(students: list[Path], teacher: Path) -> list[SampledEstimator]:
+    """The teacher at its card's K, the teacher with Euler at K = 1 .. the students' largest K, and each
+    student (named by its folder)."""
+    s_cards, t_card = [load(s).card for s in students], load(teacher).card
+    t_inner = CheckpointEstimator(teacher)
     out = [SampledEstimator(t_inner, t_card.sampling.steps, t_card.sampling.sampler,
                             f"{t_card.name}_{t_card.sampling.sampler}_k{t_card.sampling.steps}")]
     out += [SampledEstimator(t_inner, k, "euler", f"{t_card.name}_euler_k{k}")
-            for k in range(1, s_card.sampling.steps + 1)]
-    out.append(SampledEstimator(s_inner, s_card.sampling.steps, s_card.sampling.sampler,
-                                f"{s_card.name}_euler_k{s_card.sampling.steps}"))
+            for k in range(1, max(c.sampling.steps for c in s_cards) + 1)]
+    out += [SampledEstimator(CheckpointEstimator(path), card.sampling.steps, card.sampling.sampler,
+                             f"{path.name}_euler_k{card.sampling.steps}")
+            for path, card in zip(students, s_cards)]
     return out
 
 
-def score(student: Path, teacher: Path, study: str, benchmark: str, members: int, cache: Path | None) -> None:
-    config = load_study(study)
-    spec = next(b for b in config.benchmarks if b.name == benchmark)
+def score(students: list[Path], teacher: Path, spec: BenchmarkSpec, config: StudyConfig, members: int,
+          cache: Path | None) -> None:
     ds = open_benchmark(spec, progress=False)
-    models = estimators(student, teacher)
+    models = estimators(students, teacher)
     times = benchmark_times(ds, spec, max(e.frames for e in models))
     settings = EvaluationConfig(scores=ScoreConfig(thresholds=config.thresholds, scales_km=config.scales_km),
                                 estimate=EstimateConfig(members=members, seed=config.seed),
@@ -71,20 +72,23 @@ def score(student: Path, teacher: Path, study: str, benchmark: str, members: int
     accumulators, info = accumulate_period(ds.load(), models, times=times, config=settings, progress=False,
                                            cache=EstimateCache(cache) if cache is not None else None)
     headline = measure_headline(summarize_scores(accumulators, info, settings), accumulators, settings)
-    print(f"{benchmark} ({spec.data}): {len(times)} times, {members} members, {headline.resampling.describe()}; "
-          f"scored in {time.perf_counter() - start:.0f} s")
+    print(f"{spec.name} ({spec.data}): {len(times)} times, {members} members, "
+          f"{headline.resampling.describe()}; scored in {time.perf_counter() - start:.0f} s")
     print("| model | NFE | " + " | ".join(COLUMNS.values()) + " |")
     print("|---" * (len(COLUMNS) + 2) + "|")
     for e in models:
         nfe = int(headline.values.loc[e.name, "nfe"])
         cells = [headline.interval(e.name, c).format() for c in COLUMNS]
         print(f"| {e.name} | {nfe} | " + " | ".join(cells) + " |")
-    reference, candidate = models[0].name, models[-1].name
-    inside = {c: _inside(headline.interval(candidate, c), headline.interval(reference, c)) for c in COLUMNS}
-    print(f"{candidate} inside {reference}'s intervals: "
-          + ", ".join(f"{COLUMNS[c]} {'yes' if ok else 'NO'}" for c, ok in inside.items()))
-    print(f"paired differences {candidate} - {reference} (same resampled days): "
-          + ", ".join(f"{COLUMNS[c]} {headline.compare(candidate, reference, c).format('{:+.3f}')}" for c in COLUMNS))
+    reference = models[0].name
+    for candidate in (e.name for e in models[-len(students):]):
+        inside = {c: _inside(headline.interval(candidate, c), headline.interval(reference, c))
+                  for c in COLUMNS}
+        print(f"{candidate} inside {reference}'s intervals: "
+              + ", ".join(f"{COLUMNS[c]} {'yes' if ok else 'NO'}" for c, ok in inside.items()))
+        print(f"paired differences {candidate} - {reference} (same resampled days): "
+              + ", ".join(f"{COLUMNS[c]} {headline.compare(candidate, reference, c).format('{:+.3f}')}"
+                          for c in COLUMNS))
 
 
 def _inside(value, interval) -> bool:
@@ -115,10 +119,15 @@ def speed(paths: list[Path], threads: int, repeats: int, members: int, size: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("student", type=Path, help="the student's checkpoint folder")
-    parser.add_argument("--teacher", type=Path, help="default: the student card's distilled_from")
+    parser.add_argument("students", type=Path, nargs="+",
+                        help="the students' checkpoint folders (of one teacher)")
+    parser.add_argument("--teacher", type=Path, help="default: the first student card's distilled_from")
     parser.add_argument("--study", default="studies/demo.yaml")
-    parser.add_argument("--benchmark", default="synthetic")
+    parser.add_argument("--benchmark", default="synthetic", help="the study's benchmark to score on")
+    parser.add_argument("--data", help="score on this catalog dataset instead of a study benchmark (e.g. "
+                        "'demo': neither trained on nor the test set, to choose a recipe without the test set)")
+    parser.add_argument("--stride", type=int, default=1, help="with --data: every stride-th time")
+    parser.add_argument("--max-times", type=int, default=96, help="with --data: at most this many times")
     parser.add_argument("--members", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
@@ -127,13 +136,17 @@ def main() -> None:
     parser.add_argument("--no-speed", action="store_true", help="score only")
     parser.add_argument("--cache-dir", type=Path, help="estimate cache (default: none)")
     args = parser.parse_args()
-    card = load(args.student).card
-    teacher = args.teacher or (args.student / card.distilled_from.path).resolve()
+    card = load(args.students[0]).card
+    teacher = args.teacher or (args.students[0] / card.distilled_from.path).resolve()
     if not args.no_speed:
-        speed([teacher, args.student], args.threads, args.repeats, args.members, args.size)
+        speed([teacher, *args.students], args.threads, args.repeats, args.members, args.size)
     if not args.no_scores:
         torch.set_num_threads(1)
-        score(args.student, teacher, args.study, args.benchmark, args.members, args.cache_dir)
+        config = load_study(args.study)
+        spec = (BenchmarkSpec(name=f"dev-{args.data}", data=args.data, stride=args.stride,
+                              max_times=args.max_times)
+                if args.data else next(b for b in config.benchmarks if b.name == args.benchmark))
+        score(args.students, teacher, spec, config, args.members, args.cache_dir)
 
 
 if __name__ == "__main__":
