@@ -89,6 +89,16 @@ def score(students: list[Path], teacher: Path, spec: BenchmarkSpec, config: Stud
         print(f"paired differences {candidate} - {reference} (same resampled days): "
               + ", ".join(f"{COLUMNS[c]} {headline.compare(candidate, reference, c).format('{:+.3f}')}"
                           for c in COLUMNS))
+        distances = {c: distance(headline.interval(candidate, c), headline.interval(reference, c))
+                     for c in COLUMNS}
+        worst = max(distances, key=distances.get)
+        print(f"{candidate}: largest distance from {reference} {distances[worst]:.2f} ({COLUMNS[worst]}; "
+              "|student - teacher| / half-width of the teacher's interval; <= 1: inside)")
+
+
+def distance(value, interval) -> float:
+    """|value - the interval's value| in half-widths of ``interval`` (<= 1 when inside a symmetric one)."""
+    return abs(value.value - interval.value) / ((interval.high - interval.low) / 2)
 
 
 def _inside(value, interval) -> bool:
