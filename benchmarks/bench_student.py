@@ -135,7 +135,7 @@ def main() -> None:
     parser.add_argument("--study", default="studies/demo.yaml")
     parser.add_argument("--benchmark", default="synthetic", help="the study's benchmark to score on")
     parser.add_argument("--data", help="score on this catalog dataset instead of a study benchmark (e.g. "
-                        "'demo': neither trained on nor the test set, to choose a recipe without the test set)")
+                        "'demo': neither trained on nor the test set, to choose a recipe without it)")
     parser.add_argument("--stride", type=int, default=1, help="with --data: every stride-th time")
     parser.add_argument("--max-times", type=int, default=96, help="with --data: at most this many times")
     parser.add_argument("--members", type=int, default=4)
