@@ -402,3 +402,23 @@ def test_the_bootstrap_unit_follows_the_days_of_the_held_out_times(study, unit, 
 
     times = pd.DatetimeIndex([f"2021-06-{d + 1:02d}T{h:02d}:00" for d in range(days) for h in (0, 12)])
     assert bootstrap_unit(dataclasses.replace(study, bootstrap_unit=unit), times) == expected
+
+
+def test_a_checkpoint_trained_elsewhere_is_a_point_of_the_cost_figure_and_a_row_of_the_paired_table(study):
+    import dataclasses
+    from types import SimpleNamespace
+
+    from qpe.study.config import CheckpointSpec
+    from qpe.study.page import checkpoint_models, cost_figure, paired_frame
+
+    config = dataclasses.replace(study, checkpoints=(CheckpointSpec("flow_residual_student", "models/s"),))
+    rows = good_rows(4) + [row("flow_residual_student_t4_k2", csi=0.29, p99=0.9, nfe=3, steps=2)]
+    scores, result = headline(rows), SimpleNamespace(config=config)
+    assert checkpoint_models(scores.values, result) == ["flow_residual_student_t4_k2"]
+    fig = cost_figure(scores.values, result)
+    for ax, value in zip(fig.axes[:4], (0.29, 0.1, 1.0, 0.9)):  # placement, CRPS, PSD ratio, p99 ratio
+        (point,) = [line for line in ax.get_lines() if line.get_label() == "flow_residual_student_t4_k2"]
+        assert point.get_marker() == "*" and list(point.get_xdata()) == [3] and list(point.get_ydata()) == [value]
+    assert "flow_residual_student_t4_k2" in [t.get_text() for t in fig.legends[0].get_texts()]
+    paired = paired_frame(scores, ["flow_residual_t4_k8", "flow_residual_student_t4_k2"], "flow_residual_t4_k8")
+    assert paired["p99 / radar"]["flow_residual_student_t4_k2"].startswith("-0.10 [")

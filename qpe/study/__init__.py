@@ -9,13 +9,14 @@ decision rules and verdicts), :mod:`~qpe.study.page` (study.md / study.html) and
 (the whole run).
 """
 
-from qpe.study.config import BenchmarkSpec, ModelSpec, StudyConfig, load_study
+from qpe.study.config import BenchmarkSpec, CheckpointSpec, ModelSpec, StudyConfig, load_study
 from qpe.study.hypotheses import Verdict, judge
 from qpe.study.metrics import Headline, headline_metrics, measure_headline
 from qpe.study.run import StudyResult, run_study
 
 __all__ = [
     "BenchmarkSpec",
+    "CheckpointSpec",
     "Headline",
     "ModelSpec",
     "StudyConfig",

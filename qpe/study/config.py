@@ -23,6 +23,8 @@
     confidence: 0.95                       # coverage of the intervals that decide the hypotheses
     jobs: 1                                # models trained at once, each in its own process (--jobs)
     compare_to: flow_residual              # optional: every other model's paired difference from it
+    checkpoints:                           # optional: trained elsewhere, scored beside the study's models
+      flow_residual_student: {path: models/demo/flow_residual_student, optional: true}
     quick: {training: {optim: {steps: 40}}, ...}      # deep-merged over the above by --quick
 
 Mappings of ``quick`` are merged key by key into the main settings; lists and values replace them.
@@ -130,6 +132,28 @@ class BenchmarkSpec:
 
 
 @dataclass(frozen=True)
+class CheckpointSpec:
+    """A checkpoint trained outside the study (e.g. a distilled student of the study's residual flow),
+    scored beside the study's models on every benchmark at its card's sampler and K: it appears in the
+    full table, the paired table and the cost figure, never in the verdicts.
+
+    Parameters
+    ----------
+    name : str
+        Its name in the study; its scores are named ``<name>_t<T>[_k<K>]``, T and K from its card.
+    path : str
+        The checkpoint folder (relative to the working directory).
+    optional : bool
+        Skip it (and say why) when the folder does not exist, e.g. a model the user has not trained; a
+        folder that is there but is not a valid checkpoint still stops the study.
+    """
+
+    name: str
+    path: str
+    optional: bool = False
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     """Everything that defines a study (see the module docstring)."""
 
@@ -151,11 +175,15 @@ class StudyConfig:
     profile: str = "full"
     jobs: int = 1
     compare_to: str | None = None
+    checkpoints: tuple[CheckpointSpec, ...] = ()
 
     def __post_init__(self) -> None:
         names = [m.name for m in self.models]
         if len(set(names)) != len(names):
             raise InputError(f"study models must have distinct names, got {names}")
+        clashes = sorted({c.name for c in self.checkpoints} & {*names, "ir_rule"})
+        if clashes:
+            raise InputError(f"study checkpoints {clashes} have the name of a study model: rename them")
         for m in self.models:
             if m.family not in FAMILIES:
                 raise InputError(f"study model {m.name!r}: unknown family {m.family!r}")
@@ -249,5 +277,11 @@ def _parse(raw: dict) -> StudyConfig:
         if benchmark.box is not None:
             benchmark = dataclasses.replace(benchmark, box=tuple(float(v) for v in benchmark.box))
         benchmarks.append(benchmark)
-    settings = {k: v for k, v in raw.items() if k not in ("models", "benchmarks")}
-    return from_mapping(StudyConfig, {**settings, "models": tuple(models), "benchmarks": tuple(benchmarks)}, "study")
+    checkpoints = []
+    for name, spec in (raw.get("checkpoints") or {}).items():
+        if not isinstance(spec, dict) or "path" not in spec:
+            raise InputError(f"study checkpoint {name!r} needs a 'path' (its checkpoint folder)")
+        checkpoints.append(from_mapping(CheckpointSpec, {"name": str(name), **spec}, f"checkpoint {name!r}"))
+    settings = {k: v for k, v in raw.items() if k not in ("models", "benchmarks", "checkpoints")}
+    return from_mapping(StudyConfig, {**settings, "models": tuple(models), "benchmarks": tuple(benchmarks),
+                                      "checkpoints": tuple(checkpoints)}, "study")

@@ -43,6 +43,12 @@ HEADLINE = (
 )
 
 
+def checkpoint_models(table: pd.DataFrame, result) -> list[str]:
+    """The variants of the study's ``checkpoints`` (trained elsewhere) scored on a benchmark."""
+    extra = {c.name for c in result.config.checkpoints}
+    return [m for m in table.index if table.loc[m, "base_model"] in extra]
+
+
 def reference_models(result, frames: int | None = None) -> list[str]:
     """The baseline and each family at its reference K, for every T (or one T)."""
     config = result.config
@@ -125,7 +131,8 @@ def cost_figure(table: pd.DataFrame, result) -> Figure:
               ("psd_ratio", f"PSD ratio {PSD_BAND_KM[0]:g}-{PSD_BAND_KM[1]:g} km (1 = radar)"),
               ("p99_ratio", "wet p99 / radar (1 = radar)"))
     samplers = [m for m in config.models if m.steps]
-    colors = model_colours([m.name for m in config.models] + ["ir_rule"])
+    extra = [c.name for c in config.checkpoints]
+    colors = model_colours([m.name for m in config.models] + ["ir_rule"] + extra)
     for ax, (column, title) in zip(axes, panels):
         for spec in samplers:
             for t, style in zip(sorted(config.frames), ("--", "-", ":", "-.")):
@@ -144,6 +151,11 @@ def cost_figure(table: pd.DataFrame, result) -> Figure:
                                label=key if name != "ir_rule" else "IR rule")
                 if name == "ir_rule":
                     break
+        for name in extra:  # trained outside the study (e.g. a distilled student): one point each
+            rows = table[table["base_model"] == name]
+            for key, row in rows.iterrows():
+                ax.plot([row["nfe"]], [row[column]], marker="*", markersize=13, linestyle="none",
+                        color=colors[name], markeredgecolor="black", label=key)
         values = table[column].astype(float)
         if column in ("psd_ratio", "p99_ratio"):
             ax.axhline(1.0, color="black", linewidth=2, label="radar")
@@ -220,7 +232,9 @@ def write_study_page(result) -> tuple[Path, Path]:
         headline = headline_frame(bench.headline, reference_models(result))
         full = headline_frame(bench.headline, list(table.index))
         reference = reference_variant(config)
-        paired = (paired_frame(bench.headline, reference_models(result, max(config.frames)), reference)
+        extra = checkpoint_models(table, result)
+        compared = reference_models(result, max(config.frames)) + extra
+        paired = (paired_frame(bench.headline, compared, reference)
                   if reference in bench.headline.values.index else None)
         paired_title = (f"### Paired differences from `{reference}` (T = {max(config.frames)}; `*`: the "
                         f"{config.confidence:.0%} interval excludes 0)")
@@ -271,7 +285,13 @@ def write_study_page(result) -> tuple[Path, Path]:
         f"`{roles.unet}`. Every number is shown with its {config.confidence:.0%} bootstrap interval, "
         "`value [low, high]`."
     )
+    outside = [f"`{c.name}` (`{c.path}`)" for c in config.checkpoints
+               if c.name not in result.skipped_checkpoints]
+    if outside:
+        intro += (" Also scored, trained outside the study, at its card's sampler and K (in the cost figure, "
+                  "the paired table and the full table; never in the verdicts): " + ", ".join(outside) + ".")
     skipped = "".join(f"\n\nBenchmark `{k}` skipped: {v}" for k, v in result.skipped.items())
+    skipped += "".join(f"\n\nCheckpoint `{k}` skipped: {v}" for k, v in result.skipped_checkpoints.items())
     rules = rules_frame()
     title = config.title or f"qpe study {config.name}"
     md = "\n\n".join([f"# {title}", intro + skipped, "## How the hypotheses are decided",
@@ -285,8 +305,10 @@ def write_study_page(result) -> tuple[Path, Path]:
              ".no{border-color:#c22}.na{border-color:#aaa}li{font-size:13px}")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1><p>{inline_html(intro)}</p>"
-            + "".join(f"<p>Benchmark <code>{html.escape(k)}</code> skipped: {html.escape(v)}</p>"
-                      for k, v in result.skipped.items())
+            + "".join(f"<p>{kind} <code>{html.escape(k)}</code> skipped: {html.escape(v)}</p>"
+                      for kind, skipped in (("Benchmark", result.skipped),
+                                            ("Checkpoint", result.skipped_checkpoints))
+                      for k, v in skipped.items())
             + "<h2>How the hypotheses are decided</h2><ul>"
             + "".join(f"<li>{inline_html(c)}</li>" for c in CONVENTIONS) + f"</ul>{_html_table(rules)}"
             + "".join(sections_html) + "</body></html>")

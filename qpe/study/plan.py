@@ -16,10 +16,13 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
+from qpe.errors import InputError, MissingInputError
 from qpe.inference.cache import EstimateCache
 from qpe.inference.engine import EstimateConfig
 from qpe.inference.estimators import CheckpointEstimator
-from qpe.study.config import ModelSpec, StudyConfig, deep_merge
+from qpe.models.checkpoint import read_card
+from qpe.models.sampling import family_samplers
+from qpe.study.config import CheckpointSpec, ModelSpec, StudyConfig, deep_merge
 from qpe.training import TrainConfig
 
 
@@ -149,3 +152,42 @@ def study_estimators(study: StudyConfig, runs: Sequence[TrainingRun], baseline=N
                 estimators.append(SampledEstimator(inner, steps, sampler,
                                                    variant_name(spec.name, run.frames, steps, label)))
     return estimators
+
+
+def checkpoint_estimators(study: StudyConfig) -> tuple[list[SampledEstimator], dict[str, str]]:
+    """The study's ``checkpoints`` (trained elsewhere), each at its card's sampler and K under
+    ``<name>_t<T>[_k<K>]``, and the optional ones skipped because their folder is absent (name -> why).
+
+    Raises
+    ------
+    MissingInputError
+        A checkpoint that is not optional is absent (one line: where, and that it is trained elsewhere).
+    InputError
+        One reads more IR frames than the study's largest T (the benchmark's times are chosen for those).
+    CheckpointError
+        A folder that is there but holds no valid card.
+    """
+    estimators, skipped = [], {}
+    for spec in study.checkpoints:
+        path = Path(spec.path)
+        if not path.exists():
+            why = f"no checkpoint at {path} (it is trained outside the study: see its training config)"
+            if not spec.optional:
+                raise MissingInputError(f"study checkpoint {spec.name!r}: {why}")
+            skipped[spec.name] = why
+            continue
+        estimators.append(_checkpoint_estimator(spec, study))
+    return estimators, skipped
+
+
+def _checkpoint_estimator(spec: CheckpointSpec, study: StudyConfig) -> SampledEstimator:
+    card = read_card(spec.path)
+    if card.input.frames > max(study.frames):
+        raise InputError(f"study checkpoint {spec.name!r} reads T = {card.input.frames} IR frames, more than "
+                         f"the study's largest T = {max(study.frames)}")
+    if not family_samplers(card.family):  # a deterministic model: no sampler, no K
+        return SampledEstimator(CheckpointEstimator(spec.path), None, None,
+                                variant_name(spec.name, card.input.frames, None))
+    settings = card.sampling_settings()
+    return SampledEstimator(CheckpointEstimator(spec.path), settings.steps, settings.sampler,
+                            variant_name(spec.name, card.input.frames, settings.steps))

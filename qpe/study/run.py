@@ -38,7 +38,7 @@ from qpe.models.ir_rule import fit_ir_rule
 from qpe.study.config import BenchmarkSpec, StudyConfig
 from qpe.study.hypotheses import Verdict, judge
 from qpe.study.metrics import Headline, measure_headline
-from qpe.study.plan import reference_variant, study_estimators, training_runs
+from qpe.study.plan import checkpoint_estimators, reference_variant, study_estimators, training_runs
 from qpe.study.schedule import train_runs
 from qpe.verify import ScoreConfig
 from qpe.verify.bootstrap import choose_unit
@@ -67,6 +67,7 @@ class StudyResult:
     out: Path
     benchmarks: list[BenchmarkResult] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    skipped_checkpoints: dict[str, str] = field(default_factory=dict)
     training_seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -138,6 +139,9 @@ def run_study(
     result = StudyResult(config, out)
     models_dir = out / "models"
 
+    extra, result.skipped_checkpoints = checkpoint_estimators(config)  # a missing one stops before training
+    for name, why in result.skipped_checkpoints.items():
+        log(f"[study] checkpoint {name} skipped: {why}")
     runs = training_runs(config, models_dir)
     result.training_seconds = train_runs(runs, jobs=config.jobs, progress=progress, log=log)
 
@@ -146,7 +150,7 @@ def run_study(
         train_ds = open_paired(resolve_data(config.train_data), require=("ir", "rain"))
         rule = fit_ir_rule(train_ds, source=f"probability matching on {config.train_data}", **config.baseline)
         baseline = IRRuleEstimator(rule.write(models_dir / "ir_rule.yaml"))
-    estimators = study_estimators(config, runs, baseline)
+    estimators = study_estimators(config, runs, baseline) + extra
     names = [e.name for e in estimators]  # the scorecard compares each with the study's reference, if any
     evaluation = EvaluationConfig(
         scores=ScoreConfig(thresholds=config.thresholds, scales_km=config.scales_km),
