@@ -15,7 +15,7 @@ from qpe.inference.engine import EstimateConfig, estimate
 from qpe.models import find_checkpoints, load
 
 DEMO = Path(__file__).resolve().parents[1] / "models" / "demo"
-NAMES = ("unet", "ddpm", "flow_gaussian", "flow_residual")
+NAMES = ("unet", "ddpm", "flow_gaussian", "flow_residual", "flow_residual_student")
 
 
 def _demo(name: str) -> Path:
