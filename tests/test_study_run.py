@@ -51,11 +51,14 @@ def test_scores_every_model_and_k_and_writes_the_page(quick):
     expected = {"ir_rule"} | {f"unet_t{t}" for t in (1, 4)} | {
         f"{m}_t{t}_k{k}" for t in (1, 4) for m, ks in (("ddpm", (10, 50)), ("flow_gaussian", (1, 2, 8)),
                                                        ("flow_residual", (1, 2, 8))) for k in ks} | {
-        f"flow_residual_t{t}_euler_k{k}" for t in (1, 4) for k in (1, 2, 8)}
+        f"flow_residual_t{t}_euler_k{k}" for t in (1, 4) for k in (1, 2, 8)} | {
+        "flow_residual_student_t4_k2"}  # a checkpoint trained outside the study (studies/demo.yaml: checkpoints)
     assert set(table["model"]) - {"radar"} == expected
     nfe = xr.open_dataset(out / "synthetic" / "scores.nc")["network_evaluations"].to_series()
     assert nfe["flow_residual_t4_k8"] == 17 and nfe["flow_residual_t4_euler_k8"] == 9  # midpoint 2K (+ U-Net)
+    assert nfe["flow_residual_student_t4_k2"] == 3  # Euler K = 2 + its U-Net
     md = (out / "study.md").read_text()
+    assert "Also scored, trained outside the study" in md and "`models/demo/flow_residual_student`" in md
     assert md.count("### Hypotheses") == len(re.findall(r"^## Benchmark", md, re.M)) >= 1
     for number in (1, 2, 3, 4):
         assert re.search(rf"\*\*H{number} — (holds|does not hold|not tested)\.\*\*", md)

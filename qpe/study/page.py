@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
 from qpe.colours import model_colours
 from qpe.evaluation.figures import exceedance_curves, power_spectrum_ratio
@@ -121,12 +122,16 @@ def _html_table(frame: pd.DataFrame) -> str:
 
 
 # -- figures -------------------------------------------------------------------------------------------------
+#: Network evaluations labelled on the cost figure's log axis.
+NFE_TICKS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
 def cost_figure(table: pd.DataFrame, result) -> Figure:
     """Placement, fair CRPS, spectral ratio and p99 ratio against network evaluations, per family and T."""
     config = result.config
     fig = Figure(figsize=(12, 8), layout="constrained")
     axes = fig.subplots(2, 2).ravel()
-    panels = ((PLACEMENT, "placement: CSI at matched wet fraction, 1 mm/h (higher is better)"),
+    panels = ((PLACEMENT, "placement: CSI at matched wet fraction,\n1 mm/h (higher is better)"),
               ("crps", "fair CRPS (U-Net: MAE), mm/h (lower is better)"),
               ("psd_ratio", f"PSD ratio {PSD_BAND_KM[0]:g}-{PSD_BAND_KM[1]:g} km (1 = radar)"),
               ("p99_ratio", "wet p99 / radar (1 = radar)"))
@@ -163,6 +168,9 @@ def cost_figure(table: pd.DataFrame, result) -> Figure:
                 ax.set_yscale("log")
         if np.isfinite(values).any():
             ax.set_xscale("log")
+            ax.xaxis.set_major_locator(FixedLocator(NFE_TICKS))  # whole NFE counts, not crowded 2x10^0 labels
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
         else:
             ax.text(0.5, 0.5, "no finite score", ha="center", va="center", transform=ax.transAxes)
         ax.set_xlabel("network evaluations per sample")
