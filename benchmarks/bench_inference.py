@@ -53,10 +53,11 @@ SMALL_CASES = [
     ("ddpm", "ddim", 10),
     ("ddpm", "ddim", 50),
     *[("flow_gaussian", s, k) for s in ("euler", "heun") for k in (1, 4, 8, 16)],
-    *[("flow_residual", s, k) for s, k in (("euler", 4), ("heun", 4), ("heun", 8))],
+    *[("flow_residual", s, k) for s, k in (("euler", 4), ("heun", 4), ("heun", 8), ("midpoint", 8))],
+    ("flow_residual_student", "euler", 2),  # distilled from flow_residual midpoint K = 8
 ]
 #: Rows on the full OPERA grid.
-OPERA_CASES = [("unet", None, None), ("flow_residual", "heun", 4)]
+OPERA_CASES = [("unet", None, None), ("flow_residual", "heun", 4), ("flow_residual_student", "euler", 2)]
 
 
 def _peak_rss_mib() -> float:
@@ -306,7 +307,8 @@ def main() -> None:
                         "bfloat16 (bf16 autocast on a CPU too)")
     parser.add_argument("--skip-opera", action="store_true", help="leave out the full OPERA grid rows")
     parser.add_argument("--only-opera", action="store_true", help="only the full OPERA grid rows")
-    parser.add_argument("--only", nargs="*", help="model names to run (unet ddpm flow_gaussian flow_residual)")
+    parser.add_argument("--only", nargs="*",
+                        help="model names to run (unet ddpm flow_gaussian flow_residual flow_residual_student)")
     parser.add_argument("--engine-options", action="store_true",
                         help="time the CPU engine's options on one dashboard estimate (module notes)")
     parser.add_argument("--steps", type=int, default=None, help="sampler K with --engine-options (default: the card's)")
@@ -326,8 +328,8 @@ def main() -> None:
     print(f"qpe inference through the engine (CheckpointEstimator.estimate), T=4 x C=7 IR, {where}, "
           f"torch {torch.__version__}; members per time: {args.members} (U-Net: 1); precision {args.precision}; "
           "cache off")
-    header = (f"{'grid':<11} {'model':<14} {'weights':<18} {'sampler':<7} {'K':>3} {'NFE':>4} {'ms/field':>10} "
-              f"{'ms/NFE':>8} {'wall s':>7} {'RSS before':>10} {'peak RSS MiB':>12}")
+    header = (f"{'grid':<11} {'model':<21} {'weights':<18} {'sampler':<8} {'K':>3} {'NFE':>4} "
+              f"{'ms/field':>10} {'ms/NFE':>8} {'wall s':>7} {'RSS before':>10} {'peak RSS MiB':>12}")
     print(header)
     print("-" * len(header))
     ctx = mp.get_context("spawn")
@@ -345,8 +347,8 @@ def main() -> None:
             proc.join()
             name, weights, sampler, k, nfe, ms, ms_nfe, wall, before, peak, _ = row
             label = "2200x1900" if grid == "opera" else grid
-            print(f"{label:<11} {name:<14} {weights:<18} {sampler:<7} {k!s:>3} {nfe:>4} {ms:>10.1f} {ms_nfe:>8.1f} "
-                  f"{wall:>7.2f} {before:>10.0f} {peak:>12.0f}", flush=True)
+            print(f"{label:<11} {name:<21} {weights:<18} {sampler:<8} {k!s:>3} {nfe:>4} {ms:>10.1f} "
+                  f"{ms_nfe:>8.1f} {wall:>7.2f} {before:>10.0f} {peak:>12.0f}", flush=True)
 
 
 if __name__ == "__main__":
