@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 import torch
@@ -31,6 +32,18 @@ VARIANTS = [
     ("flow_gaussian", "flow", {"flow": FlowConfig(source="gaussian")}),
     ("flow_residual", "flow", {"flow": FlowConfig(source="residual")}),
 ]
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("" where unknown). With torch's version and CPU capability it
+    decides which kernels run, and so the last bits of an estimate: two CPUs of one instruction set (an
+    Intel Xeon and an AMD EPYC, both "AVX512") sum in other orders."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    names = (line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name"))
+    return next(names, "")
 
 
 def tiny_card(

@@ -9,6 +9,7 @@ the demo checkpoints are retrained on purpose.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,9 @@ from qpe.inference.engine import EstimateConfig, estimate
 from qpe.models import load
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))
+from models_testing import cpu_model  # noqa: E402
+
 OUT = REPO / "tests" / "data" / "demo_estimates_reference.npz"
 #: (checkpoint, members, sampler, steps) of every reference estimate.
 CASES = (("unet", 1, None, None), ("flow_gaussian", 2, "euler", 2), ("flow_residual", 2, "euler", 2),
@@ -39,6 +43,7 @@ def main() -> None:
         OUT, ir=ds["ir"].values, channels=ds["channel"].values.astype(str), x=ds["x"].values,
         y=ds["y"].values, time=ds["time"].values.astype("datetime64[ns]").astype("int64"),
         cpu_capability=torch.backends.cpu.get_cpu_capability(), torch_version=torch.__version__,
+        cpu_model=cpu_model(),
         **{f"rain_{name}": field for name, field in fields.items()},
     )
     print(f"wrote {OUT} ({OUT.stat().st_size} bytes): " + ", ".join(
