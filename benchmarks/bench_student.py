@@ -33,6 +33,7 @@ from qpe.inference.cache import EstimateCache
 from qpe.inference.engine import EstimateConfig
 from qpe.inference.estimators import CheckpointEstimator
 from qpe.models import load
+from qpe.models.checkpoint import read_card
 from qpe.study.config import BenchmarkSpec, StudyConfig, load_study
 from qpe.study.metrics import measure_headline
 from qpe.study.plan import SampledEstimator
@@ -47,7 +48,7 @@ COLUMNS = {"csi_1": "CSI 1 mm/h", "fss_5_32": "FSS 5 mm/h 32 km", "psd_ratio": "
 def estimators(students: list[Path], teacher: Path) -> list[SampledEstimator]:
     """The teacher at its card's K, the teacher with Euler at K = 1 .. the students' largest K, and each
     student (named by its folder)."""
-    s_cards, t_card = [load(s).card for s in students], load(teacher).card
+    s_cards, t_card = [read_card(s) for s in students], read_card(teacher)  # cards only: no weights
     t_inner = CheckpointEstimator(teacher)
     out = [SampledEstimator(t_inner, t_card.sampling.steps, t_card.sampling.sampler,
                             f"{t_card.name}_{t_card.sampling.sampler}_k{t_card.sampling.steps}")]
@@ -146,7 +147,7 @@ def main() -> None:
     parser.add_argument("--no-speed", action="store_true", help="score only")
     parser.add_argument("--cache-dir", type=Path, help="estimate cache (default: none)")
     args = parser.parse_args()
-    card = load(args.students[0]).card
+    card = read_card(args.students[0])
     teacher = args.teacher or (args.students[0] / card.distilled_from.path).resolve()
     if not args.no_speed:
         speed([teacher, *args.students], args.threads, args.repeats, args.members, args.size)

@@ -185,9 +185,7 @@ def _checkpoint_estimator(spec: CheckpointSpec, study: StudyConfig) -> SampledEs
     if card.input.frames > max(study.frames):
         raise InputError(f"study checkpoint {spec.name!r} reads T = {card.input.frames} IR frames, more than "
                          f"the study's largest T = {max(study.frames)}")
-    if not family_samplers(card.family):  # a deterministic model: no sampler, no K
-        return SampledEstimator(CheckpointEstimator(spec.path), None, None,
-                                variant_name(spec.name, card.input.frames, None))
-    settings = card.sampling_settings()
-    return SampledEstimator(CheckpointEstimator(spec.path), settings.steps, settings.sampler,
-                            variant_name(spec.name, card.input.frames, settings.steps))
+    settings = card.sampling_settings() if family_samplers(card.family) else None  # None: deterministic
+    steps, sampler = (settings.steps, settings.sampler) if settings is not None else (None, None)
+    return SampledEstimator(CheckpointEstimator(spec.path), steps, sampler,
+                            variant_name(spec.name, card.input.frames, steps))
